@@ -1,0 +1,387 @@
+// Package ring is the shared-memory frame ring between the capture process, the
+// cadence keeper in onaird and the twin encoders.
+//
+// One writer per frame index: every slot is claimed for an index with a
+// compare-and-swap on its state word, so exactly one party (capture, when the
+// frame is on time; onaird's cadence keeper, when it is late or capture is gone)
+// decides the picture of each index. Both encoders read the same bytes for the
+// same index, which is what keeps the twins bit-identical. Readers validate each
+// copy with the slot's state word (a seqlock), so a reader that was lapped gets
+// ErrOverwritten, never a torn frame.
+//
+// The ring is a plain file (normally under /dev/shm) mapped MAP_SHARED by every
+// process. Writers wake readers with a futex on a 32-bit publish counter; the
+// futex is process-shared because the mapping is. Written by hand: no library
+// offers a cross-process, index-claimed frame ring.
+//
+// Not for: encoded packets (those go over encoder/wire), audio, or anything that
+// needs more than one picture format per ring.
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Geometry describes the pictures a ring carries. Only planar YUV 4:2:0 (8 bit)
+// is supported: it is what libx264 takes without conversion.
+type Geometry struct {
+	Width, Height  int
+	FPSNum, FPSDen int
+}
+
+// FrameSize is the size in bytes of one YUV 4:2:0 picture of g, planes packed
+// without padding: Y (w*h), then U and V ((w/2)*(h/2) each).
+func (g Geometry) FrameSize() int {
+	cw, ch := (g.Width+1)/2, (g.Height+1)/2
+	return g.Width*g.Height + 2*cw*ch
+}
+
+// FrameDuration is the duration of one frame index.
+func (g Geometry) FrameDuration() time.Duration {
+	return time.Duration(int64(time.Second) * int64(g.FPSDen) / int64(g.FPSNum))
+}
+
+// Flags describe where a slot's picture came from.
+type Flags uint32
+
+const (
+	// FlagRepeat marks a picture the cadence keeper repeated because capture was late or gone.
+	FlagRepeat Flags = 1 << iota
+	// FlagSlate marks the "signal lost" slate the keeper wrote after video.slate_after.
+	FlagSlate
+	// FlagBlack marks a black picture written when no picture was ever captured.
+	FlagBlack
+)
+
+// Meta is what a slot says about its picture besides the pixels.
+type Meta struct {
+	Index     uint64
+	CaptureNs int64 // CLOCK_MONOTONIC nanoseconds when the picture was captured or substituted
+	Flags     Flags
+}
+
+// Errors returned by Read and Claim.
+var (
+	ErrNotYet      = errors.New("ring: frame not published yet")
+	ErrOverwritten = errors.New("ring: frame overwritten (reader too slow)")
+	ErrClaimed     = errors.New("ring: index already claimed by another writer")
+	ErrBadRing     = errors.New("ring: not an onair frame ring")
+)
+
+const (
+	magic       = "ONAIRRNG"
+	version     = 1
+	headerSize  = 4096
+	slotHdrSize = 64
+
+	// header field offsets
+	offMagic   = 0
+	offVersion = 8
+	offSlots   = 12
+	offWidth   = 16
+	offHeight  = 20
+	offFPSNum  = 24
+	offFPSDen  = 28
+	offFrameSz = 32
+	offStride  = 40  // uint64
+	offEpoch   = 48  // int64
+	offHead    = 64  // uint64, own cache line: highest published index + 1
+	offFutex   = 128 // uint32 publish counter, own cache line
+
+	// slot header field offsets
+	slotState   = 0  // uint64: index<<2 | state
+	slotCapture = 8  // int64
+	slotFlags   = 16 // uint32
+
+	stEmpty     = 0
+	stWriting   = 1
+	stPublished = 2
+)
+
+// Ring is a mapped frame ring. Methods are safe for concurrent use by several
+// goroutines and processes, with the one-writer-per-index rule enforced by Claim.
+type Ring struct {
+	path   string
+	mem    []byte
+	geo    Geometry
+	slots  uint64
+	stride uint64
+	fsize  int
+	epoch  int64
+}
+
+// Create makes a new ring file at path (replacing any old one) with room for
+// slots pictures of geometry g. epochNs is the CLOCK_MONOTONIC time of frame
+// index 0: every process derives frame indexes and PTS from it.
+func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
+	if g.Width <= 0 || g.Height <= 0 || g.Width%2 != 0 || g.Height%2 != 0 {
+		return nil, fmt.Errorf("ring: bad picture size %dx%d (must be even and positive)", g.Width, g.Height)
+	}
+	if g.FPSNum <= 0 || g.FPSDen <= 0 {
+		return nil, fmt.Errorf("ring: bad frame rate %d/%d", g.FPSNum, g.FPSDen)
+	}
+	if slots < 2 {
+		return nil, fmt.Errorf("ring: need at least 2 slots, got %d", slots)
+	}
+	fsize := g.FrameSize()
+	stride := uint64(slotHdrSize + (fsize+63)/64*64)
+	total := int64(headerSize) + int64(stride)*int64(slots)
+
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ring: create %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := f.Truncate(total); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("ring: size %s: %w", path, err)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("ring: map %s: %w", path, err)
+	}
+	le := binary.LittleEndian
+	le.PutUint32(mem[offVersion:], version)
+	le.PutUint32(mem[offSlots:], uint32(slots))
+	le.PutUint32(mem[offWidth:], uint32(g.Width))
+	le.PutUint32(mem[offHeight:], uint32(g.Height))
+	le.PutUint32(mem[offFPSNum:], uint32(g.FPSNum))
+	le.PutUint32(mem[offFPSDen:], uint32(g.FPSDen))
+	le.PutUint32(mem[offFrameSz:], uint32(fsize))
+	le.PutUint64(mem[offStride:], stride)
+	le.PutUint64(mem[offEpoch:], uint64(epochNs))
+	copy(mem[offMagic:], magic) // last: a reader never sees a half-written header as valid
+	if err := os.Rename(tmp, path); err != nil {
+		unix.Munmap(mem)
+		os.Remove(tmp)
+		return nil, fmt.Errorf("ring: publish %s: %w", path, err)
+	}
+	return &Ring{path: path, mem: mem, geo: g, slots: uint64(slots), stride: stride, fsize: fsize, epoch: epochNs}, nil
+}
+
+// Open maps an existing ring made by Create.
+func Open(path string) (*Ring, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ring: open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("ring: stat %s: %w", path, err)
+	}
+	if st.Size() < headerSize {
+		return nil, fmt.Errorf("ring: %s: %w (file too small)", path, ErrBadRing)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("ring: map %s: %w", path, err)
+	}
+	le := binary.LittleEndian
+	if string(mem[offMagic:offMagic+8]) != magic || le.Uint32(mem[offVersion:]) != version {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("ring: %s: %w", path, ErrBadRing)
+	}
+	r := &Ring{
+		path: path, mem: mem,
+		geo: Geometry{
+			Width: int(le.Uint32(mem[offWidth:])), Height: int(le.Uint32(mem[offHeight:])),
+			FPSNum: int(le.Uint32(mem[offFPSNum:])), FPSDen: int(le.Uint32(mem[offFPSDen:])),
+		},
+		slots:  uint64(le.Uint32(mem[offSlots:])),
+		stride: le.Uint64(mem[offStride:]),
+		fsize:  int(le.Uint32(mem[offFrameSz:])),
+		epoch:  int64(le.Uint64(mem[offEpoch:])),
+	}
+	if r.slots < 2 || int64(headerSize)+int64(r.stride)*int64(r.slots) > st.Size() || r.fsize != r.geo.FrameSize() {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("ring: %s: %w (inconsistent header)", path, ErrBadRing)
+	}
+	return r, nil
+}
+
+// Close unmaps the ring. The file stays; its creator removes it.
+func (r *Ring) Close() error {
+	if r.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(r.mem)
+	r.mem = nil
+	return err
+}
+
+// Path is the file the ring lives in.
+func (r *Ring) Path() string { return r.path }
+
+// Geometry is the picture format of the ring.
+func (r *Ring) Geometry() Geometry { return r.geo }
+
+// EpochNs is the CLOCK_MONOTONIC time of frame index 0.
+func (r *Ring) EpochNs() int64 { return r.epoch }
+
+// Slots is the number of pictures the ring holds.
+func (r *Ring) Slots() int { return int(r.slots) }
+
+// FrameSize is the size of one picture in bytes.
+func (r *Ring) FrameSize() int { return r.fsize }
+
+// Head is the highest published index plus one (0 when nothing was published).
+func (r *Ring) Head() uint64 { return atomic.LoadUint64(r.u64(offHead)) }
+
+// IndexAt is the frame index whose time slot contains CLOCK_MONOTONIC time ns.
+func (r *Ring) IndexAt(ns int64) uint64 {
+	if ns <= r.epoch {
+		return 0
+	}
+	return uint64((ns - r.epoch) * int64(r.geo.FPSNum) / (int64(time.Second) * int64(r.geo.FPSDen)))
+}
+
+// TimeOf is the CLOCK_MONOTONIC time at which frame index i is due: the first
+// nanosecond of its time slot (rounded up, so IndexAt(TimeOf(i)) == i).
+func (r *Ring) TimeOf(i uint64) int64 {
+	num := int64(i) * int64(time.Second) * int64(r.geo.FPSDen)
+	den := int64(r.geo.FPSNum)
+	return r.epoch + (num+den-1)/den
+}
+
+func (r *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
+func (r *Ring) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }
+
+func (r *Ring) slotOff(i uint64) uint64 { return headerSize + (i%r.slots)*r.stride }
+
+// Claim reserves slot i for writing and returns its picture buffer. Exactly one
+// caller can claim a given index; the others get ErrClaimed. The caller must
+// fill the buffer and call Publish(i, …) promptly. Claiming an index that the
+// ring has already moved past (older than Head()-Slots()) also fails.
+func (r *Ring) Claim(i uint64) ([]byte, error) {
+	off := r.slotOff(i)
+	st := r.u64(off + slotState)
+	for {
+		old := atomic.LoadUint64(st)
+		oldIdx, oldState := old>>2, old&3
+		if oldState != stEmpty && oldIdx >= i {
+			return nil, ErrClaimed
+		}
+		if atomic.CompareAndSwapUint64(st, old, i<<2|stWriting) {
+			data := off + slotHdrSize
+			return r.mem[data : data+uint64(r.fsize) : data+uint64(r.fsize)], nil
+		}
+	}
+}
+
+// Publish makes the picture written into the buffer returned by Claim(i)
+// visible to readers and wakes them.
+func (r *Ring) Publish(i uint64, captureNs int64, flags Flags) {
+	off := r.slotOff(i)
+	atomic.StoreInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture])), captureNs)
+	atomic.StoreUint32(r.u32(off+slotFlags), uint32(flags))
+	atomic.StoreUint64(r.u64(off+slotState), i<<2|stPublished)
+	head := r.u64(offHead)
+	for {
+		h := atomic.LoadUint64(head)
+		if h >= i+1 || atomic.CompareAndSwapUint64(head, h, i+1) {
+			break
+		}
+	}
+	atomic.AddUint32(r.u32(offFutex), 1)
+	futexWake(r.u32(offFutex))
+}
+
+// State reports whether index i has been published, is being written, or is
+// still free in the ring (nothing has claimed it yet).
+func (r *Ring) State(i uint64) (published, claimed bool) {
+	v := atomic.LoadUint64(r.u64(r.slotOff(i) + slotState))
+	if v>>2 != i {
+		return false, v>>2 > i && v&3 != stEmpty
+	}
+	return v&3 == stPublished, v&3 != stEmpty
+}
+
+// Read copies the picture of index i into dst (len(dst) >= FrameSize()) and
+// returns its metadata. ErrNotYet: i is not published yet. ErrOverwritten: the
+// slot already holds a later index, the reader was lapped.
+func (r *Ring) Read(i uint64, dst []byte) (Meta, error) {
+	if len(dst) < r.fsize {
+		return Meta{}, fmt.Errorf("ring: read buffer %d bytes, need %d", len(dst), r.fsize)
+	}
+	off := r.slotOff(i)
+	st := r.u64(off + slotState)
+	v1 := atomic.LoadUint64(st)
+	if v1>>2 > i {
+		return Meta{}, ErrOverwritten
+	}
+	if v1>>2 < i || v1&3 != stPublished {
+		return Meta{}, ErrNotYet
+	}
+	m := Meta{
+		Index:     i,
+		CaptureNs: atomic.LoadInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture]))),
+		Flags:     Flags(atomic.LoadUint32(r.u32(off + slotFlags))),
+	}
+	data := off + slotHdrSize
+	copy(dst, r.mem[data:data+uint64(r.fsize)])
+	if atomic.LoadUint64(st) != v1 {
+		return Meta{}, ErrOverwritten
+	}
+	return m, nil
+}
+
+// Wait blocks until index i is published (nil), the ring has moved past it
+// (ErrOverwritten), ctx is done, or timeout passes (ErrNotYet). It sleeps on
+// the ring's futex, so a publish by any process wakes it at once.
+func (r *Ring) Wait(ctx context.Context, i uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		seq := atomic.LoadUint32(r.u32(offFutex))
+		pub, _ := r.State(i)
+		if pub {
+			return nil
+		}
+		v := atomic.LoadUint64(r.u64(r.slotOff(i) + slotState))
+		if v>>2 > i {
+			return ErrOverwritten
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return ErrNotYet
+		}
+		// Wake at least every 50 ms to notice ctx cancellation.
+		futexWait(r.u32(offFutex), seq, min(left, 50*time.Millisecond))
+	}
+}
+
+func futexWake(addr *uint32) {
+	const futexWakeOp = 1 // FUTEX_WAKE, not private: the ring is shared between processes
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(^uint32(0)>>1), 0, 0, 0)
+}
+
+func futexWait(addr *uint32, val uint32, d time.Duration) {
+	const futexWaitOp = 0 // FUTEX_WAIT, shared
+	ts := unix.NsecToTimespec(int64(d))
+	_, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	_ = errno // EAGAIN (value changed), ETIMEDOUT and EINTR all mean "look again"
+}
+
+// MonotonicNs is CLOCK_MONOTONIC in nanoseconds: the clock every process of the
+// box uses for frame timing (it is the same for all processes on one boot).
+func MonotonicNs() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(fmt.Sprintf("[unexpected] clock_gettime: %v", err))
+	}
+	return ts.Nano()
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `
+video:
+  source: "lavfi:testsrc2=size=1280x720:rate=30"
+  fps: 29.97
+audio:
+  main:
+    source: "lavfi:sine=frequency=1000"
+output:
+  url: "srt://127.0.0.1:9000?latency=200"
+`
+
+func TestShippedDemoConfigIsValid(t *testing.T) {
+	c, err := Load("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatalf("configs/demo.yaml: %v", err)
+	}
+	if c.Video.FPS != (Rate{30, 1}) || !c.Video.TwinsEnabled() || c.Video.GOP != 60 {
+		t.Fatalf("demo config decoded wrong: %+v", c.Video)
+	}
+}
+
+func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
+	c, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Video.FPS != (Rate{30000, 1001}) {
+		t.Errorf("29.97 parsed as %v, want 30000/1001", c.Video.FPS)
+	}
+	if c.API.Listen != "127.0.0.1:8080" || c.Video.Width != 1280 || c.Video.BitrateKbps != 4000 {
+		t.Errorf("defaults missing: %+v", c)
+	}
+	if c.Video.StallAfter.D() != 500*time.Millisecond {
+		t.Errorf("stall_after default %v", c.Video.StallAfter)
+	}
+}
+
+// Every bad input must produce an error that starts with the key at fault, so the
+// crew (or the engineer over SSH) knows which line to fix.
+func TestBadConfigErrorNamesTheKey(t *testing.T) {
+	cases := []struct{ name, yaml, key string }{
+		{"unknown top key", good + "bogus: 1\n", "bogus: unknown key"},
+		{"unknown nested key", strings.Replace(good, "fps: 29.97", "fps: 30\n  colour: red", 1), "video.colour: unknown key"},
+		{"missing source", strings.Replace(good, `source: "lavfi:testsrc2=size=1280x720:rate=30"`, `width: 1280`, 1), "video.source: missing"},
+		{"bad source", strings.Replace(good, `"lavfi:testsrc2=size=1280x720:rate=30"`, `"rtsp://cam"`, 1), "video.source:"},
+		{"bad url scheme", strings.Replace(good, "srt://127.0.0.1:9000", "udp://127.0.0.1:9000", 1), "output.url:"},
+		{"url without port", strings.Replace(good, "srt://127.0.0.1:9000", "srt://127.0.0.1", 1), "output.url:"},
+		{"missing url", strings.Replace(good, `url: "srt://127.0.0.1:9000?latency=200"`, `url: ""`, 1), "output.url: missing"},
+		{"bad fps", strings.Replace(good, "fps: 29.97", "fps: fast", 1), "video.fps:"},
+		{"fps out of range", strings.Replace(good, "fps: 29.97", "fps: 500", 1), "video.fps:"},
+		{"odd width", strings.Replace(good, "fps: 29.97", "fps: 30\n  width: 1281", 1), "video.width:"},
+		{"wrong type", strings.Replace(good, "fps: 29.97", "fps: 30\n  gop: many", 1), "video.gop:"},
+		{"bad duration", strings.Replace(good, "fps: 29.97", "fps: 30\n  slate_after: soon", 1), "video.slate_after:"},
+		{"bad audio source", strings.Replace(good, `"lavfi:sine=frequency=1000"`, `"mic"`, 1), "audio.main.source:"},
+		{"bad api listen", good + "api:\n  listen: nonsense\n", "api.listen:"},
+		{"relative socket", good + "api:\n  socket: onair.sock\n", "api.socket:"},
+		{"future version", "version: 9\n" + good, "version:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.yaml)
+			}
+			if !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("error %q does not name %q", err, tc.key)
+			}
+		})
+	}
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	_, err := Parse([]byte("video:\n  width: 3\n  gop: 0\n"))
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("want *Error, got %T %v", err, err)
+	}
+	for _, key := range []string{"video.source", "video.width", "video.gop", "output.url"} {
+		if !strings.Contains(e.Error(), key) {
+			t.Errorf("missing %s in %v", key, e)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := Load(t.TempDir() + "/none.yaml"); !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("want not-exist error, got %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# deps.sh installs everything onair needs to build, run the demo and run every test
+# on a Debian 12 machine. Idempotent: when everything is present it returns in well
+# under a second without touching apt.
+set -euo pipefail
+
+# Debian packages, by what needs them:
+#   build (cgo onair-av):   pkg-config gcc libav*-dev libx264-dev
+#   demo and tests:         ffmpeg (ffmpeg/ffprobe CLIs), srt-tools (srt-live-transmit),
+#                           procps (pgrep/ps), util-linux (setsid)
+PKGS=(
+  pkg-config gcc make
+  libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
+  libswscale-dev libswresample-dev libavutil-dev libx264-dev
+  ffmpeg srt-tools procps util-linux
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  echo "deps: Go is not installed (expected /usr/local/go); install Go >= 1.23 first" >&2
+  exit 1
+fi
