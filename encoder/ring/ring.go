@@ -308,6 +308,28 @@ func (r *Ring) State(i uint64) (published, claimed bool) {
 	return v&3 == stPublished, v&3 != stEmpty
 }
 
+// Meta returns the metadata of published index i without copying its picture.
+func (r *Ring) Meta(i uint64) (Meta, error) {
+	off := r.slotOff(i)
+	st := r.u64(off + slotState)
+	v1 := atomic.LoadUint64(st)
+	if v1>>2 > i {
+		return Meta{}, ErrOverwritten
+	}
+	if v1>>2 < i || v1&3 != stPublished {
+		return Meta{}, ErrNotYet
+	}
+	m := Meta{
+		Index:     i,
+		CaptureNs: atomic.LoadInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture]))),
+		Flags:     Flags(atomic.LoadUint32(r.u32(off + slotFlags))),
+	}
+	if atomic.LoadUint64(st) != v1 {
+		return Meta{}, ErrOverwritten
+	}
+	return m, nil
+}
+
 // Read copies the picture of index i into dst (len(dst) >= FrameSize()) and
 // returns its metadata. ErrNotYet: i is not published yet. ErrOverwritten: the
 // slot already holds a later index, the reader was lapped.

@@ -1,0 +1,130 @@
+package encoder
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"onair/encoder/ring"
+)
+
+// A capture outage must not leave a hole in the cadence: every index gets
+// exactly one picture, first repeats of the last live one, then the slate,
+// then live pictures again when capture comes back.
+func TestKeeperFillsEveryIndexThroughCaptureOutage(t *testing.T) {
+	g := ring.Geometry{Width: 64, Height: 48, FPSNum: 100, FPSDen: 1}                       // 10 ms frames keep the test short
+	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, 120, ring.MonotonicNs()) // holds the whole test
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	k, err := NewKeeper(r, KeeperConfig{LateFrames: 2, SlateAfter: 150 * time.Millisecond}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+
+	// capture: live for 20 frames, gone for 40 (400 ms > slate_after), live for 20.
+	first := r.IndexAt(ring.MonotonicNs()) + 2
+	live := func(from, to uint64) {
+		for i := from; i < to; i++ {
+			for ring.MonotonicNs() < r.TimeOf(i) {
+				time.Sleep(time.Millisecond)
+			}
+			buf, err := r.Claim(i)
+			if err != nil {
+				continue
+			}
+			for j := range buf {
+				buf[j] = byte(i)
+			}
+			r.Publish(i, ring.MonotonicNs(), 0)
+		}
+	}
+	live(first, first+20)
+	live(first+60, first+80)
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	<-done
+
+	dst := make([]byte, r.FrameSize())
+	var repeats, slates, lives int
+	for i := first; i < first+80; i++ {
+		m, err := r.Read(i, dst)
+		if err != nil {
+			t.Fatalf("index %d has no picture: %v", i, err)
+		}
+		switch {
+		case m.Flags == 0 && dst[0] == byte(i):
+			lives++
+		case m.Flags == ring.FlagRepeat && dst[0] == byte(first+19):
+			repeats++
+		case m.Flags == ring.FlagSlate:
+			slates++
+		default:
+			t.Fatalf("index %d: flags %v first byte %d", i, m.Flags, dst[0])
+		}
+	}
+	if lives != 40 || repeats+slates != 40 {
+		t.Fatalf("live %d repeats %d slates %d: want 40 live and 40 substitutes", lives, repeats, slates)
+	}
+	// slate after 150 ms = 15 frames of repeats (±2 for timer jitter).
+	if repeats < 13 || repeats > 17 {
+		t.Errorf("repeats %d, want about 15 (slate_after 150ms at 100 fps)", repeats)
+	}
+	if st := k.Status(); st.Live < 40 || st.Slates < uint64(slates) {
+		t.Errorf("status disagrees with the ring: %+v", st)
+	}
+}
+
+// A repeated picture is a copy of the last live one, not black.
+func TestKeeperRepeatCopiesPreviousPicture(t *testing.T) {
+	g := ring.Geometry{Width: 32, Height: 32, FPSNum: 100, FPSDen: 1}
+	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, 16, ring.MonotonicNs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	k, err := NewKeeper(r, KeeperConfig{LateFrames: 1, SlateAfter: time.Hour}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := r.IndexAt(ring.MonotonicNs()) + 1
+	buf, _ := r.Claim(i)
+	for j := range buf {
+		buf[j] = 0xAB
+	}
+	r.Publish(i, 0, 0)
+	k.ensure(i, ring.MonotonicNs())
+	k.ensure(i+1, ring.MonotonicNs())
+	dst := make([]byte, r.FrameSize())
+	m, err := r.Read(i+1, dst)
+	if err != nil || m.Flags != ring.FlagRepeat || !bytes.Equal(dst, bytes.Repeat([]byte{0xAB}, len(dst))) {
+		t.Fatalf("repeat: %v flags %v first byte %x", err, m.Flags, dst[0])
+	}
+}
+
+func TestSlateHasCaptionAndBand(t *testing.T) {
+	s, err := Slate(1280, 720, "SIGNAL LOST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 1280*720*3/2 {
+		t.Fatalf("size %d", len(s))
+	}
+	bright := 0
+	for _, v := range s[:1280*720] {
+		if v > 200 {
+			bright++
+		}
+	}
+	if bright < 2000 {
+		t.Fatalf("caption not drawn: %d bright luma pixels", bright)
+	}
+}

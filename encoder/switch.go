@@ -1,0 +1,288 @@
+package encoder
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"go.uber.org/zap"
+)
+
+// Packet is one encoded access unit from one encoder.
+type Packet struct {
+	From      int    // encoder slot: 0 = A, 1 = B
+	Index     uint64 // frame index
+	PTS       int64  // 90 kHz
+	Key       bool   // IDR
+	CaptureNs int64  // when the picture was captured (or substituted)
+	Data      []byte
+}
+
+// SwitchStatus is the switch's state for the status API.
+type SwitchStatus struct {
+	Twins       bool     `json:"twins"`
+	Locked      bool     `json:"locked"`
+	Active      string   `json:"active"`
+	RelockAt    *uint64  `json:"relock_at,omitempty"` // pending re-lock index
+	Emitted     uint64   `json:"emitted"`
+	LastIndex   uint64   `json:"last_index"`
+	FramesFrom  []uint64 `json:"frames_from"` // per encoder: copies that went to the mux
+	Compared    uint64   `json:"compared"`    // indexes for which both copies were hashed
+	Mismatches  uint64   `json:"mismatches"`  // unexpected differences while locked
+	Switches    uint64   `json:"switches"`    // changes of active encoder
+	GapFrames   uint64   `json:"gap_frames"`  // indexes never emitted
+	Relocks     uint64   `json:"relocks"`
+	LastRelockF int64    `json:"last_relock_frames"` // frames from encoder start to verified lock
+	Dropped     []uint64 `json:"dropped"`            // per encoder: later copies and unusable packets
+	Names       []string `json:"names"`
+	Alive       []bool   `json:"alive"`
+}
+
+type seen struct {
+	hash uint64
+	from int
+}
+
+// Switch chooses, for every frame index, exactly one copy to send to the mux
+// (DESIGN.md, "Hitless twin encoders"). While the twins are locked — every
+// compared pair of copies hashed equal since the last common codec reset — the
+// first copy to arrive wins and the later one is dropped, so a killed or hung
+// encoder costs no frame and adds no latency. While unlocked, only the active
+// encoder's packets are used, and the switch moves to the other encoder only
+// at one of its IDRs.
+//
+// Written by hand: this is the encoder-level analogue of SMPTE ST 2022-7
+// seamless protection switching, which no library provides for encoded video.
+//
+// States of the pair (transitions in brackets):
+//
+//	single   one encoder alive                     [EncoderStarted → unlocked]
+//	unlocked both alive, streams differ            [RelockAt(R) → relocking]
+//	relocking both reset at R, not yet verified    [first equal pair ≥ R → locked; unequal → unlocked]
+//	locked   identical streams verified            [mismatch → unlocked; EncoderDown → single]
+type Switch struct {
+	mu       sync.Mutex
+	log      *zap.Logger
+	names    []string
+	alive    []bool
+	started  []uint64 // start index of each encoder's current instance
+	lastIdx  []uint64 // last index received from each encoder
+	active   int      // -1 until the first key frame
+	locked   bool
+	relockAt *uint64
+	needKey  bool // the next emitted packet must be an IDR
+	emitted  bool
+	last     uint64
+	window   map[uint64]seen
+	st       SwitchStatus
+}
+
+// NewSwitch makes a switch for the named encoders (one or two).
+func NewSwitch(names []string, log *zap.Logger) (*Switch, error) {
+	if len(names) < 1 || len(names) > 2 {
+		return nil, fmt.Errorf("encoder: switch takes 1 or 2 encoders, got %d", len(names))
+	}
+	n := len(names)
+	return &Switch{
+		log: log, names: names, alive: make([]bool, n), started: make([]uint64, n), lastIdx: make([]uint64, n),
+		active: -1, needKey: true, window: map[uint64]seen{},
+		st: SwitchStatus{Twins: n == 2, FramesFrom: make([]uint64, n), Dropped: make([]uint64, n), Names: names},
+	}, nil
+}
+
+// EncoderStarted records that encoder e (re)started and will produce indexes
+// from start on. Its stream is not locked to the other until a common reset.
+func (s *Switch) EncoderStarted(e int, start uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alive[e] = true
+	s.started[e] = start
+	if s.locked {
+		s.log.Info("twins unlocked: encoder restarted", zap.String("encoder", s.names[e]))
+	}
+	s.locked = false
+	s.relockAt = nil
+}
+
+// EncoderDown records that encoder e exited, stalled or was killed. If it was
+// active and the twins were locked, the other takes over with no gap.
+func (s *Switch) EncoderDown(e int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.alive[e] {
+		return
+	}
+	s.alive[e] = false
+	wasLocked := s.locked
+	s.locked = false
+	s.relockAt = nil
+	if s.active == e && len(s.names) == 2 && s.alive[1-e] {
+		s.setActive(1-e, !wasLocked, "active encoder down")
+	}
+}
+
+// RelockAt records that both encoders were told to reset their codec at
+// index r; the first pair of equal copies at or after r locks the twins.
+func (s *Switch) RelockAt(r uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.locked = false
+	s.relockAt = &r
+}
+
+// NeedsRelock reports whether both encoders are alive but not locked and no
+// re-lock is pending: the caller should pick a GOP boundary and reset both.
+func (s *Switch) NeedsRelock() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.names) == 2 && s.alive[0] && s.alive[1] && !s.locked && s.relockAt == nil
+}
+
+// Failover makes the other encoder active. While locked it takes effect at
+// once and costs nothing; while unlocked it takes effect at the other's next IDR.
+func (s *Switch) Failover() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.names) != 2 {
+		return fmt.Errorf("encoder: failover needs twins (video.twins is false)")
+	}
+	other := 1 - s.active
+	if s.active < 0 {
+		other = 1
+	}
+	if !s.alive[other] {
+		return fmt.Errorf("encoder: failover: %s is not running", s.names[other])
+	}
+	s.setActive(other, !s.locked, "manual failover")
+	return nil
+}
+
+func (s *Switch) setActive(e int, needKey bool, why string) {
+	if s.active == e {
+		return
+	}
+	s.active = e
+	s.needKey = needKey
+	s.st.Switches++
+	s.log.Info("active encoder changed", zap.String("active", s.names[e]), zap.String("why", why), zap.Bool("at_next_idr", needKey))
+}
+
+// Offer hands the switch one packet; it reports whether the packet is the
+// copy to send to the mux. Packets must be offered in arrival order.
+func (s *Switch) Offer(p Packet) bool {
+	h := xxhash.Sum64(p.Data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := p.From
+	s.lastIdx[e] = p.Index
+	if !s.alive[e] {
+		// A packet after EncoderDown (e.g. a SIGCONTed encoder flushing): never trust it.
+		s.st.Dropped[e]++
+		return false
+	}
+	s.compare(p.Index, h, e)
+
+	if s.emitted && p.Index <= s.last {
+		s.st.Dropped[e]++ // the later copy
+		return false
+	}
+	ok := false
+	switch {
+	case s.active < 0:
+		ok = p.Key
+		if ok {
+			s.active = e
+			s.log.Info("first key frame", zap.String("encoder", s.names[e]), zap.Uint64("index", p.Index))
+		}
+	case e == s.active:
+		ok = !s.needKey || p.Key
+	case s.locked:
+		ok = true // first copy wins: the other encoder is late or gone
+	default:
+		// Unlocked and not active: take over only at an IDR, and only if the
+		// active encoder is gone or has fallen behind.
+		if p.Key && (!s.alive[s.active] || s.lastIdx[s.active]+3 < p.Index || s.needKey) {
+			s.setActive(e, false, "active encoder behind or gone")
+			ok = true
+		}
+	}
+	if !ok {
+		s.st.Dropped[e]++
+		return false
+	}
+	if e == s.active {
+		s.needKey = false
+	}
+	if s.emitted && p.Index > s.last+1 {
+		s.st.GapFrames += p.Index - s.last - 1
+	}
+	s.emitted = true
+	s.last = p.Index
+	s.st.Emitted++
+	s.st.FramesFrom[e]++
+	// prune the comparison window
+	if p.Index > 512 {
+		for idx := range s.window {
+			if idx < p.Index-512 {
+				delete(s.window, idx)
+			}
+		}
+	}
+	return true
+}
+
+// compare records the hash of index i from encoder e and checks it against the
+// other encoder's copy.
+func (s *Switch) compare(i uint64, h uint64, e int) {
+	if len(s.names) != 2 {
+		return
+	}
+	prev, ok := s.window[i]
+	if !ok || prev.from == e {
+		s.window[i] = seen{hash: h, from: e}
+		return
+	}
+	delete(s.window, i)
+	// Only copies made after both encoders' current instances started are comparable.
+	if i < s.started[0] || i < s.started[1] {
+		return
+	}
+	s.st.Compared++
+	switch {
+	case prev.hash == h && s.relockAt != nil && i >= *s.relockAt:
+		s.locked = true
+		s.relockAt = nil
+		s.st.Relocks++
+		newest := max(s.started[0], s.started[1])
+		s.st.LastRelockF = int64(i - newest)
+		s.log.Info("twins locked", zap.Uint64("index", i), zap.Int64("frames_after_start", s.st.LastRelockF))
+	case prev.hash != h && s.locked:
+		s.st.Mismatches++
+		s.locked = false
+		s.log.Warn("[unexpected] twins diverged: unlocked", zap.Uint64("index", i))
+	case prev.hash != h && s.relockAt != nil && i >= *s.relockAt:
+		s.st.Mismatches++
+		s.relockAt = nil // NeedsRelock will ask for another attempt
+		s.log.Warn("re-lock failed: copies differ", zap.Uint64("index", i))
+	}
+}
+
+// Status is a snapshot for the status API.
+func (s *Switch) Status() SwitchStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.Locked = s.locked
+	st.LastIndex = s.last
+	if s.active >= 0 {
+		st.Active = s.names[s.active]
+	}
+	if s.relockAt != nil {
+		r := *s.relockAt
+		st.RelockAt = &r
+	}
+	st.FramesFrom = append([]uint64(nil), s.st.FramesFrom...)
+	st.Dropped = append([]uint64(nil), s.st.Dropped...)
+	st.Alive = append([]bool(nil), s.alive...)
+	return st
+}

@@ -1,0 +1,221 @@
+package encoder
+
+import (
+	"fmt"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+)
+
+const gop = 10
+
+// pkt is the copy of index i an encoder makes; same bytes from both twins
+// unless salt differs (an unlocked encoder).
+func pkt(from int, i uint64, salt string) Packet {
+	return Packet{From: from, Index: i, Key: i%gop == 0, Data: []byte(fmt.Sprintf("frame %d %s", i, salt))}
+}
+
+type sink struct {
+	got []uint64
+	src []int
+}
+
+func (k *sink) offer(t *testing.T, s *Switch, p Packet) {
+	t.Helper()
+	if s.Offer(p) {
+		k.got = append(k.got, p.Index)
+		k.src = append(k.src, p.From)
+	}
+}
+
+// exactlyOnce fails unless got is from..to-1, each once, in order.
+func exactlyOnce(t *testing.T, got []uint64, from, to uint64) {
+	t.Helper()
+	if uint64(len(got)) != to-from {
+		t.Fatalf("emitted %d indexes, want %d: %v", len(got), to-from, got)
+	}
+	for k, i := range got {
+		if i != from+uint64(k) {
+			t.Fatalf("position %d: index %d, want %d (%v)", k, i, from+uint64(k), got)
+		}
+	}
+}
+
+func lockedPair(t *testing.T) *Switch {
+	s, err := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0)
+	s.RelockAt(0)
+	return s
+}
+
+func TestLockedTwinsFirstCopyWinsLaterDropped(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	for i := uint64(0); i < 50; i++ {
+		// B is sometimes first, sometimes A.
+		if i%3 == 0 {
+			k.offer(t, s, pkt(1, i, ""))
+			k.offer(t, s, pkt(0, i, ""))
+		} else {
+			k.offer(t, s, pkt(0, i, ""))
+			k.offer(t, s, pkt(1, i, ""))
+		}
+	}
+	exactlyOnce(t, k.got, 0, 50)
+	st := s.Status()
+	if !st.Locked || st.Mismatches != 0 || st.FramesFrom[0]+st.FramesFrom[1] != 50 || st.FramesFrom[1] == 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// Killing the active encoder while locked must cost no frame: the survivor's
+// copies (slightly behind) fill in from exactly the next index.
+func TestKillActiveWhileLockedLosesNoFrame(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	for i := uint64(0); i < 23; i++ {
+		k.offer(t, s, pkt(0, i, "")) // A ahead
+		if i >= 2 {
+			k.offer(t, s, pkt(1, i-2, "")) // B two frames behind
+		}
+	}
+	s.EncoderDown(0) // A killed after index 22; B has delivered up to 20
+	for i := uint64(21); i < 40; i++ {
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 40)
+	if st := s.Status(); st.Active != "encoder-b" || st.GapFrames != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A hung (SIGSTOPped) encoder is not known to be down yet; while locked the
+// other's copies simply win, and the stale packets it flushes after SIGCONT
+// are dropped.
+func TestHungEncoderIsOvertakenAndItsStalePacketsDropped(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	for i := uint64(0); i < 10; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	for i := uint64(10); i < 30; i++ { // A hangs
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	for i := uint64(10); i < 15; i++ { // A resumes and flushes old frames
+		k.offer(t, s, pkt(0, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 30)
+}
+
+// An encoder restarted mid-GOP produces a different stream: until the common
+// reset verifies the lock, its packets must never reach the mux, even when
+// they arrive first.
+func TestRestartedEncoderNotUsedUntilRelocked(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	for i := uint64(0); i < 15; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	s.EncoderDown(1)
+	s.EncoderStarted(1, 17)
+	if !s.NeedsRelock() {
+		t.Fatal("restarted twin does not ask for a re-lock")
+	}
+	s.RelockAt(20)
+	for i := uint64(15); i < 17; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+	}
+	for i := uint64(17); i < 35; i++ {
+		salt := ""
+		if i < 20 {
+			salt = "fresh codec" // before the reset the restarted twin differs
+		}
+		k.offer(t, s, pkt(1, i, salt)) // B first: must be ignored before index 20
+		k.offer(t, s, pkt(0, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 35)
+	for n, i := range k.got {
+		if i >= 15 && i < 20 && k.src[n] != 0 {
+			t.Fatalf("index %d came from the unlocked encoder", i)
+		}
+	}
+	st := s.Status()
+	if !st.Locked || st.Relocks != 2 || st.LastRelockF != 3 {
+		t.Fatalf("after re-lock: %+v", st)
+	}
+}
+
+// Unlocked twins must switch only at an IDR of the other encoder.
+func TestUnlockedSwitchWaitsForIDR(t *testing.T) {
+	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0) // never re-locked
+	var k sink
+	for i := uint64(0); i < 12; i++ {
+		k.offer(t, s, pkt(0, i, "a"))
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	s.EncoderDown(0)
+	for i := uint64(12); i < 25; i++ {
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	// 0..11 from A, then B only from its IDR at 20.
+	if len(k.got) != 12+5 || k.got[12] != 20 {
+		t.Fatalf("got %v", k.got)
+	}
+	if st := s.Status(); st.GapFrames != 8 || st.Active != "encoder-b" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestDivergenceWhileLockedIsCountedAndUnlocks(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	for i := uint64(0); i < 5; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	k.offer(t, s, pkt(0, 5, ""))
+	k.offer(t, s, pkt(1, 5, "bit flip"))
+	st := s.Status()
+	if st.Locked || st.Mismatches != 1 || !s.NeedsRelock() {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestManualFailoverWhileLockedIsGapless(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	for i := uint64(0); i < 30; i++ {
+		if i%5 == 0 {
+			if err := s.Failover(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k.offer(t, s, pkt(0, i, ""))
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 30)
+	if st := s.Status(); st.Switches < 6 || st.GapFrames != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestSingleEncoderModeRefusesFailover(t *testing.T) {
+	s, _ := NewSwitch([]string{"encoder-a"}, zaptest.NewLogger(t))
+	s.EncoderStarted(0, 0)
+	var k sink
+	for i := uint64(0); i < 10; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 10)
+	if s.Failover() == nil || s.NeedsRelock() {
+		t.Fatal("single encoder: failover accepted or relock requested")
+	}
+}
