@@ -57,6 +57,11 @@ type Video struct {
 	StallAfter  Duration `yaml:"stall_after"` // an encoder with no packet for this long is restarted
 	RingSlots   int      `yaml:"ring_slots"`  // pictures the capture ring holds
 	LateFrames  int      `yaml:"late_frames"` // frames capture may be late before the keeper substitutes
+	// Relock is how a restarted twin re-locks: "gop" (default) — every GOP is a
+	// fresh codec session in both encoders, so a restarted encoder is identical
+	// from the next GOP boundary and the survivor's bits never change; "command"
+	// — onaird tells both encoders to reset at one chosen GOP boundary.
+	Relock string `yaml:"relock"`
 }
 
 // TwinsEnabled reports whether both encoders run.
@@ -98,7 +103,7 @@ func Defaults() Config {
 		Video: Video{
 			Width: 1280, Height: 720, FPS: Rate{30, 1}, BitrateKbps: 4000, GOP: 60,
 			Preset: "veryfast", SlateAfter: Duration(2 * time.Second),
-			StallAfter: Duration(500 * time.Millisecond), RingSlots: 12, LateFrames: 2,
+			StallAfter: Duration(500 * time.Millisecond), RingSlots: 12, LateFrames: 2, Relock: "gop",
 		},
 		Audio:      Audio{BitrateKbps: 128},
 		API:        API{Listen: "127.0.0.1:8080", Socket: "/run/onair/onaird.sock"},
@@ -262,6 +267,10 @@ func (c Config) Validate() error {
 	}
 	if v.LateFrames < 1 || v.LateFrames >= v.RingSlots/2 {
 		bad("video.late_frames", "%d: must be at least 1 and under half of video.ring_slots", v.LateFrames)
+	}
+
+	if v.Relock != "gop" && v.Relock != "command" {
+		bad("video.relock", "%q: must be gop or command", v.Relock)
 	}
 
 	if s := c.Audio.Main.Source; s != "" && !hasAnyPrefix(s, "lavfi:", "alsa:", "pulse:") {

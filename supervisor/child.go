@@ -1,0 +1,599 @@
+// Package supervisor keeps onaird's child processes alive: the cgo onair-av
+// binary in its capture, encoder and audio roles. Each Child runs one
+// program in its own process group, restarts it with capped exponential
+// backoff when it exits, kills and restarts it when it stops making progress
+// (Progress), and on shutdown stops it with SIGTERM then SIGKILL and reaps
+// it. It keeps the last lines the child printed for the web page and the CLI.
+//
+// The point is crash isolation (DESIGN.md "Crash domains"): a libav segfault
+// or hang ends one child, never onaird, and never leaves a zombie, an orphan
+// holding the camera, or a child outliving onaird (Pdeathsig).
+//
+// Not for: talking to the child (the wire protocol over the socketpair handed
+// in through Spec.ExtraFiles is the caller's), deciding what "progress" means
+// (the caller calls Progress), or restarting in-process goroutines. Linux
+// only; elsewhere every start fails.
+package supervisor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+)
+
+// Spec defaults.
+const (
+	DefaultGrace        = 5 * time.Second
+	DefaultStartTimeout = 10 * time.Second
+	DefaultLogLines     = 200
+)
+
+const (
+	// maxLineLen bounds one captured output line; the rest of a longer line
+	// is dropped and the kept part marked "[truncated]".
+	maxLineLen = 4096
+	// outputDrain is how long a dead instance's output pipe is read before
+	// giving up on EOF: only something that escaped the process group and
+	// inherited the pipe keeps it open longer.
+	outputDrain = 2 * time.Second
+)
+
+// Sentinel causes passed to Spec.OnExit and shown in Status.LastError.
+// Check them with errors.Is.
+var (
+	// ErrStalled: the instance made no Progress for StallTimeout (or
+	// StartTimeout after its start) and was killed.
+	ErrStalled = errors.New("stalled")
+	// ErrRestartRequested: Restart killed the instance.
+	ErrRestartRequested = errors.New("restart requested")
+	// ErrStopped: Run's context was cancelled and the instance stopped.
+	ErrStopped = errors.New("stopped")
+	// ErrAlreadyRunning is returned by Run when another Run of the same
+	// Child has not returned yet.
+	ErrAlreadyRunning = errors.New("supervisor: run already in progress")
+)
+
+// Spec describes one supervised child program.
+type Spec struct {
+	// Name identifies the child in logs and Status ("encoder-a", "capture",
+	// "audio-main"). Required.
+	Name string
+	// Role is the onair-av role ("capture", "encode", "audio"); informational.
+	Role string
+	// Path is the program to run. Required.
+	Path string
+	// Args are the arguments after the program name.
+	Args []string
+	// Env is the child's environment; nil inherits onaird's.
+	Env []string
+	// ExtraFiles, if set, is called before each start. The files it returns
+	// become the child's fd 3, 4, …; cleanup (may be nil) runs right after
+	// the start attempt, successful or not, to close the parent's copies.
+	// Used to hand the child one end of a fresh socketpair per instance.
+	ExtraFiles func() (files []*os.File, cleanup func(), err error)
+	// Grace is how long a stopping child has between StopSignal and SIGKILL
+	// to the group. Default 5 s.
+	Grace time.Duration
+	// StopSignal is sent to the group on shutdown. Default SIGTERM.
+	StopSignal syscall.Signal
+	// StallTimeout enables liveness from progress: an instance with no
+	// Progress call for this long is SIGKILLed and restarted (with backoff).
+	// 0 disables stall detection.
+	StallTimeout time.Duration
+	// StartTimeout is how long a new instance may take to make its first
+	// progress when StallTimeout is set (opening a device, codec setup).
+	// Default 10 s.
+	StartTimeout time.Duration
+	// Backoff paces restarts after crashes and stalls; zero fields take the
+	// defaults (1 s, 30 s, 60 s).
+	Backoff Backoff
+	// LogLines is how many output lines Logs keeps. Default 200.
+	LogLines int
+	// OnStart, if set, is called from Run after each successful start. It
+	// must not block for long: the instance is not watched meanwhile.
+	OnStart func(inst Instance)
+	// OnExit, if set, is called from Run after each instance is reaped, with
+	// the cause: an *ExitError, or an error wrapping ErrStalled,
+	// ErrRestartRequested or ErrStopped. Same rule as OnStart.
+	OnExit func(inst Instance, cause error)
+}
+
+// Instance identifies one started process of a Child.
+type Instance struct {
+	Number  int       // 1 for the first successful start, then 2, 3, …
+	PID     int       // also the process group ID
+	Started time.Time // clock time of the start
+}
+
+// Status is a snapshot of a Child for the web page and onairctl.
+type Status struct {
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	PID       int       `json:"pid"` // 0 when no instance is alive
+	State     State     `json:"state"`
+	Restarts  int       `json:"restarts"`   // start attempts after the first
+	LastError string    `json:"last_error"` // why the last instance ended, or the last start failure
+	LastExit  time.Time `json:"last_exit,omitzero"`
+	Since     time.Time `json:"since"`             // when State was entered
+	Instance  int       `json:"instance"`          // number of the current or last instance
+	RetryAt   time.Time `json:"retry_at,omitzero"` // next start, while State is backoff
+}
+
+// ExitError describes how an instance ended on its own.
+type ExitError struct {
+	Code     int            // exit status; -1 when killed by a signal
+	Signal   syscall.Signal // the killing signal, or 0
+	CoreDump bool
+}
+
+// Error returns "exit status N" or "killed by signal: NAME".
+func (e *ExitError) Error() string {
+	if e.Signal == 0 {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	s := "killed by signal: " + e.Signal.String()
+	if e.CoreDump {
+		s += " (core dumped)"
+	}
+	return s
+}
+
+// Child supervises one Spec. Create it with New and call Run once; the other
+// methods are safe to call from any goroutine at any time.
+type Child struct {
+	spec  Spec
+	log   *zap.Logger // supervision events
+	out   *zap.Logger // the child's own output lines
+	clock clockwork.Clock
+	epoch time.Time // clock time at New; progress is kept as an offset from it
+	ring  *lineRing
+
+	// lastProgress is clock.Since(epoch)+1 ns at the last Progress call, 0
+	// if none. An offset from a monotonic reading, not a wall time: the box
+	// has no RTC and its wall clock jumps at the first NTP sync.
+	lastProgress atomic.Int64
+	restartCh    chan string // pending Restart reason, capacity 1
+	active       atomic.Bool // Run in progress
+
+	mu       sync.Mutex
+	st       Status
+	attempts int
+	changed  chan struct{} // closed and replaced on every status change
+}
+
+// New checks spec, fills in its defaults and returns a stopped Child. A nil
+// log discards logs; a nil clock is the real clock.
+func New(spec Spec, log *zap.Logger, clock clockwork.Clock) (*Child, error) {
+	if spec.Name == "" {
+		return nil, errors.New("supervisor: spec has no name")
+	}
+	if spec.Path == "" {
+		return nil, fmt.Errorf("supervisor: %s: spec has no path", spec.Name)
+	}
+	if spec.Grace < 0 || spec.StallTimeout < 0 || spec.StartTimeout < 0 || spec.LogLines < 0 {
+		return nil, fmt.Errorf("supervisor: %s: negative grace, timeout or log lines", spec.Name)
+	}
+	if err := spec.Backoff.Validate(); err != nil {
+		return nil, fmt.Errorf("supervisor: %s: %w", spec.Name, err)
+	}
+	spec.Backoff = spec.Backoff.WithDefaults()
+	if spec.Grace == 0 {
+		spec.Grace = DefaultGrace
+	}
+	if spec.StopSignal == 0 {
+		spec.StopSignal = syscall.SIGTERM
+	}
+	if spec.StartTimeout == 0 {
+		spec.StartTimeout = DefaultStartTimeout
+	}
+	if spec.LogLines == 0 {
+		spec.LogLines = DefaultLogLines
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	log = log.With(zap.String("child", spec.Name), zap.String("role", spec.Role))
+	now := clock.Now()
+	return &Child{
+		spec:      spec,
+		log:       log,
+		out:       log.Named("output"),
+		clock:     clock,
+		epoch:     now,
+		ring:      newLineRing(spec.LogLines),
+		restartCh: make(chan string, 1),
+		st:        Status{Name: spec.Name, Role: spec.Role, State: StateStopped, Since: now},
+		changed:   make(chan struct{}),
+	}, nil
+}
+
+// Run starts the child and keeps it running until ctx is cancelled: after
+// each exit or stall it restarts it with backoff, after Restart at once. On
+// cancel it sends StopSignal to the process group, SIGKILL to the group
+// after Grace, reaps the instance and returns nil. Run returns only after
+// its goroutines have exited. It returns ErrAlreadyRunning if called while
+// another Run of c is in progress.
+func (c *Child) Run(ctx context.Context) error {
+	if !c.active.CompareAndSwap(false, true) {
+		return fmt.Errorf("supervisor: %s: %w", c.spec.Name, ErrAlreadyRunning)
+	}
+	defer c.active.Store(false)
+
+	failures := 0 // consecutive, for the backoff
+loop:
+	for ctx.Err() == nil {
+		inst, err := c.start()
+		if err != nil {
+			failures++
+			c.log.Error("start failed", zap.Error(err), zap.Int("failures", failures))
+			c.update(func(st *Status) { st.LastError, st.LastExit = err.Error(), c.clock.Now() })
+			if !c.backoff(ctx, failures) {
+				break
+			}
+			continue
+		}
+		cause, healthy := c.watch(ctx, inst)
+		switch {
+		case errors.Is(cause, ErrStopped):
+			break loop
+		case errors.Is(cause, ErrRestartRequested):
+			continue // requested, not a failure: no backoff
+		}
+		if healthy >= c.spec.Backoff.ResetAfter {
+			failures = 0
+		}
+		failures++
+		if !c.backoff(ctx, failures) {
+			break
+		}
+	}
+	c.setState(StateStopped)
+	c.log.Info("supervision ended")
+	return nil
+}
+
+// Progress records that the child made progress (a packet arrived). It is
+// lock-free and cheap enough to call per packet.
+func (c *Child) Progress() {
+	c.lastProgress.Store(int64(c.clock.Since(c.epoch)) + 1)
+}
+
+// Restart SIGKILLs the current instance's process group; Run starts a new
+// instance at once, without backoff. Called during backoff, it cuts the
+// wait short. It does not block; requests made while one is pending are
+// merged. reason ends up in Status.LastError.
+func (c *Child) Restart(reason string) {
+	select {
+	case c.restartCh <- reason:
+	default:
+		c.log.Info("restart already pending", zap.String("reason", reason))
+	}
+}
+
+// Status returns a snapshot of the child's state.
+func (c *Child) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
+
+// Changes returns a channel that is closed at the next change of Status.
+// Get the channel, then read Status, then wait: no change is missed.
+func (c *Child) Changes() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// Logs returns the last Spec.LogLines lines the child wrote to stdout or
+// stderr (both go to one pipe, so their order is kept), oldest first,
+// across instances.
+func (c *Child) Logs() []string { return c.ring.snapshot() }
+
+// update applies f to the status under the lock and wakes Changes waiters.
+func (c *Child) update(f func(st *Status)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(&c.st)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// setState enters s. Leaving backoff clears RetryAt.
+func (c *Child) setState(s State) {
+	now := c.clock.Now()
+	c.update(func(st *Status) {
+		st.State, st.Since = s, now
+		if s != StateBackoff {
+			st.RetryAt = time.Time{}
+		}
+	})
+}
+
+// instance is one started process and its two helper goroutines (output
+// reader, reaper).
+type instance struct {
+	Instance
+	cmd      *exec.Cmd
+	startOff time.Duration // clock.Since(epoch) just before the start
+	done     chan struct{} // closed once reaped and its output drained
+	cause    error         // how it ended; written before done is closed
+}
+
+// start runs ExtraFiles and forks the program. It enters starting, and
+// running on success.
+func (c *Child) start() (*instance, error) {
+	// A Restart requested while nothing was running is satisfied by this start.
+	select {
+	case <-c.restartCh:
+	default:
+	}
+	now := c.clock.Now()
+	c.update(func(st *Status) {
+		c.attempts++
+		if c.attempts > 1 {
+			st.Restarts++
+		}
+		st.State, st.Since, st.RetryAt = StateStarting, now, time.Time{}
+	})
+
+	if err := platformErr(); err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	if c.spec.ExtraFiles != nil {
+		fs, cleanup, err := c.spec.ExtraFiles()
+		if err != nil {
+			return nil, fmt.Errorf("supervisor: %s: extra files: %w", c.spec.Name, err)
+		}
+		if cleanup != nil {
+			defer cleanup()
+		}
+		files = fs
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: %s: output pipe: %w", c.spec.Name, err)
+	}
+	cmd := exec.Command(c.spec.Path, c.spec.Args...)
+	cmd.Env = c.spec.Env
+	// An *os.File is handed to the child as is: no copying goroutine in
+	// os/exec, and Wait does not wait for grandchildren holding the pipe.
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.ExtraFiles = files
+	cmd.SysProcAttr = sysProcAttr()
+	startOff := c.clock.Since(c.epoch)
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("supervisor: %s: start %s: %w", c.spec.Name, c.spec.Path, err)
+	}
+
+	now = c.clock.Now()
+	var inst *instance
+	c.update(func(st *Status) {
+		st.Instance++
+		st.PID = cmd.Process.Pid
+		st.State, st.Since = StateRunning, now
+		inst = &instance{
+			Instance: Instance{Number: st.Instance, PID: cmd.Process.Pid, Started: now},
+			cmd:      cmd,
+			startOff: startOff,
+			done:     make(chan struct{}),
+		}
+	})
+	outDone := make(chan struct{})
+	go c.readOutput(r, outDone)
+	go c.reap(inst, r, outDone)
+	c.log.Info("started", zap.Int("instance", inst.Number), zap.Int("pid", inst.PID))
+	if c.spec.OnStart != nil {
+		c.spec.OnStart(inst.Instance)
+	}
+	return inst, nil
+}
+
+// watch waits for the instance to exit, stall, be restarted or be stopped,
+// makes sure it is reaped, and records the cause. healthy is how long it
+// ran (up to its last progress, for a stall).
+func (c *Child) watch(ctx context.Context, inst *instance) (cause error, healthy time.Duration) {
+	var stallC <-chan time.Time
+	var stallT clockwork.Timer
+	if c.spec.StallTimeout > 0 {
+		stallT = c.clock.NewTimer(c.spec.StartTimeout)
+		defer stallT.Stop()
+		stallC = stallT.Chan()
+	}
+	fields := []zap.Field{zap.Int("instance", inst.Number), zap.Int("pid", inst.PID)}
+wait:
+	for {
+		select {
+		case <-inst.done:
+			cause, healthy = inst.cause, c.clock.Since(inst.Started)
+			c.log.Warn("exited", append(fields, zap.String("cause", cause.Error()), zap.Duration("ran", healthy))...)
+			break wait
+		case <-ctx.Done():
+			c.stop(inst, fields)
+			cause = ErrStopped
+			c.log.Info("stopped", append(fields, zap.String("exit", inst.cause.Error()))...)
+			break wait
+		case reason := <-c.restartCh:
+			cause = fmt.Errorf("%w: %s", ErrRestartRequested, reason)
+			c.log.Info("restart requested, killing group", append(fields, zap.String("reason", reason))...)
+			c.kill(inst, fields)
+			break wait
+		case <-stallC:
+			idle, limit, progressed := c.idle(inst)
+			if idle < limit {
+				stallT.Reset(limit - idle)
+				continue
+			}
+			if progressed {
+				cause = fmt.Errorf("%w: no progress for %s", ErrStalled, limit)
+				healthy = time.Duration(c.lastProgress.Load()-1) - inst.startOff
+			} else {
+				cause = fmt.Errorf("%w: no progress within %s of start", ErrStalled, limit)
+			}
+			c.setState(StateStalled)
+			c.log.Warn("stalled, killing group", append(fields, zap.String("cause", cause.Error()))...)
+			c.kill(inst, fields)
+			break wait
+		}
+	}
+	now := c.clock.Now()
+	c.update(func(st *Status) { st.PID, st.LastError, st.LastExit = 0, cause.Error(), now })
+	if c.spec.OnExit != nil {
+		c.spec.OnExit(inst.Instance, cause)
+	}
+	return cause, healthy
+}
+
+// idle returns how long inst has gone without progress, the limit that
+// applies, and whether it made any progress at all.
+func (c *Child) idle(inst *instance) (idle, limit time.Duration, progressed bool) {
+	now := c.clock.Since(c.epoch)
+	if last := c.lastProgress.Load(); last > int64(inst.startOff) {
+		return now - time.Duration(last-1), c.spec.StallTimeout, true
+	}
+	return now - inst.startOff, c.spec.StartTimeout, false
+}
+
+// stop asks the group to exit with StopSignal, SIGKILLs it after Grace, and
+// waits until the instance is reaped.
+func (c *Child) stop(inst *instance, fields []zap.Field) {
+	c.setState(StateStopping)
+	if err := signalGroup(inst.PID, c.spec.StopSignal); err != nil {
+		c.log.Error("[unexpected] signal group", append(fields, zap.Error(err))...)
+	}
+	t := c.clock.NewTimer(c.spec.Grace)
+	select {
+	case <-inst.done:
+		t.Stop()
+		return
+	case <-t.Chan():
+	}
+	c.log.Warn("still alive after grace, killing group", append(fields, zap.Duration("grace", c.spec.Grace))...)
+	c.kill(inst, fields)
+}
+
+// kill SIGKILLs the group and waits until the instance is reaped. SIGKILL
+// cannot be ignored, but a process stuck in the kernel (a wedged V4L2
+// driver) dies only when it leaves it; then all we can do is say so and
+// keep waiting.
+func (c *Child) kill(inst *instance, fields []zap.Field) {
+	if err := signalGroup(inst.PID, syscall.SIGKILL); err != nil {
+		c.log.Error("[unexpected] kill group", append(fields, zap.Error(err))...)
+	}
+	t := c.clock.NewTimer(c.spec.Grace)
+	defer t.Stop()
+	select {
+	case <-inst.done:
+		return
+	case <-t.Chan():
+		c.log.Error("[unexpected] not dead after SIGKILL, still waiting", fields...)
+	}
+	<-inst.done
+}
+
+// reap waits for the instance's leader to exit, SIGKILLs whatever is left in
+// its group, reaps the leader, waits for the output to drain, and closes
+// inst.done.
+func (c *Child) reap(inst *instance, out *os.File, outDone <-chan struct{}) {
+	if err := waitExitNoReap(inst.PID); err != nil {
+		c.log.Error("[unexpected] waitid", zap.Int("pid", inst.PID), zap.Error(err))
+	}
+	// The leader is dead but not reaped, so its PID (the group ID) cannot
+	// have been reused: helpers it forked must not outlive it holding the
+	// camera or the socketpair.
+	if err := signalGroup(inst.PID, syscall.SIGKILL); err != nil {
+		c.log.Error("[unexpected] kill group after exit", zap.Int("pid", inst.PID), zap.Error(err))
+	}
+	werr := inst.cmd.Wait()
+	// Every writer is dead or dying, so EOF is near. The deadline matters
+	// only if something outside the group inherited the pipe.
+	_ = out.SetReadDeadline(time.Now().Add(outputDrain))
+	<-outDone
+	inst.cause = exitCause(inst.cmd.ProcessState, werr)
+	close(inst.done)
+}
+
+// exitCause turns a reaped process's state into an *ExitError.
+func exitCause(ps *os.ProcessState, werr error) error {
+	if ps == nil {
+		return fmt.Errorf("supervisor: wait: %w", werr)
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return &ExitError{Code: -1, Signal: ws.Signal(), CoreDump: ws.CoreDump()}
+	}
+	return &ExitError{Code: ps.ExitCode()}
+}
+
+// readOutput copies the child's output, line by line, into the ring and the
+// log until EOF (or the drain deadline), then closes r.
+func (c *Child) readOutput(r *os.File, done chan<- struct{}) {
+	defer close(done)
+	defer r.Close()
+	br := bufio.NewReaderSize(r, maxLineLen)
+	for {
+		line, err := readLine(br)
+		if line != "" || err == nil {
+			c.ring.add(line)
+			c.out.Info(line)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.log.Warn("[unexpected] output pipe still open after the group died; something outside the group holds it")
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readLine reads one line without its line ending. A line longer than the
+// reader's buffer is cut there, marked "[truncated]", and the rest of it
+// skipped.
+func readLine(br *bufio.Reader) (string, error) {
+	b, err := br.ReadSlice('\n')
+	line := string(bytes.TrimRight(b, "\r\n"))
+	if errors.Is(err, bufio.ErrBufferFull) {
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = br.ReadSlice('\n')
+		}
+		line += " [truncated]"
+	}
+	return line, err
+}
+
+// backoff waits Backoff.Delay(failures) in the backoff state. It returns
+// false if ctx was cancelled meanwhile; a Restart cuts the wait short.
+func (c *Child) backoff(ctx context.Context, failures int) bool {
+	delay := c.spec.Backoff.Delay(failures)
+	now := c.clock.Now()
+	c.update(func(st *Status) { st.State, st.Since, st.RetryAt = StateBackoff, now, now.Add(delay) })
+	c.log.Info("restarting after backoff", zap.Duration("delay", delay), zap.Int("failures", failures))
+	t := c.clock.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.Chan():
+		return true
+	case reason := <-c.restartCh:
+		c.log.Info("restart requested, skipping backoff", zap.String("reason", reason))
+		return true
+	}
+}
