@@ -1,0 +1,60 @@
+// Command onair-ingest is the studio-side SRT receiver and the stream analyzer
+// of onair's end-to-end tests (package ingest). Live: -listen -out -report
+// (refreshed every second, final on SIGINT/SIGTERM); offline: -analyze FILE.ts.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"onair/ingest"
+)
+
+func main() {
+	var cfg ingest.Config
+	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:9000", "SRT listen address")
+	flag.StringVar(&cfg.Passphrase, "passphrase", "", "SRT passphrase (AES-128); empty: no encryption")
+	flag.StringVar(&cfg.StreamID, "streamid", "", "accept only this SRT stream id")
+	flag.StringVar(&cfg.OutFile, "out", "", "append the received stream to this file")
+	flag.StringVar(&cfg.ReportFile, "report", "", "write the JSON report here (every second when live)")
+	flag.DurationVar(&cfg.Latency, "latency", 0, "SRT receiver latency (0: 120ms)")
+	flag.Float64Var(&cfg.Analyzer.FPS, "fps", 0, "expected video frame rate (0: infer from PTS)")
+	flag.BoolVar(&cfg.Analyzer.FrameHashes, "hashes", false, "record an xxhash64 per video frame")
+	analyze := flag.String("analyze", "", "analyze this TS file, print or write the report, and exit")
+	flag.Parse()
+	if err := run(cfg, *analyze); err != nil {
+		fmt.Fprintln(os.Stderr, "onair-ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg ingest.Config, analyze string) error {
+	if analyze != "" {
+		r, err := ingest.AnalyzeFile(analyze, ingest.Options{FPS: cfg.Analyzer.FPS, FrameHashes: cfg.Analyzer.FrameHashes})
+		if err != nil {
+			return err
+		}
+		if cfg.ReportFile != "" {
+			return ingest.WriteReportFile(cfg.ReportFile, r)
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	log, _ := zap.NewProduction()
+	defer func() { _ = log.Sync() }()
+	srv, err := ingest.New(cfg, log.Named("ingest"))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return srv.Run(ctx)
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"onair/ingest"
+)
+
+// ffmpegArgs encodes seconds of the lavfi test source to MPEG-TS at out.
+func ffmpegArgs(seconds int, realtime bool, out string) []string {
+	args := []string{"-v", "error", "-nostdin"}
+	if realtime {
+		args = append(args, "-re")
+	}
+	return append(args, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=f=1000:sample_rate=48000",
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-bf", "0", "-g", "30", "-c:a", "aac", "-f", "mpegts", out)
+}
+
+func build(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "onair-ingest")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// start runs cmd and kills it by PID at cleanup if it is still running.
+func start(t *testing.T, cmd *exec.Cmd) <-chan error {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	res, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			t.Logf("%s: %v\n%s", cmd.Path, err, out.String())
+		}
+		res <- err
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	return res
+}
+
+func wait(t *testing.T, ch <-chan error, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(d):
+		t.Fatalf("process still running after %s", d)
+		return nil
+	}
+}
+
+func TestAnalyzeFlag(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "in.ts")
+	if out, err := exec.Command("ffmpeg", ffmpegArgs(2, false, ts)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "-analyze", ts, "-fps", "30", "-hashes").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r ingest.Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("stdout is not a report: %v\n%s", err, out)
+	}
+	if r.Video.Frames != 60 || r.Video.Missing != 0 || len(r.Video.FrameHashes) != 60 || r.Connections != 0 {
+		t.Errorf("video %+v", r.Video.StreamReport)
+	}
+	rep := filepath.Join(dir, "r.json")
+	if out, err := exec.Command(bin, "-analyze", ts, "-report", rep).CombinedOutput(); err != nil || len(out) != 0 {
+		t.Fatalf("-report: %v, stdout %q", err, out)
+	}
+	var r2 ingest.Report
+	if b, err := os.ReadFile(rep); err != nil || json.Unmarshal(b, &r2) != nil || r2.Video.Frames != 60 {
+		t.Fatalf("report file: %v %+v", err, r2.Video.StreamReport)
+	}
+	if err := exec.Command(bin, "-analyze", filepath.Join(dir, "missing.ts")).Run(); err == nil {
+		t.Error("missing file: exit 0")
+	}
+}
+
+// TestLiveSIGINT: the report file is refreshed while the stream runs, and
+// SIGINT ends with the final report and exit status 0.
+func TestLiveSIGINT(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	out, rep := filepath.Join(dir, "rec.ts"), filepath.Join(dir, "rec.json")
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	srv := exec.Command(bin, "-listen", addr, "-out", out, "-report", rep, "-fps", "30")
+	srvDone := start(t, srv)
+	time.Sleep(200 * time.Millisecond) // the caller retries the handshake anyway
+	pub := start(t, exec.Command("ffmpeg", ffmpegArgs(3, true, "srt://"+addr+"?mode=caller&linger=10")...))
+
+	// While live, the report file shows a growing stream.
+	deadline := time.Now().Add(10 * time.Second)
+	var mid ingest.Report
+	for mid.Video.Frames == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		if b, err := os.ReadFile(rep); err == nil {
+			if err := json.Unmarshal(b, &mid); err != nil {
+				t.Fatalf("partial report file: %v", err)
+			}
+		}
+	}
+	if mid.Video.Frames == 0 || mid.Connections != 1 {
+		t.Fatalf("live report: %d frames, %d connections", mid.Video.Frames, mid.Connections)
+	}
+	if err := wait(t, pub, 20*time.Second); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	if err := srv.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, srvDone, 10*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	var r ingest.Report
+	if b, err := os.ReadFile(rep); err != nil || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("final report: %v", err)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Video.Frames != 90 || r.Video.Missing != 0 || r.Connections != 1 || r.Sessions[0].SocketID == 0 ||
+		r.Transport.Bytes != st.Size() || r.FirstVideoAt == nil {
+		t.Errorf("final report: frames %d missing %d connections %d bytes %d (file %d)", r.Video.Frames,
+			r.Video.Missing, r.Connections, r.Transport.Bytes, st.Size())
+	}
+}

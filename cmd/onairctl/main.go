@@ -1,0 +1,21 @@
+// Command onairctl maintains an onair box from an SSH session: it talks to
+// onaird's local API over its unix socket.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"onair/ctl"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := ctl.Root().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "onairctl:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,55 @@
+// Command onaird is the supervisor of the onair field encoder: it runs the
+// capture, twin encoders and audio chains as children, switches between the
+// encoders without a gap, and streams MPEG-TS over SRT. See daemon.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"onair/daemon"
+	"onair/internal/config"
+	"onair/internal/logging"
+
+	"go.uber.org/zap"
+)
+
+func main() {
+	path := flag.String("config", "/etc/onair/onair.yaml", "configuration file")
+	check := flag.Bool("check", false, "validate the configuration and exit: 0 good, 2 bad")
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *version {
+		fmt.Println(daemon.Version)
+		return
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "onaird:", err)
+		os.Exit(2)
+	}
+	if *check {
+		fmt.Printf("%s: ok\n", *path)
+		return
+	}
+	log, err := logging.New("onaird", cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "onaird:", err)
+		os.Exit(2)
+	}
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		log.Error("stopped with error", zap.Error(err))
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,351 @@
+// Package e2e runs the real box end to end: onaird with its onair-av children,
+// streaming over SRT on loopback to real receivers (onair-ingest,
+// srt-live-transmit, ffmpeg), checked with ffprobe and onair-ingest's report.
+// These tests run live encoders in real time: `make test-live` runs them one
+// at a time (-p 1, no t.Parallel) so a slow machine cannot make them flaky.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"onair/daemon"
+	"onair/ingest"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "onair-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/onaird", "../cmd/onair-av", "../cmd/onair-ingest", "../cmd/onairctl")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// need skips the test when a tool is missing, except in CI (ONAIR_REQUIRE_ALL=1)
+// where a skip would hide an untested feature.
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("ONAIR_REQUIRE_ALL") == "1" {
+				t.Fatalf("%s not installed (run scripts/deps.sh); ONAIR_REQUIRE_ALL=1 forbids skipping", tool)
+			}
+			t.Skipf("%s not installed: run scripts/deps.sh", tool)
+		}
+	}
+}
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a process a test started; Cleanup stops it by PID.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuf
+	done   chan struct{}
+}
+
+func start(t *testing.T, stdout *os.File, name string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &proc{cmd: cmd, stderr: &syncBuf{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t, 10*time.Second) })
+	return p
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after grace.
+func (p *proc) stop(t *testing.T, grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	pgid := p.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		t.Logf("%s ignored SIGTERM for %s: killing", p.cmd.Path, grace)
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// box is a running onaird.
+type box struct {
+	*proc
+	api, socket, dir string
+}
+
+type boxOpts struct {
+	url        string
+	twins      bool
+	gop        int
+	relock     string
+	stallAfter string
+	noAudio    bool
+	extra      string
+}
+
+func startBox(t *testing.T, o boxOpts) *box {
+	t.Helper()
+	dir := t.TempDir()
+	if o.gop == 0 {
+		o.gop = 60
+	}
+	if o.relock == "" {
+		o.relock = "gop"
+	}
+	if o.stallAfter == "" {
+		o.stallAfter = "500ms"
+	}
+	audio := `"lavfi:sine=frequency=1000:sample_rate=48000"`
+	if o.noAudio {
+		audio = `""`
+	}
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	cfg := fmt.Sprintf(`version: 1
+video:
+  source: "lavfi:testsrc2=size=1280x720:rate=30"
+  width: 1280
+  height: 720
+  fps: 30
+  bitrate_kbps: 4000
+  gop: %d
+  twins: %v
+  relock: %s
+  stall_after: %s
+audio:
+  main:
+    source: %s
+output:
+  url: %q
+api:
+  listen: %q
+  socket: %q
+runtime_dir: %q
+supervisor:
+  grace: 2s
+%s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, api, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"), o.extra)
+	path := filepath.Join(dir, "onair.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, bin("onaird"), "-config", path)
+	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock"), dir: dir}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("onaird stderr (tail):\n%s", tail(p.stderr.String(), 60))
+		}
+	})
+	b.waitFor(t, 20*time.Second, "api up", func(daemon.Status) bool { return true })
+	return b
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (b *box) status(t *testing.T) (daemon.Status, error) {
+	t.Helper()
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + b.api + "/api/status")
+	if err != nil {
+		return daemon.Status{}, err
+	}
+	defer resp.Body.Close()
+	var st daemon.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return daemon.Status{}, fmt.Errorf("decode status: %w", err)
+	}
+	return st, nil
+}
+
+// waitFor polls the status until cond holds (bounded by limit).
+func (b *box) waitFor(t *testing.T, limit time.Duration, what string, cond func(daemon.Status) bool) daemon.Status {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last daemon.Status
+	var lastErr error
+	for time.Now().Before(deadline) {
+		if b.exited() {
+			t.Fatalf("onaird exited while waiting for %s: %v\n%s", what, b.cmd.ProcessState, tail(b.stderr.String(), 40))
+		}
+		st, err := b.status(t)
+		if err == nil && cond(st) {
+			return st
+		}
+		last, lastErr = st, err
+		time.Sleep(100 * time.Millisecond)
+	}
+	js, _ := json.MarshalIndent(last, "", " ")
+	t.Fatalf("timed out after %s waiting for %s (last error %v); last status:\n%s", limit, what, lastErr, js)
+	return last
+}
+
+func (b *box) child(t *testing.T, name string) daemon.ChildStatus {
+	t.Helper()
+	st, err := b.status(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Children {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no child %s", name)
+	return daemon.ChildStatus{}
+}
+
+// receiver is onair-ingest on loopback.
+type receiver struct {
+	*proc
+	port       int
+	out, rep   string
+	passphrase string
+}
+
+func startIngest(t *testing.T, port int, dir, passphrase string) *receiver {
+	t.Helper()
+	out, rep := filepath.Join(dir, "received.ts"), filepath.Join(dir, "report.json")
+	args := []string{"-listen", fmt.Sprintf("127.0.0.1:%d", port), "-out", out, "-report", rep, "-fps", "30", "-hashes"}
+	if passphrase != "" {
+		args = append(args, "-passphrase", passphrase)
+	}
+	return &receiver{proc: start(t, nil, bin("onair-ingest"), args...), port: port, out: out, rep: rep, passphrase: passphrase}
+}
+
+// analyze runs onair-ingest's offline analysis on a recorded file.
+func analyze(t *testing.T, path string) ingest.Report {
+	t.Helper()
+	out, err := exec.Command(bin("onair-ingest"), "-analyze", path, "-fps", "30", "-hashes").Output()
+	if err != nil {
+		t.Fatalf("analyze %s: %v", path, err)
+	}
+	var r ingest.Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("analyze %s: decode: %v\n%s", path, err, out)
+	}
+	return r
+}
+
+// decodeErrors decodes the whole file with ffmpeg; any output is a decode error.
+func decodeErrors(t *testing.T, path string) string {
+	t.Helper()
+	out, _ := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+type probeStream struct {
+	CodecType    string `json:"codec_type"`
+	CodecName    string `json:"codec_name"`
+	Width        int    `json:"width"`
+	Height       int    `json:"height"`
+	AvgFrameRate string `json:"avg_frame_rate"`
+	RFrameRate   string `json:"r_frame_rate"`
+	NbReadFrames string `json:"nb_read_frames"`
+	SampleRate   string `json:"sample_rate"`
+}
+
+func ffprobe(t *testing.T, path string) []probeStream {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p struct{ Streams []probeStream }
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Streams
+}
+
+// syncBuf collects a child's stderr while the test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

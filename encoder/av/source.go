@@ -1,0 +1,142 @@
+//go:build cgo
+
+package av
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/asticode/go-astiav"
+)
+
+// input is an opened demuxer plus the decoder of its one stream of interest.
+type input struct {
+	fc     *astiav.FormatContext
+	st     *astiav.Stream
+	dec    *astiav.CodecContext
+	pkt    *astiav.Packet
+	live   bool // a device with its own clock; false for lavfi (we pace it)
+	stopIO func()
+}
+
+// openInput opens format (a libavdevice name) at url with opts and picks the
+// first stream of type mt. Cancelling ctx interrupts a blocked read.
+func openInput(ctx context.Context, format, url string, opts map[string]string, mt astiav.MediaType) (*input, error) {
+	registerDevices()
+	ifmt := astiav.FindInputFormat(format)
+	if ifmt == nil {
+		return nil, fmt.Errorf("av: input format %q not available", format)
+	}
+	in := &input{live: format != "lavfi", fc: astiav.AllocFormatContext()}
+	if in.fc == nil {
+		return nil, errors.New("av: alloc format context failed")
+	}
+	intr := in.fc.SetInterruptCallback()
+	stop := context.AfterFunc(ctx, intr.Interrupt)
+	in.stopIO = func() { stop() }
+	d := astiav.NewDictionary()
+	defer d.Free()
+	for k, v := range opts {
+		if v != "" {
+			if err := d.Set(k, v, 0); err != nil {
+				in.close()
+				return nil, fmt.Errorf("av: option %s: %w", k, err)
+			}
+		}
+	}
+	if err := in.fc.OpenInput(url, ifmt, d); err != nil {
+		in.fc.Free()
+		in.fc = nil
+		in.close()
+		return nil, fmt.Errorf("av: open %s %q: %w", format, url, err)
+	}
+	if err := in.fc.FindStreamInfo(nil); err != nil {
+		in.close()
+		return nil, fmt.Errorf("av: probe %s %q: %w", format, url, err)
+	}
+	for _, s := range in.fc.Streams() {
+		if s.CodecParameters().MediaType() == mt {
+			in.st = s
+			break
+		}
+	}
+	if in.st == nil {
+		in.close()
+		return nil, fmt.Errorf("av: %s %q has no %s stream", format, url, mt)
+	}
+	codec := astiav.FindDecoder(in.st.CodecParameters().CodecID())
+	if codec == nil {
+		in.close()
+		return nil, fmt.Errorf("av: no decoder for %s", in.st.CodecParameters().CodecID())
+	}
+	in.dec = astiav.AllocCodecContext(codec)
+	if err := in.dec.FromCodecParameters(in.st.CodecParameters()); err != nil {
+		in.close()
+		return nil, fmt.Errorf("av: decoder parameters: %w", err)
+	}
+	in.dec.SetTimeBase(in.st.TimeBase())
+	if err := in.dec.Open(codec, nil); err != nil {
+		in.close()
+		return nil, fmt.Errorf("av: open decoder %s: %w", codec.Name(), err)
+	}
+	in.pkt = astiav.AllocPacket()
+	return in, nil
+}
+
+// next decodes the next frame of the stream into f.
+func (in *input) next(ctx context.Context, f *astiav.Frame) error {
+	for {
+		err := in.dec.ReceiveFrame(f)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, astiav.ErrEagain) {
+			return fmt.Errorf("av: decode: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := in.fc.ReadFrame(in.pkt); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("av: read: %w", err)
+		}
+		if in.pkt.StreamIndex() == in.st.Index() {
+			err = in.dec.SendPacket(in.pkt)
+		}
+		in.pkt.Unref()
+		if err != nil {
+			return fmt.Errorf("av: decode: %w", err)
+		}
+	}
+}
+
+func (in *input) close() {
+	if in.stopIO != nil {
+		in.stopIO()
+	}
+	if in.pkt != nil {
+		in.pkt.Free()
+	}
+	if in.dec != nil {
+		in.dec.Free()
+	}
+	if in.fc != nil {
+		in.fc.CloseInput()
+		in.fc.Free()
+	}
+}
+
+// splitSource splits "lavfi:graph" / "alsa:dev" / "pulse:src" into the
+// libavdevice format and its URL.
+func splitSource(src string, allowed ...string) (format, url string, err error) {
+	for _, f := range allowed {
+		if rest, ok := strings.CutPrefix(src, f+":"); ok && rest != "" {
+			return f, rest, nil
+		}
+	}
+	return "", "", fmt.Errorf("av: source %q: want one of %s followed by ':'", src, strings.Join(allowed, ", "))
+}

@@ -1,0 +1,327 @@
+// Command bench measures the figures the issues ask for and prints one
+// "name value unit" line per figure (`make bench`). Every comparison is
+// measured side by side in the same run, one thing at a time on the 2 cores:
+//
+//   - CPU seconds and peak RSS (process tree) of onaird + children streaming
+//     20 s of 720p30 at 4 Mbit/s, single encoder and twins, against the
+//     ffmpeg CLI doing the same, and the ratios;
+//   - time from onaird start to the first video frame at the receiver;
+//   - switch latency (capture stamp → muxed) p50/p99, twins against single;
+//   - frames lost and duplicated per fault kind, and re-lock time in frames.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"onair/daemon"
+	"onair/ingest"
+	"onair/internal/fault"
+)
+
+var (
+	binDir  = flag.String("bin", "bin", "directory with onaird, onair-av, onair-ingest")
+	seconds = flag.Int("seconds", 20, "stream length of the CPU runs")
+	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
+)
+
+func main() {
+	flag.Parse()
+	work, err := os.MkdirTemp("", "onair-bench-")
+	check(err)
+	defer os.RemoveAll(work)
+	d := time.Duration(*seconds) * time.Second
+
+	single := runBox(work, "single", false, d, nil)
+	twins := runBox(work, "twins", true, d, nil)
+	ff := runFFmpeg(work, d)
+
+	emit("onaird_single_cpu", single.cpu.Seconds(), "s")
+	emit("onaird_single_max_rss", float64(single.rss)/(1<<20), "MiB")
+	emit("onaird_twins_cpu", twins.cpu.Seconds(), "s")
+	emit("onaird_twins_max_rss", float64(twins.rss)/(1<<20), "MiB")
+	emit("ffmpeg_cli_cpu", ff.cpu.Seconds(), "s")
+	emit("ffmpeg_cli_max_rss", float64(ff.rss)/(1<<20), "MiB")
+	emit("cpu_ratio_single_vs_ffmpeg", single.cpu.Seconds()/ff.cpu.Seconds(), "x")
+	emit("cpu_ratio_twins_vs_ffmpeg", twins.cpu.Seconds()/ff.cpu.Seconds(), "x")
+	emit("cpu_ratio_twins_vs_single", twins.cpu.Seconds()/single.cpu.Seconds(), "x")
+	emit("time_to_first_frame_single", single.firstFrame.Seconds()*1000, "ms")
+	emit("time_to_first_frame_twins", twins.firstFrame.Seconds()*1000, "ms")
+	emit("switch_latency_p50_single", single.st.Video.LatencyP50Ms, "ms")
+	emit("switch_latency_p99_single", single.st.Video.LatencyP99Ms, "ms")
+	emit("switch_latency_p50_twins", twins.st.Video.LatencyP50Ms, "ms")
+	emit("switch_latency_p99_twins", twins.st.Video.LatencyP99Ms, "ms")
+
+	for _, k := range fault.Kinds {
+		r := runBox(work, "fault-"+string(k), true, 0, func(b *box) { injectFaults(b, k, *faults) })
+		rep := r.rep.Video
+		emit("faults_"+string(k)+"_injected", float64(*faults), "faults")
+		emit("faults_"+string(k)+"_frames_lost", float64(rep.Missing), "frames")
+		emit("faults_"+string(k)+"_frames_duplicated", float64(rep.Duplicates), "frames")
+		emit("faults_"+string(k)+"_relock", float64(r.st.Video.Switch.LastRelockF), "frames")
+	}
+}
+
+func emit(name string, v float64, unit string) {
+	fmt.Printf("%s %s %s\n", name, strconv.FormatFloat(v, 'f', 3, 64), unit)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	cpu        time.Duration
+	rss        int64
+	firstFrame time.Duration
+	st         daemon.Status
+	rep        ingest.Report
+}
+
+type box struct {
+	cmd *exec.Cmd
+	api string
+}
+
+func (b *box) status() (daemon.Status, error) {
+	var st daemon.Status
+	resp, err := http.Get("http://" + b.api + "/api/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func (b *box) waitFor(limit time.Duration, cond func(daemon.Status) bool) daemon.Status {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if st, err := b.status(); err == nil && cond(st) {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	check(fmt.Errorf("onaird did not reach the expected state in %s", limit))
+	return daemon.Status{}
+}
+
+func freePort(network string) int {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		check(err)
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startIngest(dir string, port int) (*exec.Cmd, string) {
+	out := filepath.Join(dir, "received.ts")
+	cmd := exec.Command(filepath.Join(*binDir, "onair-ingest"), "-listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"-out", out, "-report", filepath.Join(dir, "live.json"), "-fps", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	check(cmd.Start())
+	return cmd, out
+}
+
+func stop(cmd *exec.Cmd) *os.ProcessState {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	return cmd.ProcessState
+}
+
+// runBox streams with onaird for d (or while during runs) to onair-ingest.
+func runBox(work, name string, twins bool, d time.Duration, during func(*box)) result {
+	dir := filepath.Join(work, name)
+	check(os.MkdirAll(dir, 0o755))
+	port := freePort("udp")
+	rx, out := startIngest(dir, port)
+	defer stop(rx)
+	api := fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
+	cfg := fmt.Sprintf(`video:
+  source: "lavfi:testsrc2=size=1280x720:rate=30"
+  bitrate_kbps: 4000
+  gop: 30
+  twins: %v
+audio:
+  main:
+    source: "lavfi:sine=frequency=1000:sample_rate=48000"
+output:
+  url: "srt://127.0.0.1:%d?latency=200"
+api:
+  listen: %q
+  socket: %q
+runtime_dir: %q
+log_level: warn
+`, twins, port, api, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
+	path := filepath.Join(dir, "onair.yaml")
+	check(os.WriteFile(path, []byte(cfg), 0o600))
+
+	t0 := time.Now()
+	cmd := exec.Command(filepath.Join(*binDir, "onaird"), "-config", path)
+	cmd.Stderr = nil
+	check(cmd.Start())
+	peak := sampleRSS(cmd.Process.Pid)
+	b := &box{cmd: cmd, api: api}
+	b.waitFor(30*time.Second, func(st daemon.Status) bool {
+		return st.Output.State == "connected" && (!twins || st.Video.Switch.Locked)
+	})
+	if during != nil {
+		during(b)
+	} else {
+		time.Sleep(d)
+	}
+	st, _ := b.status()
+	ps := stop(cmd)
+	rss := peak()
+	time.Sleep(500 * time.Millisecond)
+	stop(rx)
+
+	var live ingest.Report
+	if raw, err := os.ReadFile(filepath.Join(dir, "live.json")); err == nil {
+		_ = json.Unmarshal(raw, &live)
+	}
+	r := result{cpu: cpuOf(ps), rss: rss, st: st}
+	if live.FirstVideoAt != nil {
+		r.firstFrame = live.FirstVideoAt.Sub(t0)
+	}
+	rep, err := ingest.AnalyzeFile(out, ingest.Options{FPS: 30})
+	check(err)
+	r.rep = rep
+	return r
+}
+
+func injectFaults(b *box, k fault.Kind, n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		victim := []string{"encoder-a", "encoder-b"}[i%2]
+		st := b.waitFor(20*time.Second, func(st daemon.Status) bool { return st.Video.Switch.Locked })
+		pid := 0
+		for _, c := range st.Children {
+			if c.Name == victim {
+				pid = c.PID
+			}
+		}
+		check(fault.Inject(ctx, k, pid, 3*time.Second))
+		b.waitFor(20*time.Second, func(st daemon.Status) bool {
+			for _, c := range st.Children {
+				if c.Name == victim {
+					return c.PID != pid && st.Video.Switch.Locked
+				}
+			}
+			return false
+		})
+		time.Sleep(time.Second)
+	}
+}
+
+func runFFmpeg(work string, d time.Duration) result {
+	dir := filepath.Join(work, "ffmpeg")
+	check(os.MkdirAll(dir, 0o755))
+	port := freePort("udp")
+	rx, _ := startIngest(dir, port)
+	defer stop(rx)
+	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000",
+		"-t", strconv.Itoa(int(d.Seconds())),
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "4M", "-g", "30", "-bf", "0",
+		"-c:a", "aac", "-b:a", "128k",
+		"-f", "mpegts", fmt.Sprintf("srt://127.0.0.1:%d?latency=200000&linger=2", port))
+	check(cmd.Start())
+	peak := sampleRSS(cmd.Process.Pid)
+	_ = cmd.Wait()
+	return result{cpu: cpuOf(cmd.ProcessState), rss: peak()}
+}
+
+// cpuOf is user+system CPU of a process and of the children it waited for
+// (onaird reaps its children, so their CPU is included).
+func cpuOf(ps *os.ProcessState) time.Duration {
+	if ps == nil {
+		return 0
+	}
+	return ps.UserTime() + ps.SystemTime()
+}
+
+// sampleRSS samples the summed RSS of pid and its descendants every 100 ms
+// until the returned function is called; it returns the peak.
+func sampleRSS(pid int) func() int64 {
+	stopc := make(chan struct{})
+	res := make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := treeRSS(pid); v > peak {
+				peak = v
+			}
+			select {
+			case <-stopc:
+				res <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(stopc); return <-res }
+}
+
+func treeRSS(root int) int64 {
+	parent := map[int]int{}
+	rss := map[int]int64{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) < 22 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		pages, _ := strconv.ParseInt(f[21], 10, 64)
+		parent[pid] = pp
+		rss[pid] = pages * int64(os.Getpagesize())
+	}
+	var total int64
+	for pid := range rss {
+		for p := pid; p > 1; p = parent[p] {
+			if p == root {
+				total += rss[pid]
+				break
+			}
+		}
+	}
+	return total
+}
