@@ -25,6 +25,20 @@ import (
 // DefaultSocket is where onaird listens unless api.socket says otherwise.
 const DefaultSocket = "/run/onair/onaird.sock"
 
+// NormalizeArgs accepts the single-dash long flags operators type out of
+// habit (`onairctl status -json`) by rewriting them to the double-dash form.
+func NormalizeArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if len(a) > 3 && a[0] == '-' && a[1] != '-' && !strings.Contains(a[1:], "-") {
+			out[i] = "-" + a
+			continue
+		}
+		out[i] = a
+	}
+	return out
+}
+
 // Root returns the onairctl command tree.
 func Root() *cobra.Command {
 	var socket string

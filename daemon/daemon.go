@@ -73,6 +73,8 @@ type child struct {
 	slot       int // encoder slot in the switch, -1 for others
 	sup        *supervisor.Child
 
+	lastVideo atomic.Uint64 // last video index + 1 from the current instance (0: none yet)
+
 	mu      sync.Mutex
 	pending *os.File     // parent end of the socketpair for the instance being started
 	cmd     *wire.Writer // commands to the current instance
@@ -179,6 +181,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { d.relockLoop(gctx); return nil })
 	}
 	g.Go(func() error { d.watchdog(gctx); return nil })
+	g.Go(func() error { d.lagLoop(gctx); return nil })
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	d.log.Info("onaird running", zap.String("version", Version), zap.String("output", d.cfg.Output.URL),
 		zap.Bool("twins", len(d.encoders) == 2), zap.String("av", d.av))
@@ -273,6 +276,7 @@ func (d *Daemon) attach(c *child, inst supervisor.Instance) {
 	c.pending = nil
 	c.cmd = wire.NewWriter(conn)
 	c.hello = nil
+	c.lastVideo.Store(0)
 	c.mu.Unlock()
 	if conn == nil {
 		d.log.Error("[unexpected] child started without a connection", zap.String("child", c.name))
@@ -329,6 +333,9 @@ func (d *Daemon) read(c *child, conn *os.File) {
 				c.mu.Unlock()
 			}
 		case wire.KindVideo, wire.KindAudio:
+			if h.Kind == wire.KindVideo {
+				c.lastVideo.Store(h.Index + 1)
+			}
 			d.items <- item{from: c, h: h, data: p}
 		default:
 			d.log.Warn("unexpected message from child", zap.String("child", c.name), zap.Stringer("kind", h.Kind))
@@ -418,7 +425,9 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 			continue
 		}
 		if d.cfg.Video.Relock == "gop" {
-			at := (newest + gop - 1) / gop * gop
+			// The first boundary both have reached fresh and the switch has not passed.
+			from := max(newest, d.sw.Status().LastIndex+1)
+			at := (from + gop - 1) / gop * gop
 			d.sw.RelockAt(at)
 			d.log.Info("re-lock expected at the next common GOP", zap.Uint64("at_index", at))
 			continue
@@ -430,6 +439,35 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 		errA := wa.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd)
 		errB := wb.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd)
 		d.log.Info("re-lock scheduled", zap.Uint64("at_index", at), zap.NamedError("a", errA), zap.NamedError("b", errB))
+	}
+}
+
+// lagLoop restarts an encoder that still sends packets but has fallen more
+// than video.stall_after behind capture (starved of CPU, stuck in a slow
+// path): such an encoder is as useless as a silent one, and a twin that lags
+// past the ring skips pictures and diverges.
+func (d *Daemon) lagLoop(ctx context.Context) {
+	v := d.cfg.Video
+	limit := uint64(max(5, int(v.StallAfter.D().Seconds()*v.FPS.Float())))
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		head := d.ring.Head()
+		for _, c := range d.encoders {
+			last := c.lastVideo.Load()
+			if last == 0 || head <= last+limit {
+				continue
+			}
+			d.log.Warn("encoder lagging behind capture: restarting", zap.String("child", c.name),
+				zap.Uint64("lag_frames", head-last), zap.Uint64("limit", limit))
+			c.lastVideo.Store(0)
+			c.sup.Restart(fmt.Sprintf("lagging %d frames behind capture", head-last))
+		}
 	}
 }
 

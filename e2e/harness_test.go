@@ -301,6 +301,15 @@ func decodeErrors(t *testing.T, path string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// decodeErrorsCut is decodeErrors for a recording whose receiver was killed
+// mid-stream: its last access unit may be cut short, so the last frame is
+// left out (every other frame must decode cleanly).
+func decodeErrorsCut(t *testing.T, path string, frames int64) string {
+	t.Helper()
+	out, _ := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:v", "-frames:v", fmt.Sprint(frames-1), "-f", "null", "-").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
 type probeStream struct {
 	CodecType    string `json:"codec_type"`
 	CodecName    string `json:"codec_name"`

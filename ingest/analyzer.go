@@ -64,18 +64,17 @@ type Analyzer struct {
 	tr   TransportReport
 	pids map[uint16]*pidState
 
-	pmtPIDs  map[uint16]bool
-	havePMT  bool
-	pcrPID   int // -1 until a PMT names it
-	lastPCR  int64
-	havePCR  bool
-	patSec   section
-	pmtSecs  map[uint16]*section
-	video    *esState
-	audio    *esState
-	firstAt  *time.Time
-	videoAt  *time.Time
-	unknownS map[uint16]bool
+	pmtPIDs map[uint16]bool
+	havePMT bool
+	pcrPID  int // -1 until a PMT names it
+	lastPCR int64
+	havePCR bool
+	patSec  section
+	pmtSecs map[uint16]*section
+	video   *esState
+	audio   *esState
+	firstAt *time.Time
+	videoAt *time.Time
 }
 
 type pidState struct {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -73,8 +74,8 @@ type StreamReport struct {
 	// PTSJumps counts frames more than 2^24 frames away from the first one
 	// (not indexed: a broken clock, not a gap worth a bitmap).
 	PTSJumps int64 `json:"pts_jumps"`
-	// Incomplete counts frames whose PES lost packets (continuity error on the
-	// PID while it was assembled) or was shorter than its declared length.
+	// Incomplete counts PES packets (video: frames) that lost packets while
+	// assembled (continuity error on the PID) or were shorter than declared.
 	Incomplete int64 `json:"incomplete"`
 }
 
@@ -132,7 +133,7 @@ type TransportReport struct {
 	// counter therefore counts twice: at the bad packet and at the next one.
 	ContinuityErrors int64 `json:"continuity_errors"`
 	// DuplicatePackets counts payload packets repeating the previous counter (dropped).
-	DuplicatePackets int64 `json:"duplicate_packets"`
+	DuplicatePackets int64  `json:"duplicate_packets"`
 	PCRPID           uint16 `json:"pcr_pid"`
 	PCRCount         int64  `json:"pcr_count"`
 	// MaxPCRIntervalMs is the largest interval between consecutive PCRs on the PCR PID.
@@ -163,6 +164,18 @@ type ConnInfo struct {
 	StreamID string    `json:"stream_id,omitempty"`
 	Since    time.Time `json:"since"`
 	Bytes    int64     `json:"bytes"`
+}
+
+// WriteReport writes r to w as indented JSON followed by a newline.
+func WriteReport(w io.Writer, r Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("ingest: encode report: %w", err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("ingest: write report: %w", err)
+	}
+	return nil
 }
 
 // WriteReportFile writes r as indented JSON to path atomically (temporary file

@@ -1,11 +1,10 @@
-// Command onair-ingest is the studio-side SRT receiver and the stream analyzer
-// of onair's end-to-end tests (package ingest). Live: -listen -out -report
-// (refreshed every second, final on SIGINT/SIGTERM); offline: -analyze FILE.ts.
+// Command onair-ingest is the studio-side SRT receiver and stream analyzer of onair's end-to-end
+// tests (package ingest). Live: -listen -out -report (rewritten every second and on SIGINT/SIGTERM).
+// Offline: -analyze FILE.ts prints the report (or writes -report) and exits.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -37,18 +36,19 @@ func main() {
 
 func run(cfg ingest.Config, analyze string) error {
 	if analyze != "" {
-		r, err := ingest.AnalyzeFile(analyze, ingest.Options{FPS: cfg.Analyzer.FPS, FrameHashes: cfg.Analyzer.FrameHashes})
-		if err != nil {
+		r, err := ingest.AnalyzeFile(analyze, cfg.Analyzer)
+		switch {
+		case err != nil:
 			return err
-		}
-		if cfg.ReportFile != "" {
+		case cfg.ReportFile != "":
 			return ingest.WriteReportFile(cfg.ReportFile, r)
 		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return ingest.WriteReport(os.Stdout, r)
 	}
-	log, _ := zap.NewProduction()
+	log, err := zap.NewProduction()
+	if err != nil {
+		return err
+	}
 	defer func() { _ = log.Sync() }()
 	srv, err := ingest.New(cfg, log.Named("ingest"))
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := ctl.Root().ExecuteContext(ctx); err != nil {
+	root := ctl.Root()
+	root.SetArgs(ctl.NormalizeArgs(os.Args[1:]))
+	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "onairctl:", err)
 		os.Exit(1)
 	}

@@ -14,7 +14,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"onair/output"
 )
 
 // CurrentVersion is the config schema version this build writes and reads.
@@ -282,7 +283,7 @@ func (c Config) Validate() error {
 
 	if c.Output.URL == "" {
 		bad("output.url", "missing: set srt://host:port?latency=…")
-	} else if err := checkSRTURL(c.Output.URL); err != nil {
+	} else if _, err := output.ParseURL(c.Output.URL); err != nil {
 		bad("output.url", "%v", err)
 	}
 
@@ -310,26 +311,6 @@ func (c Config) Validate() error {
 	}
 	if len(p) > 0 {
 		return &Error{Problems: p}
-	}
-	return nil
-}
-
-// checkSRTURL is the syntactic check of output.url; the output package does
-// the full parse (query keys and ranges) and its errors are reported the same way.
-func checkSRTURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q: %w", s, err)
-	}
-	if u.Scheme != "srt" {
-		return fmt.Errorf("%q: scheme must be srt", s)
-	}
-	if u.Hostname() == "" {
-		return fmt.Errorf("%q: missing host", s)
-	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil || port < 1 || port > 65535 {
-		return fmt.Errorf("%q: missing or bad port", s)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package fault injects the failures the twin encoders must survive, on real
 // processes: SIGKILL, SIGSTOP/SIGCONT (a hang), and CPU starvation (the victim
-// pinned to one core at the lowest priority beside a busy loop at the highest).
+// alone limited to 1 % of a CPU by a cgroup quota).
 // Used by the end-to-end tests and the benchmarks, never by the box itself.
 package fault
 
@@ -8,13 +8,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind is a fault kind.
@@ -52,55 +50,79 @@ func Inject(ctx context.Context, k Kind, pid int, d time.Duration) error {
 	return fmt.Errorf("fault: unknown kind %q", k)
 }
 
-// starve pins every thread of pid to the last CPU at nice 19 and runs a busy
-// loop at nice -20 on that CPU for d.
+// starve limits pid to 1 % of one CPU with a CFS bandwidth quota in a cgroup
+// of its own, for d. Only the victim is starved: unlike a busy loop at high
+// priority, it does not take a core away from the rest of the box, which on
+// 2 cores would starve the twin encoder too.
 func starve(ctx context.Context, pid int, d time.Duration) error {
-	cpu := 0
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err == nil {
-		for c := 0; c < 1024; c++ {
-			if set.IsSet(c) {
-				cpu = c
-			}
-		}
-	}
-	var one unix.CPUSet
-	one.Set(cpu)
-	busy := exec.Command("/bin/sh", "-c", "while :; do :; done")
-	if err := busy.Start(); err != nil {
-		return fmt.Errorf("fault: start busy loop: %w", err)
-	}
-	defer func() { busy.Process.Kill(); busy.Wait() }()
-	_ = unix.SchedSetaffinity(busy.Process.Pid, &one)
-	if err := unix.Setpriority(unix.PRIO_PROCESS, busy.Process.Pid, -20); err != nil {
-		return fmt.Errorf("fault: raise busy loop priority (needs root): %w", err)
-	}
-	if err := eachThread(pid, func(tid int) {
-		_ = unix.SchedSetaffinity(tid, &one)
-		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
-	}); err != nil {
+	cg, err := newQuotaGroup(pid)
+	if err != nil {
 		return err
 	}
+	defer cg.remove()
+	if err := os.WriteFile(filepath.Join(cg.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("fault: move %d into %s: %w", pid, cg.dir, err)
+	}
 	sleep(ctx, d)
-	// Undo on the survivor, if any (a restarted encoder is a new process anyway).
-	_ = eachThread(pid, func(tid int) {
-		_ = unix.SchedSetaffinity(tid, &set)
-		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
-	})
 	return nil
 }
 
-func eachThread(pid int, f func(tid int)) error {
-	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
-	if err != nil {
-		return fmt.Errorf("fault: threads of %d: %w", pid, err)
+// quotaGroup is a CPU cgroup (v1 "cpu" controller or v2) made for one fault.
+type quotaGroup struct {
+	dir, parent string
+	pid         int
+}
+
+func newQuotaGroup(pid int) (*quotaGroup, error) {
+	name := fmt.Sprintf("onair-starve-%d", pid)
+	// cgroup v1 cpu controller, else a cgroup v2 hierarchy with the cpu controller.
+	for _, root := range []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup"} {
+		v1 := fileExists(filepath.Join(root, "cpu.cfs_quota_us"))
+		v2 := fileExists(filepath.Join(root, "cgroup.controllers"))
+		if !v1 && !v2 {
+			continue
+		}
+		dir := filepath.Join(root, name)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			return nil, fmt.Errorf("fault: make cgroup %s (needs root): %w", dir, err)
+		}
+		g := &quotaGroup{dir: dir, parent: root, pid: pid}
+		var err error
+		if v1 {
+			err = os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte("100000"), 0)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte("1000"), 0)
+			}
+		} else {
+			err = os.WriteFile(filepath.Join(dir, "cpu.max"), []byte("1000 100000"), 0)
+		}
+		if err != nil {
+			g.remove()
+			return nil, fmt.Errorf("fault: set CPU quota in %s: %w", dir, err)
+		}
+		return g, nil
 	}
-	for _, t := range tasks {
-		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			f(tid)
+	return nil, fmt.Errorf("fault: no cgroup CPU controller found under /sys/fs/cgroup")
+}
+
+// remove moves what is left of the victim back and deletes the cgroup.
+func (g *quotaGroup) remove() {
+	if procs, err := os.ReadFile(filepath.Join(g.dir, "cgroup.procs")); err == nil {
+		for _, p := range strings.Fields(string(procs)) {
+			_ = os.WriteFile(filepath.Join(g.parent, "cgroup.procs"), []byte(p), 0)
 		}
 	}
-	return nil
+	for i := 0; i < 50; i++ { // a just-killed victim may take a moment to leave
+		if err := os.Remove(g.dir); err == nil || os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
