@@ -298,7 +298,24 @@ func analyze(t *testing.T, path string) ingest.Report {
 func decodeErrors(t *testing.T, path string) string {
 	t.Helper()
 	out, _ := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	if len(bytes.TrimSpace(out)) > 0 {
+		keep(t, path)
+	}
 	return strings.TrimSpace(string(out))
+}
+
+// keep copies a recording that failed a check to $ONAIR_KEEP_DIR (default
+// the system temp dir) so it can be examined after the test cleaned up.
+func keep(t *testing.T, path string) {
+	t.Helper()
+	dir := os.Getenv("ONAIR_KEEP_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	dst := filepath.Join(dir, "onair-failed-"+strings.ReplaceAll(t.Name(), "/", "_")+"-"+filepath.Base(filepath.Dir(path))+".ts")
+	if b, err := os.ReadFile(path); err == nil && os.WriteFile(dst, b, 0o644) == nil {
+		t.Logf("kept %s as %s", path, dst)
+	}
 }
 
 // decodeErrorsCut is decodeErrors for a recording whose receiver was killed
@@ -306,7 +323,11 @@ func decodeErrors(t *testing.T, path string) string {
 // left out (every other frame must decode cleanly).
 func decodeErrorsCut(t *testing.T, path string, frames int64) string {
 	t.Helper()
-	out, _ := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:v", "-frames:v", fmt.Sprint(frames-1), "-f", "null", "-").CombinedOutput()
+	// Single-threaded decoding: frame threads would decode the cut frame ahead.
+	out, _ := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", path, "-map", "0:v", "-frames:v", fmt.Sprint(frames-1), "-f", "null", "-").CombinedOutput()
+	if len(bytes.TrimSpace(out)) > 0 {
+		keep(t, path)
+	}
 	return strings.TrimSpace(string(out))
 }
 
