@@ -71,23 +71,8 @@ func NewKeeper(r *ring.Ring, cfg KeeperConfig, log *zap.Logger) (*Keeper, error)
 	}
 	return &Keeper{
 		r: r, cfg: cfg, log: log, slate: slate, black: Black(g.Width, g.Height),
-		prev: make([]byte, r.FrameSize()), nowNs: ring.MonotonicNs, sleep: sleepUntil,
+		prev: make([]byte, r.FrameSize()), nowNs: ring.MonotonicNs, sleep: ring.SleepUntil,
 	}, nil
-}
-
-func sleepUntil(ctx context.Context, untilNs int64) error {
-	d := time.Duration(untilNs - ring.MonotonicNs())
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Status is a snapshot of the keeper's counters.

@@ -203,7 +203,7 @@ func (a *aacChain) run(ctx context.Context) error {
 				return fmt.Errorf("av: audio: filter out: %w", err)
 			}
 			if !a.in.live {
-				if err := sleepUntil(ctx, audioTimeOf(epoch, k+1)); err != nil {
+				if err := ring.SleepUntil(ctx, audioTimeOf(epoch, k+1)); err != nil {
 					return err
 				}
 			}

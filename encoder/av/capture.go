@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/asticode/go-astiav"
 	"go.uber.org/zap"
@@ -114,22 +113,6 @@ func (c *capture) picture(src *astiav.Frame) (*astiav.Frame, error) {
 	return c.scaled, nil
 }
 
-// sleepUntil waits for CLOCK_MONOTONIC time ns.
-func sleepUntil(ctx context.Context, ns int64) error {
-	d := time.Duration(ns - ring.MonotonicNs())
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // lavfiAlignMax bounds the frames alignLavfi may discard (10 s at 30 fps).
 const lavfiAlignMax = 300
 
@@ -202,7 +185,7 @@ func (c *capture) run(ctx context.Context, cfg CaptureConfig) error {
 			if now := r.IndexAt(arrival); now > next+uint64(r.Slots())/2 {
 				next = now
 			}
-			if err := sleepUntil(ctx, r.TimeOf(next)); err != nil {
+			if err := ring.SleepUntil(ctx, r.TimeOf(next)); err != nil {
 				return err
 			}
 			buf, err = r.Claim(next)

@@ -309,26 +309,7 @@ func (r *Ring) State(i uint64) (published, claimed bool) {
 }
 
 // Meta returns the metadata of published index i without copying its picture.
-func (r *Ring) Meta(i uint64) (Meta, error) {
-	off := r.slotOff(i)
-	st := r.u64(off + slotState)
-	v1 := atomic.LoadUint64(st)
-	if v1>>2 > i {
-		return Meta{}, ErrOverwritten
-	}
-	if v1>>2 < i || v1&3 != stPublished {
-		return Meta{}, ErrNotYet
-	}
-	m := Meta{
-		Index:     i,
-		CaptureNs: atomic.LoadInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture]))),
-		Flags:     Flags(atomic.LoadUint32(r.u32(off + slotFlags))),
-	}
-	if atomic.LoadUint64(st) != v1 {
-		return Meta{}, ErrOverwritten
-	}
-	return m, nil
-}
+func (r *Ring) Meta(i uint64) (Meta, error) { return r.read(i, nil) }
 
 // Read copies the picture of index i into dst (len(dst) >= FrameSize()) and
 // returns its metadata. ErrNotYet: i is not published yet. ErrOverwritten: the
@@ -337,6 +318,12 @@ func (r *Ring) Read(i uint64, dst []byte) (Meta, error) {
 	if len(dst) < r.fsize {
 		return Meta{}, fmt.Errorf("ring: read buffer %d bytes, need %d", len(dst), r.fsize)
 	}
+	return r.read(i, dst)
+}
+
+// read is the seqlock reader: it takes the slot's metadata (and the picture
+// into dst, unless nil) and checks the state word did not change meanwhile.
+func (r *Ring) read(i uint64, dst []byte) (Meta, error) {
 	off := r.slotOff(i)
 	st := r.u64(off + slotState)
 	v1 := atomic.LoadUint64(st)
@@ -351,8 +338,10 @@ func (r *Ring) Read(i uint64, dst []byte) (Meta, error) {
 		CaptureNs: atomic.LoadInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture]))),
 		Flags:     Flags(atomic.LoadUint32(r.u32(off + slotFlags))),
 	}
-	data := off + slotHdrSize
-	copy(dst, r.mem[data:data+uint64(r.fsize)])
+	if dst != nil {
+		data := off + slotHdrSize
+		copy(dst, r.mem[data:data+uint64(r.fsize)])
+	}
 	if atomic.LoadUint64(st) != v1 {
 		return Meta{}, ErrOverwritten
 	}
@@ -396,6 +385,23 @@ func futexWait(addr *uint32, val uint32, d time.Duration) {
 	ts := unix.NsecToTimespec(int64(d))
 	_, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
 	_ = errno // EAGAIN (value changed), ETIMEDOUT and EINTR all mean "look again"
+}
+
+// SleepUntil waits until CLOCK_MONOTONIC time ns or until ctx is done (then
+// it returns ctx's error).
+func SleepUntil(ctx context.Context, ns int64) error {
+	d := time.Duration(ns - MonotonicNs())
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // MonotonicNs is CLOCK_MONOTONIC in nanoseconds: the clock every process of the
