@@ -43,8 +43,9 @@ func main() {
 	defer os.RemoveAll(work)
 	d := time.Duration(*seconds) * time.Second
 
-	single := runBox(work, "single", false, d, nil)
-	twins := runBox(work, "twins", true, d, nil)
+	single := runBox(work, "single", false, "gop", d, nil)
+	twins := runBox(work, "twins", true, "gop", d, nil)
+	twinsCmd := runBox(work, "twins-command", true, "command", d, nil)
 	ff := runFFmpeg(work, d)
 
 	emit("onaird_single_cpu", single.cpu.Seconds(), "s")
@@ -56,6 +57,8 @@ func main() {
 	emit("cpu_ratio_single_vs_ffmpeg", single.cpu.Seconds()/ff.cpu.Seconds(), "x")
 	emit("cpu_ratio_twins_vs_ffmpeg", twins.cpu.Seconds()/ff.cpu.Seconds(), "x")
 	emit("cpu_ratio_twins_vs_single", twins.cpu.Seconds()/single.cpu.Seconds(), "x")
+	emit("onaird_twins_relock_command_cpu", twinsCmd.cpu.Seconds(), "s")
+	emit("cpu_ratio_relock_gop_vs_command", twins.cpu.Seconds()/twinsCmd.cpu.Seconds(), "x")
 	emit("time_to_first_frame_single", single.firstFrame.Seconds()*1000, "ms")
 	emit("time_to_first_frame_twins", twins.firstFrame.Seconds()*1000, "ms")
 	emit("switch_latency_p50_single", single.st.Video.LatencyP50Ms, "ms")
@@ -64,13 +67,16 @@ func main() {
 	emit("switch_latency_p99_twins", twins.st.Video.LatencyP99Ms, "ms")
 
 	for _, k := range fault.Kinds {
-		r := runBox(work, "fault-"+string(k), true, 0, func(b *box) { injectFaults(b, k, *faults) })
+		r := runBox(work, "fault-"+string(k), true, "gop", 0, func(b *box) { injectFaults(b, k, *faults) })
 		rep := r.rep.Video
 		emit("faults_"+string(k)+"_injected", float64(*faults), "faults")
 		emit("faults_"+string(k)+"_frames_lost", float64(rep.Missing), "frames")
 		emit("faults_"+string(k)+"_frames_duplicated", float64(rep.Duplicates), "frames")
-		emit("faults_"+string(k)+"_relock", float64(r.st.Video.Switch.LastRelockF), "frames")
+		emit("faults_"+string(k)+"_relock_gop", float64(r.st.Video.Switch.LastRelockF), "frames")
 	}
+	r := runBox(work, "fault-kill-command", true, "command", 0, func(b *box) { injectFaults(b, fault.Kill, *faults) })
+	emit("faults_kill_relock_command", float64(r.st.Video.Switch.LastRelockF), "frames")
+	emit("faults_kill_frames_lost_relock_command", float64(r.rep.Video.Missing), "frames")
 }
 
 func emit(name string, v float64, unit string) {
@@ -155,7 +161,7 @@ func stop(cmd *exec.Cmd) *os.ProcessState {
 }
 
 // runBox streams with onaird for d (or while during runs) to onair-ingest.
-func runBox(work, name string, twins bool, d time.Duration, during func(*box)) result {
+func runBox(work, name string, twins bool, relock string, d time.Duration, during func(*box)) result {
 	dir := filepath.Join(work, name)
 	check(os.MkdirAll(dir, 0o755))
 	port := freePort("udp")
@@ -167,6 +173,7 @@ func runBox(work, name string, twins bool, d time.Duration, during func(*box)) r
   bitrate_kbps: 4000
   gop: 30
   twins: %v
+  relock: %s
 audio:
   main:
     source: "lavfi:sine=frequency=1000:sample_rate=48000"
@@ -177,7 +184,7 @@ api:
   socket: %q
 runtime_dir: %q
 log_level: warn
-`, twins, port, api, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
+`, twins, relock, port, api, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
 	path := filepath.Join(dir, "onair.yaml")
 	check(os.WriteFile(path, []byte(cfg), 0o600))
 
