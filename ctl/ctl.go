@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,7 +54,7 @@ func Root() *cobra.Command {
 		def = s
 	}
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
-	root.AddCommand(statusCmd(&socket), failoverCmd(&socket))
+	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket))
 	return root
 }
 
@@ -69,7 +70,11 @@ func newClient(socket string) *client {
 }
 
 func (c *client) do(ctx context.Context, method, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://onaird"+path, nil)
+	return c.send(ctx, method, path, nil)
+}
+
+func (c *client) send(ctx context.Context, method, path string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://onaird"+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +164,31 @@ func failoverCmd(socket *string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "video failover done")
+			return nil
+		},
+	}
+}
+
+func bitrateCmd(socket *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "bitrate KBPS",
+		Short: "Change the video bitrate of both encoders at the same frame (the twins stay locked)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kbps, err := strconv.Atoi(args[0])
+			if err != nil {
+				return fmt.Errorf("bitrate %q: not a number of kbit/s", args[0])
+			}
+			b, err := newClient(*socket).send(cmd.Context(), http.MethodPost, "/api/video/bitrate",
+				strings.NewReader(fmt.Sprintf(`{"kbps":%d}`, kbps)))
+			if err != nil {
+				return err
+			}
+			var r struct {
+				AtIndex uint64 `json:"at_index"`
+			}
+			_ = json.Unmarshal(b, &r)
+			fmt.Fprintf(cmd.OutOrStdout(), "video bitrate %d kbit/s from frame %d\n", kbps, r.AtIndex)
 			return nil
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,9 @@ import (
 // little behind DTS) never goes below zero at the start.
 const ptsOffset = 10 * 90000
 
+// audioRate is the sample rate of every audio chain (AAC-LC, 48 kHz).
+const audioRate = 48000
+
 // Version is set by the build (-ldflags -X onair/daemon.Version=…).
 var Version = "dev"
 
@@ -61,6 +65,7 @@ type Daemon struct {
 
 	items     chan item
 	outReset  atomic.Bool
+	bitrate   atomic.Int64 // current video bitrate (kbps): config, then runtime changes
 	lat       latency
 	audio     audioStats
 	muxErrors atomic.Uint64
@@ -99,6 +104,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: log, av: av, items: make(chan item, 512)}
+	d.bitrate.Store(int64(cfg.Video.BitrateKbps))
 	names := []string{"encoder-a"}
 	if cfg.Video.TwinsEnabled() {
 		names = append(names, "encoder-b")
@@ -303,7 +309,7 @@ func (d *Daemon) read(c *child, conn *os.File) {
 	for {
 		h, p, err := r.Read()
 		if err != nil {
-			if !errors.Is(err, os.ErrClosed) && err.Error() != "EOF" {
+			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
 				d.log.Debug("child connection closed", zap.String("child", c.name), zap.Error(err))
 			}
 			if errors.Is(err, wire.ErrFraming) {
@@ -324,6 +330,7 @@ func (d *Daemon) read(c *child, conn *os.File) {
 			c.mu.Unlock()
 			if c.slot >= 0 {
 				d.sw.EncoderStarted(c.slot, hello.StartIndex)
+				d.catchUp(c, hello.StartIndex)
 			}
 		case wire.KindProgress:
 			var pr wire.Progress
@@ -379,7 +386,7 @@ func (d *Daemon) muxLoop() {
 				d.audio.gaps.Add(it.h.Index - lastAudio - 1)
 			}
 			haveAudio, lastAudio = true, it.h.Index
-			pts := wire.AudioPTS(it.h.Index, 48000) + ptsOffset
+			pts := wire.AudioPTS(it.h.Index, audioRate) + ptsOffset
 			if err := d.mux.WriteAudio(pts, it.data); err != nil {
 				d.muxErrors.Add(1)
 				d.log.Warn("mux audio", zap.Uint64("index", it.h.Index), zap.Error(err))
@@ -469,6 +476,39 @@ func (d *Daemon) lagLoop(ctx context.Context) {
 			c.sup.Restart(fmt.Sprintf("lagging %d frames behind capture", head-last))
 		}
 	}
+}
+
+// catchUp brings a (re)started encoder to the runtime state its twin has: it
+// starts with the configured bitrate, so a runtime change is sent again at
+// its first frame. It applies long before the next GOP boundary, where both
+// encoders start fresh sessions with equal settings and re-lock.
+func (d *Daemon) catchUp(c *child, start uint64) {
+	kbps := int(d.bitrate.Load())
+	if kbps == d.cfg.Video.BitrateKbps {
+		return
+	}
+	c.mu.Lock()
+	w := c.cmd
+	c.mu.Unlock()
+	if w == nil {
+		return
+	}
+	cmd := wire.Command{Op: wire.OpBitrate, AtIndex: start, BitrateKbps: kbps}
+	if err := w.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: start}, cmd); err != nil {
+		d.log.Warn("cannot send the current bitrate to a restarted encoder", zap.String("child", c.name), zap.Error(err))
+	}
+}
+
+// SetVideoBitrate changes the bitrate of every encoder at the same frame
+// index and returns that index (web.Box).
+func (d *Daemon) SetVideoBitrate(kbps int) (uint64, error) {
+	if kbps < 100 || kbps > 100000 {
+		return 0, fmt.Errorf("bitrate %d kbps: must be 100..100000", kbps)
+	}
+	d.bitrate.Store(int64(kbps))
+	at, err := d.SendCommand(wire.OpBitrate, kbps)
+	d.log.Info("video bitrate change", zap.Int("kbps", kbps), zap.Uint64("at_index", at), zap.Error(err))
+	return at, err
 }
 
 // SendCommand addresses a runtime command to every running encoder at the

@@ -36,6 +36,7 @@ type VideoStatus struct {
 	Switch       encoder.SwitchStatus `json:"switch"`
 	Keeper       encoder.KeeperStatus `json:"cadence"`
 	RingHead     uint64               `json:"ring_head"`
+	BitrateKbps  int                  `json:"bitrate_kbps"`
 	LatencyP50Ms float64              `json:"latency_p50_ms"` // capture stamp → packet muxed
 	LatencyP99Ms float64              `json:"latency_p99_ms"`
 	MuxErrors    uint64               `json:"mux_errors"`
@@ -71,6 +72,7 @@ func (d *Daemon) snapshot() Status {
 	st.Video.LatencyP50Ms = float64(p50.Microseconds()) / 1000
 	st.Video.LatencyP99Ms = float64(p99.Microseconds()) / 1000
 	st.Video.MuxErrors = d.muxErrors.Load()
+	st.Video.BitrateKbps = int(d.bitrate.Load())
 	st.Audio = AudioStatus{Frames: d.audio.frames.Load(), LastIndex: d.audio.last.Load(), GapFrames: d.audio.gaps.Load()}
 
 	st.State = "on_air"

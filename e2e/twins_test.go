@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -303,4 +304,41 @@ func TestFailoverIsInvisibleInTheBits(t *testing.T) {
 	if differ != 0 {
 		t.Fatalf("%d of %d frames differ from the fault-free run", differ, compared)
 	}
+}
+
+// A runtime bitrate change is applied by both twins at the same frame index,
+// so they stay locked; and an encoder restarted afterwards (which starts at the
+// configured bitrate) is brought to the current one and re-locks.
+func TestBitrateChangeKeepsTwinsLockedAndRestartedTwinRelocks(t *testing.T) {
+	port, out, rx := independentReceiver(t)
+	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
+	b.waitFor(t, 20*time.Second, "locked", func(st daemon.Status) bool { return connected(st) && locked(st) })
+	res, err := exec.Command(bin("onairctl"), "--socket", b.socket, "bitrate", "1500").CombinedOutput()
+	if err != nil {
+		t.Fatalf("onairctl bitrate: %v %s", err, res)
+	}
+	time.Sleep(2 * time.Second)
+	st := b.waitFor(t, 5*time.Second, "still locked after the bitrate change", locked)
+	if st.Video.Switch.Mismatches != 0 || st.Video.BitrateKbps != 1500 {
+		t.Fatalf("after bitrate change: mismatches %d bitrate %d", st.Video.Switch.Mismatches, st.Video.BitrateKbps)
+	}
+	pid := b.child(t, "encoder-b").PID
+	syscall.Kill(pid, syscall.SIGKILL)
+	b.waitFor(t, 10*time.Second, "encoder-b replaced and re-locked", func(st daemon.Status) bool {
+		for _, c := range st.Children {
+			if c.Name == "encoder-b" {
+				return c.PID != pid && locked(st)
+			}
+		}
+		return false
+	})
+	time.Sleep(2 * time.Second)
+	st, _ = b.status(t)
+	b.stop(t, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	rx.stop(t, 5*time.Second)
+	if st.Video.Switch.Mismatches != 0 || !st.Video.Switch.Locked {
+		t.Errorf("restarted twin at the new bitrate: locked %v mismatches %d", st.Video.Switch.Locked, st.Video.Switch.Mismatches)
+	}
+	noGap(t, out)
 }

@@ -27,6 +27,8 @@ type Box interface {
 	Status() any
 	// FailoverVideo swaps the active encoder without a gap.
 	FailoverVideo() error
+	// SetVideoBitrate changes both encoders' bitrate at one frame index, returned.
+	SetVideoBitrate(kbps int) (uint64, error)
 }
 
 // Config says where to listen.
@@ -51,6 +53,7 @@ func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, box: box, log: log, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/status", s.status)
 	s.mux.HandleFunc("POST /api/failover/video", s.failoverVideo)
+	s.mux.HandleFunc("POST /api/video/bitrate", s.videoBitrate)
 	s.mux.HandleFunc("GET /{$}", s.index)
 	return s, nil
 }
@@ -131,6 +134,23 @@ func (s *Server) failoverVideo(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
+}
+
+// videoBitrate takes {"kbps": N}.
+func (s *Server) videoBitrate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Kbps int `json:"kbps"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {\"kbps\": N}: " + err.Error()})
+		return
+	}
+	at, err := s.box.SetVideoBitrate(req.Kbps)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": "ok", "at_index": at, "kbps": req.Kbps})
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {

@@ -25,6 +25,13 @@ func (b *fakeBox) FailoverVideo() error {
 	return nil
 }
 
+func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
+	if kbps < 100 {
+		return 0, errors.New("bitrate 5 kbps: must be 100..100000")
+	}
+	return 90, nil
+}
+
 func unixClient(sock string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -87,6 +94,18 @@ func TestStatusOnTCPAndUnixSocket(t *testing.T) {
 		t.Fatalf("refused failover must be 409: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	resp, err = uc.Post("http://onaird/api/video/bitrate", "application/json", strings.NewReader(`{"kbps": 2500}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("bitrate: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	for _, body := range []string{`{"kbps": 5}`, `nonsense`} {
+		resp, err = uc.Post("http://onaird/api/video/bitrate", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad bitrate %s: %v %v", body, err, resp)
+		}
+		resp.Body.Close()
+	}
 	if resp, _ := http.Get("http://" + addr + "/api/failover/video"); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET on a command: %d", resp.StatusCode)
 	}
