@@ -89,7 +89,16 @@ type proc struct {
 
 func start(t *testing.T, stdout *os.File, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, stdout, name, args...)
+}
+
+// startEnv is start with extra environment variables.
+func startEnv(t *testing.T, env []string, stdout *os.File, name string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{cmd: cmd, stderr: &syncBuf{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
@@ -145,6 +154,7 @@ type boxOpts struct {
 	stallAfter string
 	noAudio    bool
 	extra      string
+	env        []string
 }
 
 func startBox(t *testing.T, o boxOpts) *box {
@@ -191,7 +201,7 @@ supervisor:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, nil, bin("onaird"), "-config", path)
+	p := startEnv(t, o.env, nil, bin("onaird"), "-config", path)
 	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock"), dir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {

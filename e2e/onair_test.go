@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -295,5 +296,53 @@ func TestOnairctlStatus(t *testing.T) {
 	js, err := exec.Command(bin("onairctl"), "--socket", b.socket, "status", "-json").Output()
 	if err != nil || !strings.Contains(string(js), `"children"`) {
 		t.Fatalf("status -json: %v %s", err, js)
+	}
+}
+
+// Under systemd (Type=notify, WatchdogSec=) onaird must say READY, pet the
+// watchdog while its loops run, and say STOPPING on the way out.
+func TestNotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
+	need(t, "ffmpeg")
+	sockPath := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	port := freePort(t, "udp")
+	startIngest(t, port, t.TempDir(), "")
+	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: false,
+		env: []string{"NOTIFY_SOCKET=" + sockPath, "WATCHDOG_USEC=600000"}})
+	got := map[string]int{}
+	deadline := time.After(5 * time.Second)
+	for got["READY=1"] == 0 || got["WATCHDOG=1"] < 3 {
+		select {
+		case m := <-msgs:
+			got[m]++
+		case <-deadline:
+			t.Fatalf("within 5 s got %v; want READY=1 and at least 3 WATCHDOG=1 (WatchdogSec 0.6 s)", got)
+		}
+	}
+	b.stop(t, 10*time.Second)
+	deadline = time.After(2 * time.Second)
+	for got["STOPPING=1"] == 0 {
+		select {
+		case m := <-msgs:
+			got[m]++
+		case <-deadline:
+			t.Fatalf("no STOPPING=1 on SIGTERM; got %v", got)
+		}
 	}
 }
