@@ -405,17 +405,10 @@ func (d *Daemon) muxLoop() {
 // touched. With "command", both are told to reset at the same GOP boundary,
 // far enough ahead for the command to arrive first.
 func (d *Daemon) relockLoop(ctx context.Context) {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
 	gop := uint64(d.cfg.Video.GOP)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 20*time.Millisecond, func() {
 		if !d.sw.NeedsRelock() {
-			continue
+			return
 		}
 		a, b := d.encoders[0], d.encoders[1]
 		a.mu.Lock()
@@ -429,7 +422,7 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 		a.mu.Unlock()
 		b.mu.Unlock()
 		if !ready {
-			continue
+			return
 		}
 		if d.cfg.Video.Relock == "gop" {
 			// The first boundary both have reached fresh and the switch has not passed.
@@ -437,16 +430,15 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 			at := (from + gop - 1) / gop * gop
 			d.sw.RelockAt(at)
 			d.log.Info("re-lock expected at the next common GOP", zap.Uint64("at_index", at))
-			continue
+			return
 		}
-		margin := uint64(d.cfg.Video.FPS.Num/d.cfg.Video.FPS.Den/5 + 3) // ~200 ms for the command to arrive
-		at := (max(d.ring.Head(), newest) + margin + gop - 1) / gop * gop
+		at := (max(d.ring.Head(), newest) + d.commandLead() + gop - 1) / gop * gop
 		cmd := wire.Command{Op: wire.OpReset, AtIndex: at}
 		d.sw.RelockAt(at)
 		errA := wa.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd)
 		errB := wb.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd)
 		d.log.Info("re-lock scheduled", zap.Uint64("at_index", at), zap.NamedError("a", errA), zap.NamedError("b", errB))
-	}
+	})
 }
 
 // lagLoop restarts an encoder that still sends packets but has fallen more
@@ -456,14 +448,7 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 func (d *Daemon) lagLoop(ctx context.Context) {
 	v := d.cfg.Video
 	limit := uint64(max(5, int(v.StallAfter.D().Seconds()*v.FPS.Float())))
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 100*time.Millisecond, func() {
 		head := d.ring.Head()
 		for _, c := range d.encoders {
 			last := c.lastVideo.Load()
@@ -475,7 +460,7 @@ func (d *Daemon) lagLoop(ctx context.Context) {
 			c.lastVideo.Store(0)
 			c.sup.Restart(fmt.Sprintf("lagging %d frames behind capture", head-last))
 		}
-	}
+	})
 }
 
 // catchUp brings a (re)started encoder to the runtime state its twin has: it
@@ -514,7 +499,7 @@ func (d *Daemon) SetVideoBitrate(kbps int) (uint64, error) {
 // SendCommand addresses a runtime command to every running encoder at the
 // same frame index (a little ahead of the ring head) and returns that index.
 func (d *Daemon) SendCommand(op wire.Op, bitrateKbps int) (uint64, error) {
-	at := d.ring.Head() + uint64(d.cfg.Video.FPS.Num/d.cfg.Video.FPS.Den/5+3)
+	at := d.ring.Head() + d.commandLead()
 	cmd := wire.Command{Op: op, AtIndex: at, BitrateKbps: bitrateKbps}
 	var errs []error
 	for _, c := range d.encoders {
@@ -538,21 +523,34 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	if err != nil || interval == 0 {
 		return
 	}
-	t := time.NewTicker(interval / 3)
-	defer t.Stop()
 	last := uint64(0)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, interval/3, func() {
 		idx := d.keeper.Status().KeeperIndex
 		if idx != last {
 			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
 			last = idx
 		} else {
 			d.log.Error("[unexpected] cadence keeper not advancing: not petting the watchdog")
+		}
+	})
+}
+
+// commandLead is how many frames ahead of the ring head a command is
+// addressed (about 200 ms), so it reaches both encoders before that frame.
+func (d *Daemon) commandLead() uint64 {
+	return uint64(d.cfg.Video.FPS.Float()/5) + 3
+}
+
+// every calls f every interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
 		}
 	}
 }

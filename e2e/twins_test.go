@@ -21,6 +21,19 @@ func locked(st daemon.Status) bool {
 	return st.Video.Switch.Locked && st.Video.Switch.Alive[0] && st.Video.Switch.Alive[1]
 }
 
+// replaced reports whether the victim child runs again under a new PID (and,
+// with relocked, whether the twins are locked again).
+func replaced(victim string, pid int, relocked bool) func(daemon.Status) bool {
+	return func(st daemon.Status) bool {
+		for _, c := range st.Children {
+			if c.Name == victim {
+				return c.PID != pid && c.State == "running" && (!relocked || locked(st))
+			}
+		}
+		return false
+	}
+}
+
 // independentReceiver records with srt-live-transmit, a receiver that shares
 // no code with the box.
 func independentReceiver(t *testing.T) (port int, out string, p *proc) {
@@ -89,14 +102,7 @@ func TestTwentyFaultsLoseNoFrame(t *testing.T) {
 		}
 		go func() { pending <- fault.Inject(ctx, kind, pid, d) }()
 		// The faulted encoder must be noticed and replaced before the next one.
-		b.waitFor(t, 15*time.Second, "faulted encoder replaced", func(st daemon.Status) bool {
-			for _, c := range st.Children {
-				if c.Name == victim {
-					return c.PID != pid && c.State == "running"
-				}
-			}
-			return false
-		})
+		b.waitFor(t, 15*time.Second, "faulted encoder replaced", replaced(victim, pid, false))
 	}
 	for n := 0; n < faults; n++ {
 		if err := <-pending; err != nil {
@@ -261,14 +267,7 @@ func TestFailoverIsInvisibleInTheBits(t *testing.T) {
 			if err := fault.Inject(context.Background(), k, pid, 2*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			b.waitFor(t, 15*time.Second, "replaced and re-locked", func(st daemon.Status) bool {
-				for _, c := range st.Children {
-					if c.Name == victim {
-						return c.PID != pid && locked(st)
-					}
-				}
-				return false
-			})
+			b.waitFor(t, 15*time.Second, "replaced and re-locked", replaced(victim, pid, true))
 		}
 		// Both runs stream at least 16 s so they overlap over hundreds of frames.
 		time.Sleep(max(3*time.Second, time.Until(begin.Add(16*time.Second))))
@@ -324,14 +323,7 @@ func TestBitrateChangeKeepsTwinsLockedAndRestartedTwinRelocks(t *testing.T) {
 	}
 	pid := b.child(t, "encoder-b").PID
 	syscall.Kill(pid, syscall.SIGKILL)
-	b.waitFor(t, 10*time.Second, "encoder-b replaced and re-locked", func(st daemon.Status) bool {
-		for _, c := range st.Children {
-			if c.Name == "encoder-b" {
-				return c.PID != pid && locked(st)
-			}
-		}
-		return false
-	})
+	b.waitFor(t, 10*time.Second, "encoder-b replaced and re-locked", replaced("encoder-b", pid, true))
 	time.Sleep(2 * time.Second)
 	st, _ = b.status(t)
 	b.stop(t, 10*time.Second)
