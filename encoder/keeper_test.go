@@ -74,12 +74,56 @@ func TestKeeperFillsEveryIndexThroughCaptureOutage(t *testing.T) {
 	if lives != 40 || repeats+slates != 40 {
 		t.Fatalf("live %d repeats %d slates %d: want 40 live and 40 substitutes", lives, repeats, slates)
 	}
-	// slate after 150 ms = 15 frames of repeats (±2 for timer jitter).
-	if repeats < 13 || repeats > 17 {
-		t.Errorf("repeats %d, want about 15 (slate_after 150ms at 100 fps)", repeats)
+	if repeats == 0 || slates == 0 {
+		t.Errorf("repeats %d slates %d: want both (freeze, then slate)", repeats, slates)
 	}
 	if st := k.Status(); st.Live < 40 || st.Slates < uint64(slates) {
 		t.Errorf("status disagrees with the ring: %+v", st)
+	}
+}
+
+// When the slate replaces the frozen picture depends only on how long capture
+// has been gone: pinned with synthetic times, so no timer jitter is involved.
+func TestKeeperSlatesExactlyAfterSlateAfter(t *testing.T) {
+	g := ring.Geometry{Width: 32, Height: 32, FPSNum: 100, FPSDen: 1}
+	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, 128, 0) // epoch 0: index i is due at i×10 ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	k, err := NewKeeper(r, KeeperConfig{LateFrames: 2, SlateAfter: 150 * time.Millisecond}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const late = 20 * int64(time.Millisecond)
+	for i := uint64(0); i < 80; i++ {
+		if i < 20 || i >= 60 { // capture delivers on time, except 20..59
+			buf, _ := r.Claim(i)
+			clear(buf)
+			r.Publish(i, r.TimeOf(i), 0)
+		}
+		k.ensure(i, r.TimeOf(i)+late) // the keeper looks at its deadline
+	}
+	// Last live picture seen at 19×10+20 = 210 ms; index i is checked at
+	// i×10+20 ms, so gone = (i-19)×10 ms ≥ 150 ms from index 34 on.
+	var repeats, slates []uint64
+	for i := uint64(20); i < 60; i++ {
+		m, err := r.Meta(i)
+		if err != nil {
+			t.Fatalf("index %d: %v", i, err)
+		}
+		switch m.Flags {
+		case ring.FlagRepeat:
+			repeats = append(repeats, i)
+		case ring.FlagSlate:
+			slates = append(slates, i)
+		}
+	}
+	if len(repeats) != 14 || repeats[0] != 20 || repeats[13] != 33 || len(slates) != 26 || slates[0] != 34 {
+		t.Fatalf("repeats %v slates %v: want repeats 20..33, slates 34..59", repeats, slates)
+	}
+	if st := k.Status(); st.Signal != "live" || st.Repeats != 14 || st.Slates != 26 {
+		t.Fatalf("status %+v", st)
 	}
 }
 
