@@ -51,6 +51,7 @@ type Daemon struct {
 	cfg     config.Config
 	log     *zap.Logger
 	av      string
+	target  string // output.url with the passphrase redacted, for logs
 	started time.Time
 
 	ring   *ring.Ring
@@ -64,6 +65,7 @@ type Daemon struct {
 	encoders []*child // the children in switch order (A, B)
 
 	items     chan item
+	readers   sync.WaitGroup // one per child connection; d.items closes after them
 	outReset  atomic.Bool
 	bitrate   atomic.Int64 // current video bitrate (kbps): config, then runtime changes
 	lat       latency
@@ -100,10 +102,11 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := output.ParseURL(cfg.Output.URL); err != nil {
+	target, err := output.ParseURL(cfg.Output.URL)
+	if err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: log, av: av, items: make(chan item, 512)}
+	d := &Daemon{cfg: cfg, log: log, av: av, target: target.String(), items: make(chan item, 512)}
 	d.bitrate.Store(int64(cfg.Video.BitrateKbps))
 	names := []string{"encoder-a"}
 	if cfg.Video.TwinsEnabled() {
@@ -189,12 +192,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { d.watchdog(gctx); return nil })
 	g.Go(func() error { d.lagLoop(gctx); return nil })
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
-	d.log.Info("onaird running", zap.String("version", Version), zap.String("output", d.cfg.Output.URL),
+	d.log.Info("onaird running", zap.String("version", Version), zap.String("output", d.target),
 		zap.Bool("twins", len(d.encoders) == 2), zap.String("av", d.av))
 
 	err = g.Wait()
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	kids.Wait()
+	d.readers.Wait() // every child is gone, so every connection reaches EOF
 	close(d.items)
 	<-muxDone
 	stopOut()
@@ -288,7 +292,8 @@ func (d *Daemon) attach(c *child, inst supervisor.Instance) {
 		d.log.Error("[unexpected] child started without a connection", zap.String("child", c.name))
 		return
 	}
-	go d.read(c, conn)
+	d.readers.Add(1)
+	go func() { defer d.readers.Done(); d.read(c, conn) }()
 }
 
 // detach records that the instance is gone.

@@ -33,12 +33,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/onaird", "../cmd/onair-av", "../cmd/onair-ingest", "../cmd/onairctl")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	// onaird is built with the race detector: every e2e run is also a race
+	// test of the supervisor, switch, mux and output under real load.
+	for _, args := range [][]string{
+		{"build", "-race", "-o", dir + "/", "../cmd/onaird"},
+		{"build", "-o", dir + "/", "../cmd/onair-av", "../cmd/onair-ingest", "../cmd/onairctl"},
+	} {
+		build := exec.Command("go", args...)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: build:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	binDir = dir
 	code := m.Run()
@@ -140,6 +147,9 @@ func (p *proc) exited() bool {
 	}
 }
 
+// logs is everything onaird has printed so far.
+func (b *box) logs() string { return b.stderr.String() }
+
 // box is a running onaird.
 type box struct {
 	*proc
@@ -204,8 +214,15 @@ supervisor:
 	p := startEnv(t, o.env, nil, bin("onaird"), "-config", path)
 	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock"), dir: dir}
 	t.Cleanup(func() {
+		p.stop(t, 10*time.Second)
+		errs := p.stderr.String()
+		for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+			if strings.Contains(errs, bad) {
+				t.Errorf("onaird printed %q", bad)
+			}
+		}
 		if t.Failed() {
-			t.Logf("onaird stderr (tail):\n%s", tail(p.stderr.String(), 60))
+			t.Logf("onaird stderr (tail):\n%s", tail(errs, 60))
 		}
 	})
 	b.waitFor(t, 20*time.Second, "api up", func(daemon.Status) bool { return true })

@@ -149,6 +149,12 @@ func TestPassphraseEncryptsAndWrongOneIsRefused(t *testing.T) {
 		if rep.Video.Frames < 100 {
 			t.Fatalf("encrypted stream: %d frames received", rep.Video.Frames)
 		}
+		// The passphrase is a secret: it must never reach the journal.
+		for _, form := range []string{secret, strings.ReplaceAll(secret, " ", "%20"), "horse"} {
+			if strings.Contains(b.logs(), form) {
+				t.Errorf("onaird logged the passphrase (%q)", form)
+			}
+		}
 	})
 	t.Run("wrong passphrase is refused and nothing is sent in clear", func(t *testing.T) {
 		port := freePort(t, "udp")
