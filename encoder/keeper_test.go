@@ -12,20 +12,27 @@ import (
 	"onair/encoder/ring"
 )
 
+// keeperOn makes a ring of geometry g (epoch in CLOCK_MONOTONIC ns) and a keeper on it.
+func keeperOn(t *testing.T, g ring.Geometry, slots int, epoch int64, cfg KeeperConfig) (*ring.Ring, *Keeper) {
+	t.Helper()
+	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, slots, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	k, err := NewKeeper(r, cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, k
+}
+
 // A capture outage must not leave a hole in the cadence: every index gets
 // exactly one picture, first repeats of the last live one, then the slate,
 // then live pictures again when capture comes back.
 func TestKeeperFillsEveryIndexThroughCaptureOutage(t *testing.T) {
-	g := ring.Geometry{Width: 64, Height: 48, FPSNum: 100, FPSDen: 1}                       // 10 ms frames keep the test short
-	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, 120, ring.MonotonicNs()) // holds the whole test
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	k, err := NewKeeper(r, KeeperConfig{LateFrames: 2, SlateAfter: 150 * time.Millisecond}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := ring.Geometry{Width: 64, Height: 48, FPSNum: 100, FPSDen: 1}                                                // 10 ms frames keep the test short
+	r, k := keeperOn(t, g, 120, ring.MonotonicNs(), KeeperConfig{LateFrames: 2, SlateAfter: 150 * time.Millisecond}) // holds the whole test
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- k.Run(ctx) }()
@@ -86,15 +93,7 @@ func TestKeeperFillsEveryIndexThroughCaptureOutage(t *testing.T) {
 // has been gone: pinned with synthetic times, so no timer jitter is involved.
 func TestKeeperSlatesExactlyAfterSlateAfter(t *testing.T) {
 	g := ring.Geometry{Width: 32, Height: 32, FPSNum: 100, FPSDen: 1}
-	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, 128, 0) // epoch 0: index i is due at i×10 ms
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	k, err := NewKeeper(r, KeeperConfig{LateFrames: 2, SlateAfter: 150 * time.Millisecond}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, k := keeperOn(t, g, 128, 0, KeeperConfig{LateFrames: 2, SlateAfter: 150 * time.Millisecond}) // epoch 0: index i is due at i×10 ms
 	const late = 20 * int64(time.Millisecond)
 	for i := uint64(0); i < 80; i++ {
 		if i < 20 || i >= 60 { // capture delivers on time, except 20..59
@@ -130,15 +129,7 @@ func TestKeeperSlatesExactlyAfterSlateAfter(t *testing.T) {
 // A repeated picture is a copy of the last live one, not black.
 func TestKeeperRepeatCopiesPreviousPicture(t *testing.T) {
 	g := ring.Geometry{Width: 32, Height: 32, FPSNum: 100, FPSDen: 1}
-	r, err := ring.Create(filepath.Join(t.TempDir(), "v.ring"), g, 16, ring.MonotonicNs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	k, err := NewKeeper(r, KeeperConfig{LateFrames: 1, SlateAfter: time.Hour}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, k := keeperOn(t, g, 16, ring.MonotonicNs(), KeeperConfig{LateFrames: 1, SlateAfter: time.Hour})
 	i := r.IndexAt(ring.MonotonicNs()) + 1
 	buf, _ := r.Claim(i)
 	for j := range buf {
