@@ -23,6 +23,8 @@ import (
 
 	"onair/daemon"
 	"onair/ingest"
+
+	"onair/internal/testutil"
 )
 
 var binDir string
@@ -55,18 +57,10 @@ func TestMain(m *testing.M) {
 
 func bin(name string) string { return filepath.Join(binDir, name) }
 
-// need skips the test when a tool is missing, except in CI (ONAIR_REQUIRE_ALL=1)
-// where a skip would hide an untested feature.
+// need skips the test when a tool is missing (fails in CI: testutil.Need).
 func need(t *testing.T, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("ONAIR_REQUIRE_ALL") == "1" {
-				t.Fatalf("%s not installed (run scripts/deps.sh); ONAIR_REQUIRE_ALL=1 forbids skipping", tool)
-			}
-			t.Skipf("%s not installed: run scripts/deps.sh", tool)
-		}
-	}
+	testutil.Need(t, tools...)
 }
 
 func freePort(t *testing.T, network string) int {

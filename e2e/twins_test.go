@@ -15,6 +15,8 @@ import (
 	"onair/daemon"
 	"onair/ingest"
 	"onair/internal/fault"
+
+	"onair/internal/testutil"
 )
 
 func locked(st daemon.Status) bool {
@@ -70,12 +72,7 @@ func noGap(t *testing.T, out string) ingest.Report {
 // and cycling SIGKILL, SIGSTOP (SIGCONT after 5 s) and CPU starvation: the
 // receiver must see every frame index exactly once.
 func TestTwentyFaultsLoseNoFrame(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("ONAIR_REQUIRE_ALL") == "1" {
-			t.Fatal("CPU starvation needs root (cgroup CPU quota); ONAIR_REQUIRE_ALL=1 forbids skipping")
-		}
-		t.Skip("CPU starvation needs root (cgroup CPU quota)")
-	}
+	testutil.NeedRoot(t, "CPU starvation uses a cgroup CPU quota")
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
 	b.waitFor(t, 20*time.Second, "twins locked and on air", func(st daemon.Status) bool { return connected(st) && locked(st) })
@@ -247,12 +244,7 @@ func absHashes(t *testing.T, rep ingest.Report) map[int64]uint64 {
 // frame, the same bitstream as a fault-free run (same test pattern at the same
 // index, every GOP a fresh codec session in both encoders).
 func TestFailoverIsInvisibleInTheBits(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("ONAIR_REQUIRE_ALL") == "1" {
-			t.Fatal("CPU starvation needs root (cgroup CPU quota); ONAIR_REQUIRE_ALL=1 forbids skipping")
-		}
-		t.Skip("CPU starvation needs root (cgroup CPU quota)")
-	}
+	testutil.NeedRoot(t, "CPU starvation uses a cgroup CPU quota")
 	const gop = 30
 	run := func(faults []fault.Kind) map[int64]uint64 {
 		port, out, rx := independentReceiver(t)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"onair/internal/testutil"
 )
 
 func analyzeBytes(b []byte, opts Options) Report {
@@ -24,7 +26,7 @@ func analyzeBytes(b []byte, opts Options) Report {
 // ffprobeCount returns nb_read_frames of the first stream of kind ("v" or "a").
 func ffprobeCount(t *testing.T, path, kind string) int64 {
 	t.Helper()
-	needTool(t, "ffprobe")
+	testutil.Need(t, "ffprobe")
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", kind+":0", "-count_frames",
 		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).Output()
 	if err != nil {

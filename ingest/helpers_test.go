@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"onair/internal/testutil"
 )
 
 // ffmpegSource is the lavfi A/V source every test encodes (DESIGN.md: no
@@ -36,7 +36,7 @@ var (
 // (150 video frames), made once per test binary.
 func sampleTS(t testing.TB) string {
 	t.Helper()
-	needTool(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	sampleOnce.Do(func() {
 		sampleDir, sampleErr = os.MkdirTemp("", "ingest-test-")
 		if sampleErr != nil {
@@ -63,13 +63,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(sampleDir)
 	}
 	os.Exit(code)
-}
-
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
 }
 
 func readFile(t testing.TB, path string) []byte {
@@ -134,36 +127,6 @@ func pesSpans(ps [][]byte, pid uint16) [][2]int {
 	return spans
 }
 
-// startProcess starts cmd and kills it by PID in t.Cleanup if it is still
-// running. The returned channel yields the exit error once.
-func startProcess(t testing.TB, cmd *exec.Cmd) <-chan error {
-	t.Helper()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
-	}
-	result := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		if err != nil {
-			t.Logf("%s exited: %v\n%s", filepath.Base(cmd.Path), err, strings.TrimSpace(out.String()))
-		}
-		result <- err
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	return result
-}
-
 // publish runs an ffmpeg SRT caller for the given seconds of real-time A/V to
 // 127.0.0.1:port, with linger=10 so the tail is delivered (FACTS.md §3), and
 // returns its exit error.
@@ -176,7 +139,7 @@ func publish(t testing.TB, port, seconds int, query string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+20)*time.Second)
 	defer cancel()
 	select {
-	case err := <-startProcess(t, exec.Command("ffmpeg", args...)):
+	case err := <-testutil.StartProcess(t, exec.Command("ffmpeg", args...)):
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("ffmpeg publisher did not finish in %d s", seconds+20)

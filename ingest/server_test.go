@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"onair/internal/testutil"
 )
 
 // runServer starts a Server on a kernel-chosen loopback port and returns it
@@ -66,7 +68,7 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 func TestServerReceivesFFmpegPublisher(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	t.Parallel()
 	dir := t.TempDir()
 	out, rep := filepath.Join(dir, "rec.ts"), filepath.Join(dir, "rec.json")
@@ -115,7 +117,7 @@ func TestServerReceivesFFmpegPublisher(t *testing.T) {
 }
 
 func TestServerPassphrase(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	t.Parallel()
 	const secret = "onair-secret-42"
 	t.Run("right", func(t *testing.T) {
@@ -159,7 +161,7 @@ func TestServerPassphrase(t *testing.T) {
 }
 
 func TestServerUnencryptedRejectsEncryptedCaller(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	t.Parallel()
 	srv, port, stop := runServer(t, Config{})
 	if err := publish(t, port, 1, "&passphrase=some-passphrase&pbkeylen=16"); err == nil {
@@ -174,7 +176,7 @@ func TestServerUnencryptedRejectsEncryptedCaller(t *testing.T) {
 // TestServerPublisherReconnects: onaird reconnects after a restart; the
 // recording keeps growing and every SRT session is counted.
 func TestServerPublisherReconnects(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "rec.ts")
 	srv, port, stop := runServer(t, Config{OutFile: out})
@@ -206,7 +208,7 @@ func TestServerPublisherReconnects(t *testing.T) {
 // TestServerKeepsLivePublisher: one publisher at a time; a second caller
 // while the first is live is rejected and the first session is undisturbed.
 func TestServerKeepsLivePublisher(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	t.Parallel()
 	srv, port, stop := runServer(t, Config{StreamID: "studio"})
 	first := make(chan error, 1)

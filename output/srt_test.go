@@ -20,13 +20,13 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"onair/internal/testutil"
 )
 
 func needSLT(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("srt-live-transmit"); err != nil {
-		t.Skip("srt-live-transmit not installed")
-	}
+	testutil.Need(t, "srt-live-transmit")
 }
 
 // freeUDPPort binds :0 and closes it.

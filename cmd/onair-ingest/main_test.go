@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"onair/ingest"
+
+	"onair/internal/testutil"
 )
 
 // ffmpegArgs encodes seconds of the lavfi test source to MPEG-TS at out.
@@ -27,44 +27,8 @@ func ffmpegArgs(seconds int, realtime bool, out string) []string {
 
 func build(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"ffmpeg", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "onair-ingest")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// start runs cmd and kills it by PID at cleanup if it is still running.
-func start(t *testing.T, cmd *exec.Cmd) <-chan error {
-	t.Helper()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	res, exited := make(chan error, 1), make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		if err != nil {
-			t.Logf("%s: %v\n%s", cmd.Path, err, out.String())
-		}
-		res <- err
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	return res
+	testutil.Need(t, "ffmpeg", "go")
+	return testutil.Build(t, "onair/cmd/onair-ingest")
 }
 
 func wait(t *testing.T, ch <-chan error, d time.Duration) error {
@@ -123,9 +87,9 @@ func TestLiveSIGINT(t *testing.T) {
 	c.Close()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	srv := exec.Command(bin, "-listen", addr, "-out", out, "-report", rep, "-fps", "30")
-	srvDone := start(t, srv)
+	srvDone := testutil.StartProcess(t, srv)
 	time.Sleep(200 * time.Millisecond) // the caller retries the handshake anyway
-	pub := start(t, exec.Command("ffmpeg", ffmpegArgs(3, true, "srt://"+addr+"?mode=caller&linger=10")...))
+	pub := testutil.StartProcess(t, exec.Command("ffmpeg", ffmpegArgs(3, true, "srt://"+addr+"?mode=caller&linger=10")...))
 
 	// While live, the report file shows a growing stream.
 	deadline := time.Now().Add(10 * time.Second)

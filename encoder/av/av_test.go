@@ -22,6 +22,8 @@ import (
 
 	"onair/encoder/ring"
 	"onair/encoder/wire"
+
+	"onair/internal/testutil"
 )
 
 // These tests run real FFmpeg/libx264 in-process: keep them sequential.
@@ -398,9 +400,7 @@ func TestCaptureSkipsClaimedIndex(t *testing.T) {
 }
 
 func TestAudioFramesAreContinuousADTS(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg CLI not installed")
-	}
+	testutil.Need(t, "ffmpeg")
 	epoch := ring.MonotonicNs() - int64(7*time.Second)
 	au := start(t, "audio-main", func(ctx context.Context, rw *wireEnd, log *zap.Logger) error {
 		return RunAudio(ctx, AudioConfig{Name: "audio-main", Source: "lavfi:sine=frequency=1000:sample_rate=48000", EpochNs: epoch}, rw, log)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"onair/internal/testutil"
 )
 
 // media is ~10 s of real libx264 (AUD, SPS/PPS at each IDR, GOP 30, no
@@ -43,9 +45,7 @@ func TestMain(m *testing.M) {
 
 func loadMedia(t *testing.T) media {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	testutil.Need(t, "ffmpeg")
 	mediaOnce.Do(func() {
 		v, a := filepath.Join(mediaDir, "v.h264"), filepath.Join(mediaDir, "a.aac")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -172,9 +172,7 @@ func (w *packetWriter) Write(p []byte) (int, error) {
 
 func TestFFprobeCountsExactFrames(t *testing.T) {
 	md := loadMedia(t)
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not installed")
-	}
+	testutil.Need(t, "ffprobe")
 	if len(md.aus) != 300 {
 		t.Fatalf("split %d access units, want 300", len(md.aus))
 	}

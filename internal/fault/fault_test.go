@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"onair/internal/testutil"
 )
 
 func cpuTicks(t *testing.T, pid int) int64 {
@@ -27,12 +29,7 @@ func cpuTicks(t *testing.T, pid int) int64 {
 // A starved process must get (almost) no CPU while the fault lasts, or the
 // hang-detection tests would test nothing.
 func TestStarveReallyStarves(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("ONAIR_REQUIRE_ALL") == "1" {
-			t.Fatal("needs root (cgroup CPU quota); ONAIR_REQUIRE_ALL=1 forbids skipping")
-		}
-		t.Skip("needs root (cgroup CPU quota)")
-	}
+	testutil.NeedRoot(t, "cgroup CPU quota")
 	victim := exec.Command("/bin/sh", "-c", "while :; do :; done")
 	if err := victim.Start(); err != nil {
 		t.Fatal(err)
