@@ -7,7 +7,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -147,7 +146,7 @@ func (b *box) logs() string { return b.stderr.String() }
 // box is a running onaird.
 type box struct {
 	*proc
-	api, socket, dir string
+	api, socket string
 }
 
 type boxOpts struct {
@@ -156,7 +155,6 @@ type boxOpts struct {
 	gop        int
 	relock     string
 	stallAfter string
-	noAudio    bool
 	extra      string
 	env        []string
 }
@@ -174,9 +172,6 @@ func startBox(t *testing.T, o boxOpts) *box {
 		o.stallAfter = "500ms"
 	}
 	audio := `"lavfi:sine=frequency=1000:sample_rate=48000"`
-	if o.noAudio {
-		audio = `""`
-	}
 	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	cfg := fmt.Sprintf(`version: 1
 video:
@@ -206,7 +201,7 @@ supervisor:
 		t.Fatal(err)
 	}
 	p := startEnv(t, o.env, nil, bin("onaird"), "-config", path)
-	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock"), dir: dir}
+	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock")}
 	t.Cleanup(func() {
 		p.stop(t, 10*time.Second)
 		errs := p.stderr.String()
@@ -286,9 +281,7 @@ func (b *box) child(t *testing.T, name string) daemon.ChildStatus {
 // receiver is onair-ingest on loopback.
 type receiver struct {
 	*proc
-	port       int
-	out, rep   string
-	passphrase string
+	out string // the recording
 }
 
 func startIngest(t *testing.T, port int, dir, passphrase string) *receiver {
@@ -298,7 +291,7 @@ func startIngest(t *testing.T, port int, dir, passphrase string) *receiver {
 	if passphrase != "" {
 		args = append(args, "-passphrase", passphrase)
 	}
-	return &receiver{proc: start(t, nil, bin("onair-ingest"), args...), port: port, out: out, rep: rep, passphrase: passphrase}
+	return &receiver{proc: start(t, nil, bin("onair-ingest"), args...), out: out}
 }
 
 // analyze runs onair-ingest's offline analysis on a recorded file.
@@ -392,11 +385,4 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }
