@@ -105,8 +105,12 @@ func newQuotaGroup(pid int) (*quotaGroup, error) {
 	return nil, fmt.Errorf("fault: no cgroup CPU controller found under /sys/fs/cgroup")
 }
 
-// remove moves what is left of the victim back and deletes the cgroup.
+// remove lifts the quota, moves what is left of the victim back and deletes
+// the cgroup. The quota goes first: a task moved out of a group that is still
+// throttled could stay off the CPU after the fault (seen here: 0 ticks in 0.5 s).
 func (g *quotaGroup) remove() {
+	_ = os.WriteFile(filepath.Join(g.dir, "cpu.cfs_quota_us"), []byte("-1"), 0) // v1
+	_ = os.WriteFile(filepath.Join(g.dir, "cpu.max"), []byte("max"), 0)         // v2
 	if procs, err := os.ReadFile(filepath.Join(g.dir, "cgroup.procs")); err == nil {
 		for _, p := range strings.Fields(string(procs)) {
 			_ = os.WriteFile(filepath.Join(g.parent, "cgroup.procs"), []byte(p), 0)
