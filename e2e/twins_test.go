@@ -59,8 +59,8 @@ func noGap(t *testing.T, out string) ingest.Report {
 	rep := analyze(t, out)
 	v := rep.Video
 	if v.Frames == 0 || v.Missing != 0 || v.Duplicates != 0 || v.PTSGaps != 0 || v.OutOfOrder != 0 || v.NonMonotonic != 0 {
-		t.Errorf("receiver: frames %d missing %d duplicates %d pts_gaps %d out_of_order %d non_monotonic %d",
-			v.Frames, v.Missing, v.Duplicates, v.PTSGaps, v.OutOfOrder, v.NonMonotonic)
+		t.Errorf("receiver: frames %d missing %d %v duplicates %d pts_gaps %d out_of_order %d non_monotonic %d (first index %d)",
+			v.Frames, v.Missing, v.MissingIndexes, v.Duplicates, v.PTSGaps, v.OutOfOrder, v.NonMonotonic, v.FrameIndexes.First)
 	}
 	if e := decodeErrors(t, out); e != "" {
 		t.Errorf("decode errors:\n%s", tail(e, 20))

@@ -215,6 +215,9 @@ func (s *Switch) Offer(p Packet) bool {
 	}
 	if s.emitted && p.Index > s.last+1 {
 		s.st.GapFrames += p.Index - s.last - 1
+		s.log.Warn("gap: frame indexes skipped", zap.String("encoder", s.names[e]), zap.Uint64("after", s.last),
+			zap.Uint64("index", p.Index), zap.Bool("locked", s.locked), zap.Bool("key", p.Key),
+			zap.Uint64s("last_from", s.lastIdx))
 	}
 	s.emitted = true
 	s.last = p.Index
