@@ -87,7 +87,7 @@ func (c *client) send(ctx context.Context, method, path string, body io.Reader) 
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return nil, fmt.Errorf("%s", e.Error)
@@ -160,10 +160,19 @@ func failoverCmd(socket *string) *cobra.Command {
 			if args[0] != "video" {
 				return fmt.Errorf("failover %q: only \"video\" can fail over", args[0])
 			}
-			if _, err := newClient(*socket).do(cmd.Context(), http.MethodPost, "/api/failover/video"); err != nil {
+			b, err := newClient(*socket).do(cmd.Context(), http.MethodPost, "/api/failover/video")
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "video failover done")
+			var r struct{ Result, Target, Detail string }
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("failover: unreadable answer from onaird: %w", err)
+			}
+			if r.Result == "pending" {
+				fmt.Fprintf(cmd.OutOrStdout(), "video failover pending: %s\n", r.Detail)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "video failover done: %s is active\n", r.Target)
 			return nil
 		},
 	}

@@ -38,7 +38,14 @@ func TestStatusOverUnixSocket(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(st) })
+	failovers := 0
 	mux.HandleFunc("POST /api/failover/video", func(w http.ResponseWriter, _ *http.Request) {
+		failovers++
+		if failovers == 1 {
+			w.WriteHeader(http.StatusAccepted)
+			w.Write([]byte(`{"result":"pending","target":"encoder-b","detail":"twins unlocked: encoder-b takes over later"}`))
+			return
+		}
 		w.WriteHeader(http.StatusConflict)
 		w.Write([]byte(`{"error":"encoder: failover: encoder-b is not running"}`))
 	})
@@ -66,6 +73,9 @@ func TestStatusOverUnixSocket(t *testing.T) {
 	out, err = run("status", "-json")
 	if err != nil || !strings.Contains(out, `"encoder-b"`) {
 		t.Fatalf("status -json: %v\n%s", err, out)
+	}
+	if out, err := run("failover", "video"); err != nil || !strings.Contains(out, "pending: twins unlocked") {
+		t.Fatalf("pending failover must say so: %v\n%s", err, out)
 	}
 	if _, err := run("failover", "video"); err == nil || !strings.Contains(err.Error(), "encoder-b is not running") {
 		t.Fatalf("refused failover must say why: %v", err)

@@ -83,17 +83,33 @@ type child struct {
 	lastVideo atomic.Uint64 // last video index + 1 from the current instance (0: none yet)
 
 	mu      sync.Mutex
+	gen     uint64       // instance number, counted by attach
 	pending *os.File     // parent end of the socketpair for the instance being started
 	cmd     *wire.Writer // commands to the current instance
 	hello   *wire.Hello
 	prog    wire.Progress
 }
 
+// item is one message for the mux loop: a media packet, or an encoder's
+// start (hello) or end (its connection closed). Start and end travel in the
+// same channel as the packets so the switch sees them in the order they
+// happened: an instance's packets are never offered after its end, nor the
+// previous instance's after a new start.
 type item struct {
 	from *child
-	h    wire.Header
+	gen  uint64 // the instance of from that sent it
+	ev   event
+	h    wire.Header // for evStarted, h.Index is the start index
 	data []byte
 }
+
+type event uint8
+
+const (
+	evPacket event = iota
+	evStarted
+	evEnded
+)
 
 // New checks the configuration against this machine and builds every
 // component. Nothing runs until Run.
@@ -284,6 +300,8 @@ func (d *Daemon) attach(c *child, inst supervisor.Instance) {
 	c.mu.Lock()
 	conn := c.pending
 	c.pending = nil
+	c.gen++
+	gen := c.gen
 	c.cmd = wire.NewWriter(conn)
 	c.hello = nil
 	c.lastVideo.Store(0)
@@ -293,14 +311,12 @@ func (d *Daemon) attach(c *child, inst supervisor.Instance) {
 		return
 	}
 	d.readers.Add(1)
-	go func() { defer d.readers.Done(); d.read(c, conn) }()
+	go func() { defer d.readers.Done(); d.read(c, gen, conn) }()
 }
 
-// detach records that the instance is gone.
+// detach records that the instance is gone. The switch learns it from the
+// end of the instance's connection, in order with its packets (read).
 func (d *Daemon) detach(c *child, _ supervisor.Instance, _ error) {
-	if c.slot >= 0 {
-		d.sw.EncoderDown(c.slot)
-	}
 	c.mu.Lock()
 	c.cmd = nil
 	c.hello = nil
@@ -308,8 +324,13 @@ func (d *Daemon) detach(c *child, _ supervisor.Instance, _ error) {
 }
 
 // read pumps one instance's messages into the mux loop until the child closes.
-func (d *Daemon) read(c *child, conn *os.File) {
+func (d *Daemon) read(c *child, gen uint64, conn *os.File) {
 	defer conn.Close()
+	if c.slot >= 0 {
+		// The process has exited (or closed fd 3, which it does only by
+		// exiting): after its last packet, the switch counts it down.
+		defer func() { d.items <- item{from: c, gen: gen, ev: evEnded} }()
+	}
 	r := wire.NewReader(conn)
 	for {
 		h, p, err := r.Read()
@@ -334,7 +355,7 @@ func (d *Daemon) read(c *child, conn *os.File) {
 			c.hello = &hello
 			c.mu.Unlock()
 			if c.slot >= 0 {
-				d.sw.EncoderStarted(c.slot, hello.StartIndex)
+				d.items <- item{from: c, gen: gen, ev: evStarted, h: wire.Header{Index: hello.StartIndex}}
 				d.catchUp(c, hello.StartIndex)
 			}
 		case wire.KindProgress:
@@ -348,7 +369,7 @@ func (d *Daemon) read(c *child, conn *os.File) {
 			if h.Kind == wire.KindVideo {
 				c.lastVideo.Store(h.Index + 1)
 			}
-			d.items <- item{from: c, h: h, data: p}
+			d.items <- item{from: c, gen: gen, h: h, data: p}
 		default:
 			d.log.Warn("unexpected message from child", zap.String("child", c.name), zap.Stringer("kind", h.Kind))
 		}
@@ -360,10 +381,26 @@ func (d *Daemon) muxLoop() {
 	waitKey := true
 	var lastAudio uint64
 	haveAudio := false
+	current := make([]uint64, len(d.encoders)) // per encoder slot: the instance the switch follows
 	for it := range d.items {
 		if d.outReset.Swap(false) {
 			d.mux.Reset()
 			waitKey = true
+		}
+		if slot := it.from.slot; slot >= 0 {
+			// Channel order is per instance; across instances an old one's
+			// tail could in theory queue behind the new one's start.
+			switch {
+			case it.ev == evStarted:
+				current[slot] = it.gen
+				d.sw.EncoderStarted(slot, it.h.Index)
+				continue
+			case it.gen != current[slot]:
+				continue // an earlier instance's packet or end: stale
+			case it.ev == evEnded:
+				d.sw.EncoderDown(slot)
+				continue
+			}
 		}
 		switch it.h.Kind {
 		case wire.KindVideo:
@@ -561,7 +598,10 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 }
 
 // FailoverVideo swaps the active encoder (web.Box).
-func (d *Daemon) FailoverVideo() error { return d.sw.Failover() }
+func (d *Daemon) FailoverVideo() (string, bool, error) {
+	r, err := d.sw.Failover()
+	return r.Target, r.Pending, err
+}
 
 type audioStats struct {
 	frames atomic.Uint64

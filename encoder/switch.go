@@ -32,6 +32,10 @@ type SwitchStatus struct {
 	Switches    uint64   `json:"switches"`    // changes of active encoder
 	GapFrames   uint64   `json:"gap_frames"`  // indexes never emitted
 	Relocks     uint64   `json:"relocks"`
+	// FailoverPending names the encoder a manual failover asked for while
+	// the twins were unlocked: it takes over at its first IDR that follows
+	// the emitted stream without a gap, or as soon as the twins lock.
+	FailoverPending string `json:"failover_pending,omitempty"`
 	LastRelockF int64    `json:"last_relock_frames"` // frames from encoder start to verified lock
 	Dropped     []uint64 `json:"dropped"`            // per encoder: later copies and unusable packets
 	Names       []string `json:"names"`
@@ -49,7 +53,12 @@ type seen struct {
 // first copy to arrive wins and the later one is dropped, so a killed or hung
 // encoder costs no frame and adds no latency. While unlocked, only the active
 // encoder's packets are used, and the switch moves to the other encoder only
-// at one of its IDRs.
+// at one of its IDRs, and only when it must: the active encoder is gone
+// (a gap is then unavoidable and counted), or a manual failover asked for it
+// and its IDR is exactly the next index (no gap). An active encoder that is
+// merely a few frames behind the other is never abandoned while unlocked —
+// that would turn lateness into a gap the viewer sees; one that falls too far
+// behind is restarted by onaird's lag check, which makes it gone.
 //
 // Written by hand: this is the encoder-level analogue of SMPTE ST 2022-7
 // seamless protection switching, which no library provides for encoded video.
@@ -68,6 +77,7 @@ type Switch struct {
 	started  []uint64 // start index of each encoder's current instance
 	lastIdx  []uint64 // last index received from each encoder
 	active   int      // -1 until the first key frame
+	pending  int      // -1, or the target of a manual failover asked for while unlocked
 	locked   bool
 	relockAt *uint64
 	needKey  bool // the next emitted packet must be an IDR
@@ -85,7 +95,7 @@ func NewSwitch(names []string, log *zap.Logger) (*Switch, error) {
 	n := len(names)
 	return &Switch{
 		log: log, names: names, alive: make([]bool, n), started: make([]uint64, n), lastIdx: make([]uint64, n),
-		active: -1, needKey: true, window: map[uint64]seen{},
+		active: -1, pending: -1, needKey: true, window: map[uint64]seen{},
 		st: SwitchStatus{Twins: n == 2, FramesFrom: make([]uint64, n), Dropped: make([]uint64, n), Names: names},
 	}, nil
 }
@@ -113,6 +123,10 @@ func (s *Switch) EncoderDown(e int) {
 		return
 	}
 	s.alive[e] = false
+	if s.pending == e {
+		s.log.Info("pending failover cancelled: its target is down", zap.String("encoder", s.names[e]))
+		s.pending = -1
+	}
 	wasLocked := s.locked
 	s.locked = false
 	s.relockAt = nil
@@ -138,29 +152,46 @@ func (s *Switch) NeedsRelock() bool {
 	return len(s.names) == 2 && s.alive[0] && s.alive[1] && !s.locked && s.relockAt == nil
 }
 
+// FailoverResult says what a manual failover did.
+type FailoverResult struct {
+	Target  string // the encoder that is or will be active
+	Pending bool   // unlocked: Target takes over at a seamless point, not yet
+}
+
 // Failover makes the other encoder active. While locked it takes effect at
-// once and costs nothing; while unlocked it takes effect at the other's next IDR.
-func (s *Switch) Failover() error {
+// once and costs nothing. While unlocked it is recorded as pending and takes
+// effect, still without a gap, at the other encoder's first IDR that directly
+// follows the emitted stream or when the twins lock, whichever comes first.
+// Asking again while pending keeps the request.
+func (s *Switch) Failover() (FailoverResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.names) != 2 {
-		return fmt.Errorf("encoder: failover needs twins (video.twins is false)")
+		return FailoverResult{}, fmt.Errorf("encoder: failover needs twins (video.twins is false)")
+	}
+	if s.active < 0 {
+		return FailoverResult{}, fmt.Errorf("encoder: failover: no video emitted yet")
 	}
 	other := 1 - s.active
-	if s.active < 0 {
-		other = 1
-	}
 	if !s.alive[other] {
-		return fmt.Errorf("encoder: failover: %s is not running", s.names[other])
+		return FailoverResult{}, fmt.Errorf("encoder: failover: %s is not running", s.names[other])
 	}
-	s.setActive(other, !s.locked, "manual failover")
-	return nil
+	if s.locked {
+		s.setActive(other, false, "manual failover")
+		return FailoverResult{Target: s.names[other]}, nil
+	}
+	if s.pending != other {
+		s.pending = other
+		s.log.Info("manual failover pending: twins unlocked", zap.String("target", s.names[other]))
+	}
+	return FailoverResult{Target: s.names[other], Pending: true}, nil
 }
 
 func (s *Switch) setActive(e int, needKey bool, why string) {
 	if s.active == e {
 		return
 	}
+	s.pending = -1 // reached, or overtaken by this change
 	s.active = e
 	s.needKey = needKey
 	s.st.Switches++
@@ -199,10 +230,16 @@ func (s *Switch) Offer(p Packet) bool {
 	case s.locked:
 		ok = true // first copy wins: the other encoder is late or gone
 	default:
-		// Unlocked and not active: take over only at an IDR, and only if the
-		// active encoder is gone or has fallen behind.
-		if p.Key && (!s.alive[s.active] || s.lastIdx[s.active]+3 < p.Index || s.needKey) {
-			s.setActive(e, false, "active encoder behind or gone")
+		// Unlocked and not active: take over only at an IDR, and only when
+		// the active encoder is gone or itself waits for an IDR (the gap is
+		// then already there), or a manual failover asked for this one and
+		// the IDR follows the emitted stream directly.
+		switch {
+		case p.Key && (!s.alive[s.active] || s.needKey):
+			s.setActive(e, false, "active encoder gone")
+			ok = true
+		case p.Key && s.pending == e && p.Index == s.last+1:
+			s.setActive(e, false, "manual failover at a seamless IDR")
 			ok = true
 		}
 	}
@@ -259,6 +296,9 @@ func (s *Switch) compare(i uint64, h uint64, e int) {
 		newest := max(s.started[0], s.started[1])
 		s.st.LastRelockF = int64(i - newest)
 		s.log.Info("twins locked", zap.Uint64("index", i), zap.Int64("frames_after_start", s.st.LastRelockF))
+		if s.pending >= 0 {
+			s.setActive(s.pending, false, "manual failover (twins locked)")
+		}
 	case prev.hash != h && s.locked:
 		s.st.Mismatches++
 		s.locked = false
@@ -279,6 +319,9 @@ func (s *Switch) Status() SwitchStatus {
 	st.LastIndex = s.last
 	if s.active >= 0 {
 		st.Active = s.names[s.active]
+	}
+	if s.pending >= 0 {
+		st.FailoverPending = s.names[s.pending]
 	}
 	if s.relockAt != nil {
 		r := *s.relockAt

@@ -193,13 +193,13 @@ func TestManualFailoverWhileLockedIsGapless(t *testing.T) {
 	s := lockedPair(t)
 	var k sink
 	for i := uint64(0); i < 30; i++ {
-		if i%5 == 0 {
-			if err := s.Failover(); err != nil {
-				t.Fatal(err)
-			}
-		}
 		k.offer(t, s, pkt(0, i, ""))
 		k.offer(t, s, pkt(1, i, ""))
+		if i%5 == 0 {
+			if r, err := s.Failover(); err != nil || r.Pending {
+				t.Fatal(r, err)
+			}
+		}
 	}
 	exactlyOnce(t, k.got, 0, 30)
 	if st := s.Status(); st.Switches < 6 || st.GapFrames != 0 {
@@ -215,7 +215,118 @@ func TestSingleEncoderModeRefusesFailover(t *testing.T) {
 		k.offer(t, s, pkt(0, i, ""))
 	}
 	exactlyOnce(t, k.got, 0, 10)
-	if s.Failover() == nil || s.NeedsRelock() {
+	if _, err := s.Failover(); err == nil || s.NeedsRelock() {
 		t.Fatal("single encoder: failover accepted or relock requested")
+	}
+}
+
+// Found in e2e (TestManualFailoverTenTimesNoGap, about 1 run in 10 under
+// load): at start-up encoder A was 4 frames behind capture when B started at
+// the ring head; B's first IDR "took over" because A looked behind, and the
+// receiver lost indexes 5..7. A late active encoder costs latency, never a
+// frame: while unlocked the switch stays on it.
+func TestStartupLateActiveIsNotAbandonedForAGap(t *testing.T) {
+	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	s.EncoderStarted(0, 0)
+	var k sink
+	for i := uint64(0); i < 5; i++ {
+		k.offer(t, s, pkt(0, i, "a"))
+	}
+	s.EncoderStarted(1, 8)
+	s.RelockAt(gop)
+	k.offer(t, s, Packet{From: 1, Index: 8, Key: true, Data: []byte("b first idr")})
+	for i := uint64(9); i < 12; i++ {
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	for i := uint64(5); i < 3*gop; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+		if i >= 12 {
+			k.offer(t, s, pkt(1, i, ""))
+		}
+	}
+	exactlyOnce(t, k.got, 0, 3*gop)
+	if st := s.Status(); st.GapFrames != 0 || st.Switches != 0 || !st.Locked {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A manual failover while unlocked must not cost a frame either: it waits
+// for the other encoder's IDR that directly follows the emitted stream.
+func TestUnlockedFailoverWaitsForASeamlessIDR(t *testing.T) {
+	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0) // never re-locked
+	var k sink
+	for i := uint64(0); i < 5; i++ {
+		k.offer(t, s, pkt(0, i, "a"))
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	r, err := s.Failover()
+	if err != nil || !r.Pending || r.Target != "encoder-b" {
+		t.Fatalf("failover while unlocked: %+v %v", r, err)
+	}
+	if st := s.Status(); st.FailoverPending != "encoder-b" || st.Active != "encoder-a" {
+		t.Fatalf("status %+v", st)
+	}
+	// B runs ahead: its IDR at 10 arrives before A's 9, so it is not seamless.
+	for i := uint64(5); i < 11; i++ {
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	for i := uint64(5); i < 20; i++ {
+		k.offer(t, s, pkt(0, i, "a"))
+		if i >= 11 {
+			k.offer(t, s, pkt(1, i, "b"))
+		}
+	}
+	// Then B's IDR at 20 comes right after A's 19: the switch happens there.
+	for i := uint64(20); i < 25; i++ {
+		k.offer(t, s, pkt(1, i, "b"))
+		k.offer(t, s, pkt(0, i, "a"))
+	}
+	exactlyOnce(t, k.got, 0, 25)
+	for n, i := range k.got {
+		if want := map[bool]int{true: 1, false: 0}[i >= 20]; k.src[n] != want {
+			t.Fatalf("index %d from encoder %d, want %d", i, k.src[n], want)
+		}
+	}
+	if st := s.Status(); st.GapFrames != 0 || st.Switches != 1 || st.FailoverPending != "" || st.Active != "encoder-b" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A pending failover also completes the moment the twins lock, and is
+// cancelled if its target goes down.
+func TestPendingFailoverAppliesAtLockAndIsCancelledByTargetDown(t *testing.T) {
+	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 3)
+	var k sink
+	for i := uint64(0); i < 5; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+	}
+	if r, _ := s.Failover(); !r.Pending {
+		t.Fatal("failover while unlocked applied at once")
+	}
+	s.RelockAt(gop)
+	for i := uint64(5); i < 2*gop; i++ {
+		k.offer(t, s, pkt(0, i, ""))
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 2*gop)
+	if st := s.Status(); st.Active != "encoder-b" || st.FailoverPending != "" || st.GapFrames != 0 || !st.Locked {
+		t.Fatalf("after lock: %+v", st)
+	}
+
+	s.EncoderDown(0)
+	s.EncoderStarted(0, 2*gop+3)
+	if r, _ := s.Failover(); !r.Pending || r.Target != "encoder-a" {
+		t.Fatalf("failover to a restarted, unlocked twin: %+v", r)
+	}
+	s.EncoderDown(0)
+	if st := s.Status(); st.FailoverPending != "" || st.Active != "encoder-b" {
+		t.Fatalf("pending failover survived its target going down: %+v", st)
+	}
+	if _, err := s.Failover(); err == nil {
+		t.Fatal("failover to a stopped encoder accepted")
 	}
 }

@@ -25,8 +25,10 @@ import (
 type Box interface {
 	// Status returns a JSON-marshalable snapshot of the whole box.
 	Status() any
-	// FailoverVideo swaps the active encoder without a gap.
-	FailoverVideo() error
+	// FailoverVideo swaps the active encoder without a gap and names the
+	// target. pending: the twins are unlocked, so the target takes over at
+	// the next seamless point instead of now.
+	FailoverVideo() (target string, pending bool, err error)
 	// SetVideoBitrate changes both encoders' bitrate at one frame index, returned.
 	SetVideoBitrate(kbps int) (uint64, error)
 }
@@ -129,11 +131,17 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) failoverVideo(w http.ResponseWriter, _ *http.Request) {
-	if err := s.box.FailoverVideo(); err != nil {
+	target, pending, err := s.box.FailoverVideo()
+	if err != nil {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
+	if pending {
+		writeJSON(w, http.StatusAccepted, map[string]string{"result": "pending", "target": target,
+			"detail": "twins unlocked: " + target + " takes over at its next IDR that follows without a gap, or when the twins lock"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "switched", "target": target})
 }
 
 // videoBitrate takes {"kbps": N}.

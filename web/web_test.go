@@ -17,12 +17,12 @@ import (
 type fakeBox struct{ failovers int }
 
 func (b *fakeBox) Status() any { return map[string]any{"state": "on_air", "failovers": b.failovers} }
-func (b *fakeBox) FailoverVideo() error {
-	if b.failovers >= 1 {
-		return errors.New("encoder: failover: encoder-b is not running")
+func (b *fakeBox) FailoverVideo() (string, bool, error) {
+	if b.failovers >= 2 {
+		return "", false, errors.New("encoder: failover: encoder-b is not running")
 	}
 	b.failovers++
-	return nil
+	return "encoder-b", b.failovers == 2, nil
 }
 
 func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
@@ -87,6 +87,16 @@ func TestStatusOnTCPAndUnixSocket(t *testing.T) {
 	resp, err := uc.Post("http://onaird/api/failover/video", "", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("failover: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	// Unlocked twins: the failover is accepted but waits for a seamless point.
+	resp, err = uc.Post("http://onaird/api/failover/video", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("pending failover must be 202: %v %v", err, resp)
+	}
+	var pend map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&pend); err != nil || pend["result"] != "pending" || pend["target"] != "encoder-b" {
+		t.Fatalf("pending failover answer %v %v", pend, err)
 	}
 	resp.Body.Close()
 	resp, err = uc.Post("http://onaird/api/failover/video", "", nil)
