@@ -41,11 +41,30 @@ func exactlyOnce(t *testing.T, got []uint64, from, to uint64) {
 	}
 }
 
-func lockedPair(t *testing.T) *Switch {
+func twins(t *testing.T) *Switch {
 	s, err := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// unlockedPair is twins that never re-locked (separate codec sessions, so
+// different bytes), after indexes 0..n-1 from both; A is active.
+func unlockedPair(t *testing.T, n uint64) (*Switch, *sink) {
+	s := twins(t)
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0)
+	k := &sink{}
+	for i := uint64(0); i < n; i++ {
+		k.offer(t, s, pkt(0, i, "a"))
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	return s, k
+}
+
+func lockedPair(t *testing.T) *Switch {
+	s := twins(t)
 	s.EncoderStarted(0, 0)
 	s.EncoderStarted(1, 0)
 	s.RelockAt(0)
@@ -153,14 +172,7 @@ func TestRestartedEncoderNotUsedUntilRelocked(t *testing.T) {
 
 // Unlocked twins must switch only at an IDR of the other encoder.
 func TestUnlockedSwitchWaitsForIDR(t *testing.T) {
-	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
-	s.EncoderStarted(0, 0)
-	s.EncoderStarted(1, 0) // never re-locked
-	var k sink
-	for i := uint64(0); i < 12; i++ {
-		k.offer(t, s, pkt(0, i, "a"))
-		k.offer(t, s, pkt(1, i, "b"))
-	}
+	s, k := unlockedPair(t, 12)
 	s.EncoderDown(0)
 	for i := uint64(12); i < 25; i++ {
 		k.offer(t, s, pkt(1, i, "b"))
@@ -226,7 +238,7 @@ func TestSingleEncoderModeRefusesFailover(t *testing.T) {
 // receiver lost indexes 5..7. A late active encoder costs latency, never a
 // frame: while unlocked the switch stays on it.
 func TestStartupLateActiveIsNotAbandonedForAGap(t *testing.T) {
-	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	s := twins(t)
 	s.EncoderStarted(0, 0)
 	var k sink
 	for i := uint64(0); i < 5; i++ {
@@ -253,14 +265,7 @@ func TestStartupLateActiveIsNotAbandonedForAGap(t *testing.T) {
 // A manual failover while unlocked must not cost a frame either: it waits
 // for the other encoder's IDR that directly follows the emitted stream.
 func TestUnlockedFailoverWaitsForASeamlessIDR(t *testing.T) {
-	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
-	s.EncoderStarted(0, 0)
-	s.EncoderStarted(1, 0) // never re-locked
-	var k sink
-	for i := uint64(0); i < 5; i++ {
-		k.offer(t, s, pkt(0, i, "a"))
-		k.offer(t, s, pkt(1, i, "b"))
-	}
+	s, k := unlockedPair(t, 5)
 	r, err := s.Failover()
 	if err != nil || !r.Pending || r.Target != "encoder-b" {
 		t.Fatalf("failover while unlocked: %+v %v", r, err)
@@ -297,7 +302,7 @@ func TestUnlockedFailoverWaitsForASeamlessIDR(t *testing.T) {
 // A pending failover also completes the moment the twins lock, and is
 // cancelled if its target goes down.
 func TestPendingFailoverAppliesAtLockAndIsCancelledByTargetDown(t *testing.T) {
-	s, _ := NewSwitch([]string{"encoder-a", "encoder-b"}, zaptest.NewLogger(t))
+	s := twins(t)
 	s.EncoderStarted(0, 0)
 	s.EncoderStarted(1, 3)
 	var k sink
