@@ -485,24 +485,46 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 
 // lagLoop restarts an encoder that still sends packets but has fallen more
 // than video.stall_after behind capture (starved of CPU, stuck in a slow
-// path): such an encoder is as useless as a silent one, and a twin that lags
-// past the ring skips pictures and diverges.
+// path) while its twin keeps up: such an encoder is as useless as a silent
+// one, and a twin that lags past the ring skips pictures and diverges. When
+// both lag (the whole box was slow for a moment) neither is restarted: that
+// would turn a delay into a gap, and restarting cannot make the box faster.
+// With a single encoder there is nothing to fail over to, so it is left to
+// catch up (or to skip ahead when the ring laps it).
 func (d *Daemon) lagLoop(ctx context.Context) {
+	if len(d.encoders) != 2 {
+		return
+	}
 	v := d.cfg.Video
 	limit := uint64(max(5, int(v.StallAfter.D().Seconds()*v.FPS.Float())))
 	every(ctx, 100*time.Millisecond, func() {
 		head := d.ring.Head()
-		for _, c := range d.encoders {
-			last := c.lastVideo.Load()
-			if last == 0 || head <= last+limit {
-				continue
-			}
-			d.log.Warn("encoder lagging behind capture: restarting", zap.String("child", c.name),
-				zap.Uint64("lag_frames", head-last), zap.Uint64("limit", limit))
-			c.lastVideo.Store(0)
-			c.sup.Restart(fmt.Sprintf("lagging %d frames behind capture", head-last))
+		a, b := d.encoders[0], d.encoders[1]
+		n := lagVictim(head, [2]uint64{a.lastVideo.Load(), b.lastVideo.Load()}, limit)
+		if n < 0 {
+			return
 		}
+		c := d.encoders[n]
+		last := c.lastVideo.Load()
+		d.log.Warn("encoder lagging behind capture while its twin keeps up: restarting", zap.String("child", c.name),
+			zap.Uint64("lag_frames", head-last), zap.Uint64("limit", limit))
+		c.lastVideo.Store(0)
+		c.sup.Restart(fmt.Sprintf("lagging %d frames behind capture", head-last))
 	})
+}
+
+// lagVictim picks the twin to restart for lag, or -1: the one more than
+// limit frames behind the ring head while the other is not. last holds each
+// twin's last video index + 1 (0: nothing from its current instance yet,
+// which counts as not keeping up).
+func lagVictim(head uint64, last [2]uint64, limit uint64) int {
+	behind := func(l uint64) bool { return l == 0 || head > l+limit }
+	for n := range last {
+		if last[n] != 0 && behind(last[n]) && !behind(last[1-n]) {
+			return n
+		}
+	}
+	return -1
 }
 
 // catchUp brings a (re)started encoder to the runtime state its twin has: it

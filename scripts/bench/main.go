@@ -7,7 +7,8 @@
 //     ffmpeg CLI doing the same, and the ratios;
 //   - time from onaird start to the first video frame at the receiver;
 //   - switch latency (capture stamp → muxed) p50/p99, twins against single;
-//   - frames lost and duplicated per fault kind, and re-lock time in frames.
+//   - frames lost and duplicated per fault kind, how long onaird takes to act
+//     on each kind (worst of the run), and re-lock time in frames.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +31,9 @@ import (
 	"onair/ingest"
 	"onair/internal/fault"
 )
+
+// fps is the frame rate of every run.
+const fps = 30
 
 var (
 	binDir  = flag.String("bin", "bin", "directory with onaird, onair-av, onair-ingest")
@@ -67,12 +72,16 @@ func main() {
 	emit("switch_latency_p99_twins", twins.st.Video.LatencyP99Ms, "ms")
 
 	for _, k := range fault.Kinds {
-		r := runBox(work, "fault-"+string(k), true, "gop", 0, func(b *box) { injectFaults(b, k, *faults) })
+		var detect []time.Duration
+		r := runBox(work, "fault-"+string(k), true, "gop", 0, func(b *box) { detect = injectFaults(b, k, *faults) })
 		rep := r.rep.Video
 		emit("faults_"+string(k)+"_injected", float64(*faults), "faults")
 		emit("faults_"+string(k)+"_frames_lost", float64(rep.Missing), "frames")
 		emit("faults_"+string(k)+"_frames_duplicated", float64(rep.Duplicates), "frames")
 		emit("faults_"+string(k)+"_relock_gop", float64(r.st.Video.Switch.LastRelockF), "frames")
+		worst := slices.Max(detect)
+		emit("faults_"+string(k)+"_detect_max", worst.Seconds()*1000, "ms")
+		emit("faults_"+string(k)+"_detect_max_frames", worst.Seconds()*fps, "frames")
 	}
 	r := runBox(work, "fault-kill-command", true, "command", 0, func(b *box) { injectFaults(b, fault.Kill, *faults) })
 	emit("faults_kill_relock_command", float64(r.st.Video.Switch.LastRelockF), "frames")
@@ -114,12 +123,16 @@ func (b *box) status() (daemon.Status, error) {
 }
 
 func (b *box) waitFor(limit time.Duration, cond func(daemon.Status) bool) daemon.Status {
+	return b.waitForEvery(limit, 50*time.Millisecond, cond)
+}
+
+func (b *box) waitForEvery(limit, poll time.Duration, cond func(daemon.Status) bool) daemon.Status {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		if st, err := b.status(); err == nil && cond(st) {
 			return st
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(poll)
 	}
 	check(fmt.Errorf("onaird did not reach the expected state in %s", limit))
 	return daemon.Status{}
@@ -141,7 +154,7 @@ func freePort(network string) int {
 func startIngest(dir string, port int) (*exec.Cmd, string) {
 	out := filepath.Join(dir, "received.ts")
 	cmd := exec.Command(filepath.Join(*binDir, "onair-ingest"), "-listen", fmt.Sprintf("127.0.0.1:%d", port),
-		"-out", out, "-report", filepath.Join(dir, "live.json"), "-fps", "30")
+		"-out", out, "-report", filepath.Join(dir, "live.json"), "-fps", strconv.Itoa(fps))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	check(cmd.Start())
 	return cmd, out
@@ -169,7 +182,8 @@ func runBox(work, name string, twins bool, relock string, d time.Duration, durin
 	defer stop(rx)
 	api := fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
 	cfg := fmt.Sprintf(`video:
-  source: "lavfi:testsrc2=size=1280x720:rate=30"
+  source: "lavfi:testsrc2=size=1280x720:rate=%d"
+  fps: %d
   bitrate_kbps: 4000
   gop: 30
   twins: %v
@@ -184,7 +198,7 @@ api:
   socket: %q
 runtime_dir: %q
 log_level: warn
-`, twins, relock, port, api, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
+`, fps, fps, twins, relock, port, api, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
 	path := filepath.Join(dir, "onair.yaml")
 	check(os.WriteFile(path, []byte(cfg), 0o600))
 
@@ -216,14 +230,19 @@ log_level: warn
 	if live.FirstVideoAt != nil {
 		r.firstFrame = live.FirstVideoAt.Sub(t0)
 	}
-	rep, err := ingest.AnalyzeFile(out, ingest.Options{FPS: 30})
+	rep, err := ingest.AnalyzeFile(out, ingest.Options{FPS: fps})
 	check(err)
 	r.rep = rep
 	return r
 }
 
-func injectFaults(b *box, k fault.Kind, n int) {
+// injectFaults injects n faults of kind k, alternating encoders, each once
+// the twins are locked, and returns for each how long onaird took to act on
+// it: from the injection to the victim's supervisor leaving "running" (dead,
+// stalled or being restarted for lag), polled every 5 ms.
+func injectFaults(b *box, k fault.Kind, n int) []time.Duration {
 	ctx := context.Background()
+	var detect []time.Duration
 	for i := 0; i < n; i++ {
 		victim := []string{"encoder-a", "encoder-b"}[i%2]
 		st := b.waitFor(20*time.Second, func(st daemon.Status) bool { return st.Video.Switch.Locked })
@@ -233,7 +252,19 @@ func injectFaults(b *box, k fault.Kind, n int) {
 				pid = c.PID
 			}
 		}
-		check(fault.Inject(ctx, k, pid, 3*time.Second))
+		injected := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- fault.Inject(ctx, k, pid, 3*time.Second) }()
+		b.waitForEvery(20*time.Second, 5*time.Millisecond, func(st daemon.Status) bool {
+			for _, c := range st.Children {
+				if c.Name == victim {
+					return c.PID != pid || c.State != "running"
+				}
+			}
+			return false
+		})
+		detect = append(detect, time.Since(injected))
+		check(<-done)
 		b.waitFor(20*time.Second, func(st daemon.Status) bool {
 			for _, c := range st.Children {
 				if c.Name == victim {
@@ -244,6 +275,7 @@ func injectFaults(b *box, k fault.Kind, n int) {
 		})
 		time.Sleep(time.Second)
 	}
+	return detect
 }
 
 func runFFmpeg(work string, d time.Duration) result {
@@ -253,7 +285,7 @@ func runFFmpeg(work string, d time.Duration) result {
 	rx, _ := startIngest(dir, port)
 	defer stop(rx)
 	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate="+strconv.Itoa(fps),
 		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000",
 		"-t", strconv.Itoa(int(d.Seconds())),
 		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "4M", "-g", "30", "-bf", "0",
