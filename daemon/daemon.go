@@ -66,11 +66,12 @@ type Daemon struct {
 
 	items     chan item
 	readers   sync.WaitGroup // one per child connection; d.items closes after them
-	outReset  atomic.Bool
+	outW      sessionWriter // what the muxer writes to
 	bitrate   atomic.Int64 // current video bitrate (kbps): config, then runtime changes
 	lat       latency
 	audio     audioStats
 	muxErrors atomic.Uint64
+	skewMax   atomic.Uint64 // largest distance between the locked twins' last indexes, in frames
 	relockMu  sync.Mutex
 }
 
@@ -134,8 +135,8 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if d.out, err = output.New(output.Config{URL: cfg.Output.URL}, log.Named("output"), clockwork.NewRealClock()); err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
-	d.out.OnConnect(func() { d.outReset.Store(true) })
-	if d.mux, err = tsmux.New(tsmux.Config{ServiceName: "onair", Provider: "onair"}, d.out); err != nil {
+	d.outW.out = d.out
+	if d.mux, err = tsmux.New(tsmux.Config{ServiceName: "onair", Provider: "onair"}, &d.outW); err != nil {
 		return nil, err
 	}
 	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket}, d, log.Named("api")); err != nil {
@@ -206,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { d.relockLoop(gctx); return nil })
 	}
 	g.Go(func() error { d.watchdog(gctx); return nil })
-	g.Go(func() error { d.lagLoop(gctx); return nil })
+	g.Go(func() error { d.healthLoop(gctx); return nil })
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	d.log.Info("onaird running", zap.String("version", Version), zap.String("output", d.target),
 		zap.Bool("twins", len(d.encoders) == 2), zap.String("av", d.av))
@@ -383,7 +384,11 @@ func (d *Daemon) muxLoop() {
 	haveAudio := false
 	current := make([]uint64, len(d.encoders)) // per encoder slot: the instance the switch follows
 	for it := range d.items {
-		if d.outReset.Swap(false) {
+		if s := d.out.Session(); s != d.outW.session {
+			// A new SRT connection: its stream starts with tables and an
+			// IDR. Anything muxed for the previous one is refused by the
+			// output (WriteSession), even if the reconnect happens mid-write.
+			d.outW.session = s
 			d.mux.Reset()
 			waitKey = true
 		}
@@ -483,48 +488,67 @@ func (d *Daemon) relockLoop(ctx context.Context) {
 	})
 }
 
-// lagLoop restarts an encoder that still sends packets but has fallen more
-// than video.stall_after behind capture (starved of CPU, stuck in a slow
-// path) while its twin keeps up: such an encoder is as useless as a silent
-// one, and a twin that lags past the ring skips pictures and diverges. When
-// both lag (the whole box was slow for a moment) neither is restarted: that
-// would turn a delay into a gap, and restarting cannot make the box faster.
-// With a single encoder there is nothing to fail over to, so it is left to
-// catch up (or to skip ahead when the ring laps it).
-func (d *Daemon) lagLoop(ctx context.Context) {
+// healthLoop restarts a twin that is alive but useless, judged against its
+// twin, which proves the box itself keeps up (the supervisor separately kills
+// any child silent for video.stall_after):
+//
+//   - hung: while the twins are locked, it is video.hang_after behind its
+//     twin (SIGSTOP, starved of CPU, stuck in the library). Restarting a twin
+//     costs no frame while locked, so this can be quick: a few frame intervals.
+//   - lagging: it is video.stall_after behind capture while its twin is not;
+//     a twin that lags past the ring skips pictures and diverges.
+//
+// When both are late the whole box was slow for a moment: that is a delay,
+// and restarting both would make it a gap, so neither is restarted. With a
+// single encoder there is nothing to fail over to; it is left to catch up.
+func (d *Daemon) healthLoop(ctx context.Context) {
 	if len(d.encoders) != 2 {
 		return
 	}
 	v := d.cfg.Video
-	limit := uint64(max(5, int(v.StallAfter.D().Seconds()*v.FPS.Float())))
-	every(ctx, 100*time.Millisecond, func() {
+	frames := func(t time.Duration) uint64 { return uint64(max(1, int(t.Seconds()*v.FPS.Float()))) }
+	lagLimit, hangLimit := max(5, frames(v.StallAfter.D())), frames(v.HangAfter.D())
+	every(ctx, 20*time.Millisecond, func() {
 		head := d.ring.Head()
 		a, b := d.encoders[0], d.encoders[1]
-		n := lagVictim(head, [2]uint64{a.lastVideo.Load(), b.lastVideo.Load()}, limit)
+		last := [2]uint64{a.lastVideo.Load(), b.lastVideo.Load()}
+		locked := d.sw.Locked()
+		if locked && last[0] != 0 && last[1] != 0 {
+			skew := max(last[0], last[1]) - min(last[0], last[1])
+			if skew > d.skewMax.Load() {
+				d.skewMax.Store(skew) // only this goroutine writes
+			}
+		}
+		n, why := restartVictim(head, last, locked, lagLimit, hangLimit)
 		if n < 0 {
 			return
 		}
 		c := d.encoders[n]
-		last := c.lastVideo.Load()
-		d.log.Warn("encoder lagging behind capture while its twin keeps up: restarting", zap.String("child", c.name),
-			zap.Uint64("lag_frames", head-last), zap.Uint64("limit", limit))
+		d.log.Warn("restarting encoder: "+why, zap.String("child", c.name), zap.Uint64("index", last[n]),
+			zap.Uint64("twin_index", last[1-n]), zap.Uint64("ring_head", head))
 		c.lastVideo.Store(0)
-		c.sup.Restart(fmt.Sprintf("lagging %d frames behind capture", head-last))
+		c.sup.Restart(why)
 	})
 }
 
-// lagVictim picks the twin to restart for lag, or -1: the one more than
-// limit frames behind the ring head while the other is not. last holds each
-// twin's last video index + 1 (0: nothing from its current instance yet,
-// which counts as not keeping up).
-func lagVictim(head uint64, last [2]uint64, limit uint64) int {
-	behind := func(l uint64) bool { return l == 0 || head > l+limit }
+// restartVictim picks the twin to restart, or -1, and says why. last holds
+// each twin's last video index + 1 (0: nothing from its current instance yet,
+// which never counts as keeping up).
+func restartVictim(head uint64, last [2]uint64, locked bool, lagLimit, hangLimit uint64) (int, string) {
+	behind := func(l uint64) bool { return l == 0 || head > l+lagLimit }
 	for n := range last {
-		if last[n] != 0 && behind(last[n]) && !behind(last[1-n]) {
-			return n
+		me, twin := last[n], last[1-n]
+		if me == 0 || twin == 0 {
+			continue
+		}
+		if locked && twin > me+hangLimit {
+			return n, fmt.Sprintf("hung: %d frames behind its twin", twin-me)
+		}
+		if behind(me) && !behind(twin) {
+			return n, fmt.Sprintf("lagging %d frames behind capture while its twin keeps up", head-me)
 		}
 	}
-	return -1
+	return -1, ""
 }
 
 // catchUp brings a (re)started encoder to the runtime state its twin has: it
@@ -604,6 +628,15 @@ func (d *Daemon) watchdog(ctx context.Context) {
 func (d *Daemon) commandLead() uint64 {
 	return uint64(d.cfg.Video.FPS.Float()/5) + 3
 }
+
+// sessionWriter writes the muxer's output for one SRT connection only.
+// Only muxLoop uses it.
+type sessionWriter struct {
+	out     *output.SRT
+	session int
+}
+
+func (w *sessionWriter) Write(p []byte) (int, error) { return w.out.WriteSession(w.session, p) }
 
 // every calls f every interval until ctx is done.
 func every(ctx context.Context, interval time.Duration, f func()) {

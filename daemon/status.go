@@ -40,6 +40,9 @@ type VideoStatus struct {
 	LatencyP50Ms float64              `json:"latency_p50_ms"` // capture stamp → packet muxed
 	LatencyP99Ms float64              `json:"latency_p99_ms"`
 	MuxErrors    uint64               `json:"mux_errors"`
+	// TwinSkewMaxFrames is the largest distance seen between the locked
+	// twins (video.hang_after must stay above it, or healthy twins restart).
+	TwinSkewMaxFrames uint64 `json:"twin_skew_max_frames"`
 }
 
 // AudioStatus is the audio path.
@@ -72,6 +75,7 @@ func (d *Daemon) snapshot() Status {
 	st.Video.LatencyP50Ms = float64(p50.Microseconds()) / 1000
 	st.Video.LatencyP99Ms = float64(p99.Microseconds()) / 1000
 	st.Video.MuxErrors = d.muxErrors.Load()
+	st.Video.TwinSkewMaxFrames = d.skewMax.Load()
 	st.Video.BitrateKbps = int(d.bitrate.Load())
 	st.Audio = AudioStatus{Frames: d.audio.frames.Load(), LastIndex: d.audio.last.Load(), GapFrames: d.audio.gaps.Load()}
 

@@ -144,6 +144,13 @@ func (s *Switch) RelockAt(r uint64) {
 	s.relockAt = &r
 }
 
+// Locked reports whether the twins are locked (identical streams verified).
+func (s *Switch) Locked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.locked
+}
+
 // NeedsRelock reports whether both encoders are alive but not locked and no
 // re-lock is pending: the caller should pick a GOP boundary and reset both.
 func (s *Switch) NeedsRelock() bool {

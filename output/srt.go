@@ -11,9 +11,10 @@
 // 100 KB+ bursts.
 //
 // It is not the bonding layer (SRTLA, package bond), not a listener, and not
-// a muxer: the caller hands it whole TS packets (package encoder/tsmux) and,
-// through OnConnect, restarts the TS with PAT/PMT and an IDR after every
-// (re)connect.
+// a muxer: the caller hands it whole TS packets (package encoder/tsmux) and
+// restarts the TS with PAT/PMT and an IDR on every (re)connect, writing
+// through WriteSession so nothing muxed for an earlier connection leaks into
+// the next (Session tells it when to restart).
 package output
 
 import (
@@ -151,11 +152,30 @@ func (s *SRT) OnConnect(f func()) {
 // writing to it never stops. When not connected, or when p does not fit the
 // bounded queue, p is dropped whole and counted in Status.BytesDropped.
 // Writes are queued whole, so whole TS packets stay whole.
-func (s *SRT) Write(p []byte) (int, error) {
+func (s *SRT) Write(p []byte) (int, error) { return s.write(-1, p) }
+
+// Session is the number of the current connection: 1 for the first, and one
+// more for each reconnect (0 before the first).
+func (s *SRT) Session() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connects
+}
+
+// WriteSession is Write for a producer that must start its stream afresh on
+// every connection (a TS muxer: tables, then an IDR): p is queued only while
+// connection n is the current one. Whatever was written for an earlier
+// connection, even a moment before the reconnect, can never reach a later
+// one. The check and the queueing happen under one lock, so there is no
+// window between "which session is it" and "queue this".
+func (s *SRT) WriteSession(n int, p []byte) (int, error) { return s.write(n, p) }
+
+// write queues p; session -1 accepts any connection.
+func (s *SRT) write(session int, p []byte) (int, error) {
 	s.mu.Lock()
 	now := s.clock.Now()
 	s.measureIn(now, uint64(len(p)))
-	if !s.accepting || len(s.queue)-s.head+len(p) > QueueSize {
+	if !s.accepting || (session >= 0 && session != s.connects) || len(s.queue)-s.head+len(p) > QueueSize {
 		s.dropped += uint64(len(p))
 		s.mu.Unlock()
 		return len(p), nil

@@ -56,8 +56,11 @@ type Video struct {
 	Twins       *bool    `yaml:"twins"`       // run encoders A and B (default true)
 	SlateAfter  Duration `yaml:"slate_after"` // repeat the last picture this long, then show the slate
 	StallAfter  Duration `yaml:"stall_after"` // an encoder with no packet for this long is restarted
-	RingSlots   int      `yaml:"ring_slots"`  // pictures the capture ring holds
-	LateFrames  int      `yaml:"late_frames"` // frames capture may be late before the keeper substitutes
+	// HangAfter: while the twins are locked, an encoder this far behind its
+	// twin is hung and restarted (restarting it costs no frame then).
+	HangAfter  Duration `yaml:"hang_after"`
+	RingSlots  int      `yaml:"ring_slots"`  // pictures the capture ring holds
+	LateFrames int      `yaml:"late_frames"` // frames capture may be late before the keeper substitutes
 	// Relock is how a restarted twin re-locks: "gop" (default) — every GOP is a
 	// fresh codec session in both encoders, so a restarted encoder is identical
 	// from the next GOP boundary and the survivor's bits never change; "command"
@@ -104,7 +107,7 @@ func Defaults() Config {
 		Video: Video{
 			Width: 1280, Height: 720, FPS: Rate{30, 1}, BitrateKbps: 4000, GOP: 60,
 			Preset: "veryfast", SlateAfter: Duration(2 * time.Second),
-			StallAfter: Duration(500 * time.Millisecond), RingSlots: 12, LateFrames: 2, Relock: "gop",
+			StallAfter: Duration(500 * time.Millisecond), HangAfter: Duration(200 * time.Millisecond), RingSlots: 12, LateFrames: 2, Relock: "gop",
 		},
 		Audio:      Audio{BitrateKbps: 128},
 		API:        API{Listen: "127.0.0.1:8080", Socket: "/run/onair/onaird.sock"},
@@ -262,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if time.Duration(v.StallAfter) < 50*time.Millisecond {
 		bad("video.stall_after", "%s: must be at least 50ms", v.StallAfter)
+	}
+	if f := v.FPS.Float(); f > 0 && (time.Duration(v.HangAfter).Seconds()*f < 3 || v.HangAfter > v.StallAfter) {
+		bad("video.hang_after", "%s: must be at least 3 frame intervals and at most video.stall_after", v.HangAfter)
 	}
 	if v.RingSlots < 4 || v.RingSlots > 120 {
 		bad("video.ring_slots", "%d: must be 4..120", v.RingSlots)

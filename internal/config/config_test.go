@@ -39,8 +39,8 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	if c.API.Listen != "127.0.0.1:8080" || c.Video.Width != 1280 || c.Video.BitrateKbps != 4000 {
 		t.Errorf("defaults missing: %+v", c)
 	}
-	if c.Video.StallAfter.D() != 500*time.Millisecond {
-		t.Errorf("stall_after default %v", c.Video.StallAfter)
+	if c.Video.StallAfter.D() != 500*time.Millisecond || c.Video.HangAfter.D() != 200*time.Millisecond {
+		t.Errorf("stall_after/hang_after defaults %v %v", c.Video.StallAfter, c.Video.HangAfter)
 	}
 }
 
@@ -61,6 +61,8 @@ func TestBadConfigErrorNamesTheKey(t *testing.T) {
 		{"wrong type", strings.Replace(good, "fps: 29.97", "fps: 30\n  gop: many", 1), "video.gop:"},
 		{"bad duration", strings.Replace(good, "fps: 29.97", "fps: 30\n  slate_after: soon", 1), "video.slate_after:"},
 		{"bad audio source", strings.Replace(good, `"lavfi:sine=frequency=1000"`, `"mic"`, 1), "audio.main.source:"},
+		{"hang_after under 3 frames", strings.Replace(good, "fps: 29.97", "fps: 30\n  hang_after: 50ms", 1), "video.hang_after:"},
+		{"hang_after over stall_after", strings.Replace(good, "fps: 29.97", "fps: 30\n  hang_after: 2s", 1), "video.hang_after:"},
 		{"bad api listen", good + "api:\n  listen: nonsense\n", "api.listen:"},
 		{"relative socket", good + "api:\n  socket: onair.sock\n", "api.socket:"},
 		{"future version", "version: 9\n" + good, "version:"},

@@ -70,6 +70,12 @@ func main() {
 	emit("switch_latency_p99_single", single.st.Video.LatencyP99Ms, "ms")
 	emit("switch_latency_p50_twins", twins.st.Video.LatencyP50Ms, "ms")
 	emit("switch_latency_p99_twins", twins.st.Video.LatencyP99Ms, "ms")
+	emit("twin_skew_max", float64(twins.st.Video.TwinSkewMaxFrames), "frames")
+	restarts := 0
+	for _, c := range twins.st.Children {
+		restarts += c.Restarts
+	}
+	emit("twins_fault_free_restarts", float64(restarts), "restarts") // false positives of the health checks
 
 	for _, k := range fault.Kinds {
 		var detect []time.Duration
