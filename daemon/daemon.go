@@ -66,8 +66,8 @@ type Daemon struct {
 
 	items     chan item
 	readers   sync.WaitGroup // one per child connection; d.items closes after them
-	outW      sessionWriter // what the muxer writes to
-	bitrate   atomic.Int64 // current video bitrate (kbps): config, then runtime changes
+	outW      sessionWriter  // what the muxer writes to
+	bitrate   atomic.Int64   // current video bitrate (kbps): config, then runtime changes
 	lat       latency
 	audio     audioStats
 	muxErrors atomic.Uint64
