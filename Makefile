@@ -3,7 +3,7 @@
 
 SHELL   := /bin/bash
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X onair/daemon.Version=$(VERSION)
+LDFLAGS := -X onair/internal/version.Version=$(VERSION)
 GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 export PATH := $(dir $(GO)):$(PATH)
 export GOFLAGS := -mod=mod

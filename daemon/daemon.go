@@ -31,7 +31,9 @@ import (
 	"onair/encoder/tsmux"
 	"onair/encoder/wire"
 	"onair/internal/config"
+	"onair/internal/version"
 	"onair/output"
+	"onair/output/srturl"
 	"onair/supervisor"
 	"onair/web"
 )
@@ -42,9 +44,6 @@ const ptsOffset = 10 * 90000
 
 // audioRate is the sample rate of every audio chain (AAC-LC, 48 kHz).
 const audioRate = 48000
-
-// Version is set by the build (-ldflags -X onair/daemon.Version=…).
-var Version = "dev"
 
 // Daemon is a running onaird.
 type Daemon struct {
@@ -119,7 +118,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := output.ParseURL(cfg.Output.URL)
+	target, err := srturl.Parse(cfg.Output.URL)
 	if err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
@@ -132,7 +131,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if d.sw, err = encoder.NewSwitch(names, log.Named("switch")); err != nil {
 		return nil, err
 	}
-	if d.out, err = output.New(output.Config{URL: cfg.Output.URL}, log.Named("output"), clockwork.NewRealClock()); err != nil {
+	if d.out, err = output.New(output.Config{Target: target}, log.Named("output"), clockwork.NewRealClock()); err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
 	d.outW.out = d.out
@@ -209,7 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { d.watchdog(gctx); return nil })
 	g.Go(func() error { d.healthLoop(gctx); return nil })
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
-	d.log.Info("onaird running", zap.String("version", Version), zap.String("output", d.target),
+	d.log.Info("onaird running", zap.String("version", version.Version), zap.String("output", d.target),
 		zap.Bool("twins", len(d.encoders) == 2), zap.String("av", d.av))
 
 	err = g.Wait()

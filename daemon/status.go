@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"onair/encoder"
+	"onair/internal/version"
 	"onair/output"
 	"onair/supervisor"
 )
@@ -56,7 +57,7 @@ type AudioStatus struct {
 func (d *Daemon) Status() any { return d.snapshot() }
 
 func (d *Daemon) snapshot() Status {
-	st := Status{Version: Version, Uptime: time.Since(d.started).Seconds(), Output: d.out.Status()}
+	st := Status{Version: version.Version, Uptime: time.Since(d.started).Seconds(), Output: d.out.Status()}
 	for _, c := range d.children {
 		cs := ChildStatus{Status: c.sup.Status()}
 		c.mu.Lock()

@@ -18,6 +18,8 @@
 package output
 
 import (
+	"onair/output/srturl"
+
 	"context"
 	"errors"
 	"fmt"
@@ -77,15 +79,15 @@ const (
 
 // Config configures an SRT output.
 type Config struct {
-	// URL is srt://host:port?latency=ms&passphrase=...&pbkeylen=16&streamid=...&connect_timeout=ms,
-	// see ParseURL.
-	URL string
+	// Target is the SRT peer: address, latency, passphrase, streamid
+	// (srturl.Parse of output.url).
+	Target srturl.URL
 }
 
 // SRT is a self-healing SRT caller. Create it with New, start it with Run,
 // feed it with Write from any goroutine.
 type SRT struct {
-	target Target
+	target srturl.URL
 	log    *zap.Logger
 	clock  clockwork.Clock
 	pace   func(inBps float64) float64 // bits/s for a measured input rate
@@ -116,9 +118,9 @@ type SRT struct {
 // New validates cfg and returns an idle SRT output. clock drives the
 // backoff, the pacing and the rate measurements.
 func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*SRT, error) {
-	t, err := ParseURL(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
+	t := cfg.Target
+	if t.Host == "" || t.Port == 0 {
+		return nil, errors.New("output: no target (output.url)")
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -523,7 +525,7 @@ var rejectReasons = map[uint64]string{
 }
 
 // describeDialError turns gosrt's dial errors into what the crew reads.
-func describeDialError(err error, t Target) string {
+func describeDialError(err error, t srturl.URL) string {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "connection rejected: REJECT ("):

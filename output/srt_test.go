@@ -1,6 +1,8 @@
 package output
 
 import (
+	"onair/output/srturl"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -167,7 +169,7 @@ func (p *producer) run(ctx context.Context, w *SRT, frames int) {
 
 func newSRT(t *testing.T, url string) *SRT {
 	t.Helper()
-	s, err := New(Config{URL: url}, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), clockwork.NewRealClock())
+	s, err := New(Config{Target: mustURL(t, url)}, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), clockwork.NewRealClock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +432,7 @@ func TestReceiverRestartedMidStream(t *testing.T) {
 }
 
 func TestWriteNeverBlocksOrFails(t *testing.T) {
-	s, err := New(Config{URL: "srt://127.0.0.1:9?latency=120"}, zap.NewNop(), clockwork.NewFakeClock())
+	s, err := New(Config{Target: mustURL(t, "srt://127.0.0.1:9?latency=120")}, zap.NewNop(), clockwork.NewFakeClock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,4 +527,13 @@ func TestWriteSessionNeverLetsAnEarlierConnectionsBytesIntoALaterOne(t *testing.
 			t.Fatalf("receiver 2, packet %d: session %d number %d, want session 2 number %d", i, p[4], num, i)
 		}
 	}
+}
+
+func mustURL(t testing.TB, s string) srturl.URL {
+	t.Helper()
+	u, err := srturl.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

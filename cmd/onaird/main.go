@@ -14,6 +14,7 @@ import (
 	"onair/daemon"
 	"onair/internal/config"
 	"onair/internal/logging"
+	"onair/internal/version"
 
 	"go.uber.org/zap"
 )
@@ -21,10 +22,10 @@ import (
 func main() {
 	path := flag.String("config", "/etc/onair/onair.yaml", "configuration file")
 	check := flag.Bool("check", false, "validate the configuration and exit: 0 good, 2 bad")
-	version := flag.Bool("version", false, "print the version and exit")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
-	if *version {
-		fmt.Println(daemon.Version)
+	if *showVersion {
+		fmt.Println(version.Version)
 		return
 	}
 	cfg, err := config.Load(*path)

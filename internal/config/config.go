@@ -22,7 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"onair/output"
+	"onair/output/srturl"
 )
 
 // CurrentVersion is the config schema version this build writes and reads.
@@ -289,7 +289,7 @@ func (c Config) Validate() error {
 
 	if c.Output.URL == "" {
 		bad("output.url", "missing: set srt://host:port?latency=…")
-	} else if _, err := output.ParseURL(c.Output.URL); err != nil {
+	} else if _, err := srturl.Parse(c.Output.URL); err != nil {
 		bad("output.url", "%v", err)
 	}
 

@@ -1,4 +1,10 @@
-package output
+// Package srturl parses and validates the SRT caller URL of output.url
+// (srt://host:port?latency=…&passphrase=…&streamid=…) into a typed value, once,
+// and prints it with the passphrase redacted. It has no dependency beyond the
+// standard library, so config, the CLI and the output can all share it.
+//
+// Not for: dialing (output) or any other URL scheme.
+package srturl
 
 import (
 	"errors"
@@ -18,11 +24,11 @@ const (
 	DefaultPBKeyLen       = 16
 )
 
-// ErrInvalidURL is wrapped by every ParseURL error.
+// ErrInvalidURL is wrapped by every Parse error.
 var ErrInvalidURL = errors.New("invalid srt url")
 
-// Target is a parsed, validated SRT caller URL.
-type Target struct {
+// URL is a parsed, validated SRT caller URL.
+type URL struct {
 	Host           string        // host name or IP, without brackets
 	Port           int           // UDP port
 	Latency        time.Duration // SRT latency (both directions)
@@ -33,10 +39,10 @@ type Target struct {
 }
 
 // Addr is host:port for dialing.
-func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
+func (t URL) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
 // String is the URL with the passphrase redacted, safe for logs and status.
-func (t Target) String() string {
+func (t URL) String() string {
 	q := []string{"latency=" + strconv.FormatInt(t.Latency.Milliseconds(), 10)}
 	if t.Passphrase != "" {
 		q = append(q, "passphrase=REDACTED", "pbkeylen="+strconv.Itoa(t.PBKeyLen))
@@ -47,42 +53,42 @@ func (t Target) String() string {
 	return "srt://" + t.Addr() + "?" + strings.Join(q, "&")
 }
 
-// ParseURL parses srt://host:port?latency=ms&passphrase=...&pbkeylen=16&streamid=...&connect_timeout=ms.
+// Parse parses srt://host:port?latency=ms&passphrase=...&pbkeylen=16&streamid=...&connect_timeout=ms.
 // mode=caller is accepted for URLs copied from FFmpeg; any other query key,
 // or any value out of range, is an error naming the key.
 // Limits: latency 20..8000 ms, passphrase 10..79 characters, pbkeylen
 // 16/24/32 (only with a passphrase), connect_timeout 100..60000 ms,
 // streamid at most 512 bytes.
-func ParseURL(s string) (Target, error) {
+func Parse(s string) (URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		return URL{}, fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
 	if u.Scheme != "srt" {
-		return Target{}, fmt.Errorf("%w: scheme %q, want srt", ErrInvalidURL, u.Scheme)
+		return URL{}, fmt.Errorf("%w: scheme %q, want srt", ErrInvalidURL, u.Scheme)
 	}
-	t := Target{
+	t := URL{
 		Host:           u.Hostname(),
 		Latency:        DefaultLatency,
 		PBKeyLen:       DefaultPBKeyLen,
 		ConnectTimeout: DefaultConnectTimeout,
 	}
 	if t.Host == "" {
-		return Target{}, fmt.Errorf("%w: missing host", ErrInvalidURL)
+		return URL{}, fmt.Errorf("%w: missing host", ErrInvalidURL)
 	}
 	if u.Port() == "" {
-		return Target{}, fmt.Errorf("%w: missing port", ErrInvalidURL)
+		return URL{}, fmt.Errorf("%w: missing port", ErrInvalidURL)
 	}
 	if t.Port, err = strconv.Atoi(u.Port()); err != nil || t.Port < 1 || t.Port > 65535 {
-		return Target{}, fmt.Errorf("%w: port %q outside 1..65535", ErrInvalidURL, u.Port())
+		return URL{}, fmt.Errorf("%w: port %q outside 1..65535", ErrInvalidURL, u.Port())
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
-		return Target{}, fmt.Errorf("%w: unexpected user, path or fragment", ErrInvalidURL)
+		return URL{}, fmt.Errorf("%w: unexpected user, path or fragment", ErrInvalidURL)
 	}
 
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w: query: %w", ErrInvalidURL, err)
+		return URL{}, fmt.Errorf("%w: query: %w", ErrInvalidURL, err)
 	}
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -93,51 +99,51 @@ func ParseURL(s string) (Target, error) {
 	pbkeylenSet := false
 	for _, k := range keys {
 		if len(q[k]) != 1 {
-			return Target{}, fmt.Errorf("%w: %s given %d times", ErrInvalidURL, k, len(q[k]))
+			return URL{}, fmt.Errorf("%w: %s given %d times", ErrInvalidURL, k, len(q[k]))
 		}
 		v := q[k][0]
 		switch k {
 		case "latency":
 			ms, err := msInRange(k, v, 20, 8000)
 			if err != nil {
-				return Target{}, err
+				return URL{}, err
 			}
 			t.Latency = ms
 		case "connect_timeout":
 			ms, err := msInRange(k, v, 100, 60000)
 			if err != nil {
-				return Target{}, err
+				return URL{}, err
 			}
 			t.ConnectTimeout = ms
 		case "passphrase":
 			if n := len(v); n < 10 || n > 79 {
-				return Target{}, fmt.Errorf("%w: passphrase must be 10..79 characters, got %d", ErrInvalidURL, n)
+				return URL{}, fmt.Errorf("%w: passphrase must be 10..79 characters, got %d", ErrInvalidURL, n)
 			}
 			t.Passphrase = v
 		case "pbkeylen":
 			n, err := strconv.Atoi(v)
 			if err != nil || (n != 16 && n != 24 && n != 32) {
-				return Target{}, fmt.Errorf("%w: pbkeylen %q must be 16, 24 or 32", ErrInvalidURL, v)
+				return URL{}, fmt.Errorf("%w: pbkeylen %q must be 16, 24 or 32", ErrInvalidURL, v)
 			}
 			t.PBKeyLen, pbkeylenSet = n, true
 		case "streamid":
 			if len(v) > 512 {
-				return Target{}, fmt.Errorf("%w: streamid longer than 512 bytes", ErrInvalidURL)
+				return URL{}, fmt.Errorf("%w: streamid longer than 512 bytes", ErrInvalidURL)
 			}
 			t.StreamID = v
 		case "mode":
 			if v != "caller" {
-				return Target{}, fmt.Errorf("%w: mode %q: only caller is supported", ErrInvalidURL, v)
+				return URL{}, fmt.Errorf("%w: mode %q: only caller is supported", ErrInvalidURL, v)
 			}
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
-		return Target{}, fmt.Errorf("%w: unknown query key(s) %s", ErrInvalidURL, strings.Join(unknown, ", "))
+		return URL{}, fmt.Errorf("%w: unknown query key(s) %s", ErrInvalidURL, strings.Join(unknown, ", "))
 	}
 	if pbkeylenSet && t.Passphrase == "" {
-		return Target{}, fmt.Errorf("%w: pbkeylen given without passphrase", ErrInvalidURL)
+		return URL{}, fmt.Errorf("%w: pbkeylen given without passphrase", ErrInvalidURL)
 	}
 	return t, nil
 }

@@ -1,4 +1,4 @@
-package output
+package srturl
 
 import (
 	"errors"
@@ -10,13 +10,13 @@ import (
 func TestParseURL(t *testing.T) {
 	for _, tc := range []struct {
 		url     string
-		want    Target
+		want    URL
 		errKeys []string // words the error must name
 	}{
-		{url: "srt://10.0.0.1:9000", want: Target{Host: "10.0.0.1", Port: 9000, Latency: 120 * time.Millisecond, PBKeyLen: 16, ConnectTimeout: 3 * time.Second}},
+		{url: "srt://10.0.0.1:9000", want: URL{Host: "10.0.0.1", Port: 9000, Latency: 120 * time.Millisecond, PBKeyLen: 16, ConnectTimeout: 3 * time.Second}},
 		{url: "srt://ingest.example:9000?latency=2000&passphrase=0123456789&pbkeylen=32&streamid=%23%21%3A%3Dr%3Dcam1&connect_timeout=1500&mode=caller",
-			want: Target{Host: "ingest.example", Port: 9000, Latency: 2 * time.Second, Passphrase: "0123456789", PBKeyLen: 32, StreamID: "#!:=r=cam1", ConnectTimeout: 1500 * time.Millisecond}},
-		{url: "srt://[::1]:9000?latency=20", want: Target{Host: "::1", Port: 9000, Latency: 20 * time.Millisecond, PBKeyLen: 16, ConnectTimeout: 3 * time.Second}},
+			want: URL{Host: "ingest.example", Port: 9000, Latency: 2 * time.Second, Passphrase: "0123456789", PBKeyLen: 32, StreamID: "#!:=r=cam1", ConnectTimeout: 1500 * time.Millisecond}},
+		{url: "srt://[::1]:9000?latency=20", want: URL{Host: "::1", Port: 9000, Latency: 20 * time.Millisecond, PBKeyLen: 16, ConnectTimeout: 3 * time.Second}},
 		{url: "udp://10.0.0.1:9000", errKeys: []string{"scheme"}},
 		{url: "srt://:9000", errKeys: []string{"host"}},
 		{url: "srt://10.0.0.1", errKeys: []string{"port"}},
@@ -34,7 +34,7 @@ func TestParseURL(t *testing.T) {
 		{url: "srt://10.0.0.1:9000?lantecy=100&foo=1", errKeys: []string{"lantecy", "foo"}},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
-			got, err := ParseURL(tc.url)
+			got, err := Parse(tc.url)
 			if tc.errKeys == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -60,24 +60,11 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestTargetStringRedactsPassphrase(t *testing.T) {
-	tg, err := ParseURL("srt://10.0.0.1:9000?passphrase=supersecret1&streamid=cam")
+	tg, err := Parse("srt://10.0.0.1:9000?passphrase=supersecret1&streamid=cam")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := tg.String(); strings.Contains(s, "supersecret1") || !strings.Contains(s, "REDACTED") {
 		t.Errorf("String() = %q", s)
-	}
-}
-
-func TestDescribeDialError(t *testing.T) {
-	tg := Target{Host: "127.0.0.1", Port: 9}
-	for _, tc := range []struct{ in, want string }{
-		{"connection rejected: REJECT (vi)", "rejected: wrong passphrase"}, // 1010
-		{"connection rejected: REJECT (vj)", "rejected: passphrase missing or not expected"},
-		{"connection rejected: REJECT (2b3)", "rejected: by receiver (code 403)"}, // 2403
-	} {
-		if got := describeDialError(errors.New(tc.in), tg); got != tc.want {
-			t.Errorf("%q -> %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
