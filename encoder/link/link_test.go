@@ -1,0 +1,257 @@
+package link
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"onair/encoder/wire"
+)
+
+// fakeProc records what the link asked of the supervisor.
+type fakeProc struct {
+	mu        sync.Mutex
+	progress  map[uint64]int
+	restarts  map[uint64][]string
+}
+
+func newFakeProc() *fakeProc {
+	return &fakeProc{progress: map[uint64]int{}, restarts: map[uint64][]string{}}
+}
+
+func (p *fakeProc) Progress(seq uint64) { p.mu.Lock(); p.progress[seq]++; p.mu.Unlock() }
+func (p *fakeProc) Restart(seq uint64, reason string) {
+	p.mu.Lock()
+	p.restarts[seq] = append(p.restarts[seq], reason)
+	p.mu.Unlock()
+}
+
+type collector struct {
+	mu   sync.Mutex
+	msgs []Msg
+}
+
+func (c *collector) deliver(m Msg) { c.mu.Lock(); c.msgs = append(c.msgs, m); c.mu.Unlock() }
+
+func stream(t testing.TB, msgs ...func(w *wire.Writer) error) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := wire.NewWriter(&b)
+	for _, m := range msgs {
+		if err := m(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+func hello(start uint64) func(w *wire.Writer) error {
+	return func(w *wire.Writer) error {
+		return w.WriteJSON(wire.Header{Kind: wire.KindHello}, wire.Hello{Role: "encode", StartIndex: start})
+	}
+}
+
+func pkt(k wire.Kind, index uint64, n int) func(w *wire.Writer) error {
+	return func(w *wire.Writer) error {
+		return w.Write(wire.Header{Kind: k, Index: index}, bytes.Repeat([]byte{1}, n))
+	}
+}
+
+func newTestLink(t testing.TB, role Role, window func() (uint64, uint64)) (*Link, *fakeProc, *collector) {
+	t.Helper()
+	p, c := newFakeProc(), &collector{}
+	l, err := New(Config{Name: "x", Role: role, Slot: 0, MaxVideo: 1 << 20, Window: window}, p, c.deliver, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, p, c
+}
+
+func run(l *Link, seq uint64, b []byte) { l.read(seq, io.NopCloser(bytes.NewReader(b))) }
+
+func TestEncoderStreamIsDeliveredInOrderBetweenStartAndEnd(t *testing.T) {
+	l, p, c := newTestLink(t, RoleEncode, nil)
+	run(l, 7, stream(t, hello(10), pkt(wire.KindVideo, 10, 5), pkt(wire.KindVideo, 11, 5)))
+	var evs []Event
+	for _, m := range c.msgs {
+		if m.Seq != 7 {
+			t.Errorf("message tagged with instance %d, want 7", m.Seq)
+		}
+		evs = append(evs, m.Ev)
+	}
+	if want := []Event{EvStarted, EvPacket, EvPacket, EvEnded}; !equal(evs, want) {
+		t.Fatalf("events %v, want %v", evs, want)
+	}
+	if c.msgs[0].H.Index != 10 || c.msgs[2].H.Index != 11 {
+		t.Errorf("start %d, second packet %d", c.msgs[0].H.Index, c.msgs[2].H.Index)
+	}
+	if p.progress[7] != 3 || len(p.restarts) != 0 {
+		t.Errorf("progress %v restarts %v", p.progress, p.restarts)
+	}
+	if l.LastVideo() != 12 {
+		t.Errorf("LastVideo %d, want 12", l.LastVideo())
+	}
+}
+
+// Found in review: a video message from the audio chain reached the switch
+// with slot -1 and panicked onaird (index out of range).
+func TestVideoFromTheAudioChainIsAViolationNotAPanic(t *testing.T) {
+	l, p, c := newTestLink(t, RoleAudio, nil)
+	run(l, 3, stream(t, pkt(wire.KindAudio, 1, 10), pkt(wire.KindVideo, 2, 10), pkt(wire.KindAudio, 3, 10)))
+	if len(c.msgs) != 1 || c.msgs[0].H.Kind != wire.KindAudio {
+		t.Fatalf("delivered %d messages, want only the first audio frame", len(c.msgs))
+	}
+	if len(p.restarts[3]) != 1 || l.Status().Violations != 1 {
+		t.Fatalf("restarts %v violations %d, want one of each", p.restarts, l.Status().Violations)
+	}
+}
+
+// Found in review: one video packet with a huge frame index made the switch
+// treat every later (correct) index as an old copy: video frozen for good.
+func TestHugeFrameIndexRestartsTheChildAndIsNeverDelivered(t *testing.T) {
+	window := func() (uint64, uint64) { return 88, 112 }
+	l, p, c := newTestLink(t, RoleEncode, window)
+	run(l, 1, stream(t, hello(100), pkt(wire.KindVideo, 100, 4), pkt(wire.KindVideo, 1<<62, 4)))
+	for _, m := range c.msgs {
+		if m.Ev == EvPacket && m.H.Index != 100 {
+			t.Fatalf("delivered index %d outside the window", m.H.Index)
+		}
+	}
+	if len(p.restarts[1]) != 1 {
+		t.Fatalf("restarts %v, want one", p.restarts)
+	}
+	if st := l.Status(); st.Violations != 1 || st.LastViolation == "" {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestHelloWithAStartIndexOutsideTheWindowIsAViolation(t *testing.T) {
+	l, p, _ := newTestLink(t, RoleEncode, func() (uint64, uint64) { return 0, 50 })
+	run(l, 1, stream(t, hello(1000)))
+	if len(p.restarts[1]) != 1 {
+		t.Fatalf("restarts %v", p.restarts)
+	}
+}
+
+func TestPayloadLimitsPerKind(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		role Role
+		msg  func(w *wire.Writer) error
+	}{
+		{"audio over one ADTS frame", RoleAudio, pkt(wire.KindAudio, 1, MaxAudio+1)},
+		{"video over MaxVideo", RoleEncode, pkt(wire.KindVideo, 1, 1<<20+1)},
+		{"progress over MaxJSON", RoleCapture, func(w *wire.Writer) error {
+			return w.Write(wire.Header{Kind: wire.KindProgress}, bytes.Repeat([]byte(" "), MaxJSON+1))
+		}},
+		{"empty video", RoleEncode, pkt(wire.KindVideo, 1, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, p, c := newTestLink(t, tc.role, nil)
+			run(l, 1, stream(t, tc.msg))
+			for _, m := range c.msgs {
+				if m.Ev == EvPacket {
+					t.Fatalf("oversized message delivered")
+				}
+			}
+			if len(p.restarts[1]) != 1 || l.Status().Violations != 1 {
+				t.Fatalf("restarts %v status %+v", p.restarts, l.Status())
+			}
+		})
+	}
+}
+
+func TestCommandsFromAChildAreAViolation(t *testing.T) {
+	l, p, _ := newTestLink(t, RoleEncode, nil)
+	run(l, 1, stream(t, func(w *wire.Writer) error {
+		return w.WriteJSON(wire.Header{Kind: wire.KindCommand}, wire.Command{Op: wire.OpStop})
+	}))
+	if len(p.restarts[1]) != 1 {
+		t.Fatalf("restarts %v", p.restarts)
+	}
+}
+
+func TestMalformedHelloIsAViolation(t *testing.T) {
+	l, p, c := newTestLink(t, RoleEncode, nil)
+	run(l, 1, stream(t, func(w *wire.Writer) error {
+		return w.Write(wire.Header{Kind: wire.KindHello}, []byte("{not json"))
+	}))
+	if len(p.restarts[1]) != 1 {
+		t.Fatalf("restarts %v", p.restarts)
+	}
+	if len(c.msgs) != 1 || c.msgs[0].Ev != EvEnded {
+		t.Fatalf("messages %v, want only the end", c.msgs)
+	}
+}
+
+// A child killed in the middle of a message ends its stream; that is not a
+// broken contract and must not be counted as one.
+func TestTruncatedMessageOfAKilledChildIsAnEndNotAViolation(t *testing.T) {
+	l, p, _ := newTestLink(t, RoleEncode, nil)
+	b := stream(t, hello(0), pkt(wire.KindVideo, 0, 100))
+	run(l, 1, b[:len(b)-10])
+	if len(p.restarts) != 0 || l.Status().Violations != 0 {
+		t.Fatalf("restarts %v violations %d", p.restarts, l.Status().Violations)
+	}
+}
+
+func TestProgressOfAnOldInstanceDoesNotReplaceTheCurrentOne(t *testing.T) {
+	l, _, _ := newTestLink(t, RoleCapture, nil)
+	l.mu.Lock()
+	l.seq = 2
+	l.mu.Unlock()
+	b, _ := json.Marshal(wire.Progress{Index: 99})
+	run(l, 1, stream(t, func(w *wire.Writer) error { return w.Write(wire.Header{Kind: wire.KindProgress}, b) }))
+	if got := l.Progress().Index; got != 0 {
+		t.Fatalf("progress of instance 1 shown for instance 2: index %d", got)
+	}
+}
+
+func TestQueueIsBoundedInBytes(t *testing.T) {
+	q := NewQueue(100, 1000)
+	big := Msg{Data: make([]byte, 600)}
+	if !q.Put(big) {
+		t.Fatal("put refused")
+	}
+	done := make(chan bool)
+	go func() { done <- q.Put(big) }() // 1200 > 1000: must wait
+	select {
+	case <-done:
+		t.Fatal("second put did not wait for the budget")
+	default:
+	}
+	m := <-q.C()
+	q.Release(m)
+	if !<-done {
+		t.Fatal("second put refused")
+	}
+	if now, peak := q.Bytes(); now != 600 || peak != 600 {
+		t.Errorf("bytes now %d peak %d", now, peak)
+	}
+	// one message over the whole budget still passes an empty queue
+	q.Release(<-q.C())
+	if !q.Put(Msg{Data: make([]byte, 5000)}) {
+		t.Fatal("oversized message refused on an empty queue")
+	}
+	q.Release(<-q.C())
+	q.Close()
+	if q.Put(big) {
+		t.Fatal("put after close accepted")
+	}
+}
+
+func equal(a, b []Event) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
