@@ -125,6 +125,8 @@ type Link struct {
 	readers   sync.WaitGroup
 	lastVideo atomic.Uint64 // last video index + 1 of the current instance (0: none yet)
 	viol      atomic.Uint64
+	cur       atomic.Uint64 // current instance
+	condemned atomic.Uint64 // an instance Restart was asked for: its packets no longer count
 
 	mu       sync.Mutex
 	seq      uint64       // current instance
@@ -187,6 +189,7 @@ func (l *Link) Attach(seq uint64) {
 	conn := l.pending
 	l.pending = nil
 	l.seq = seq
+	l.cur.Store(seq)
 	l.hello = nil
 	l.prog = wire.Progress{}
 	l.lastVideo.Store(0)
@@ -262,6 +265,7 @@ func (l *Link) Restart(reason string) {
 	l.mu.Lock()
 	seq := l.seq
 	l.mu.Unlock()
+	l.condemned.Store(seq)
 	l.lastVideo.Store(0)
 	l.proc.Restart(seq, reason)
 }
@@ -318,7 +322,9 @@ func (l *Link) read(seq uint64, conn io.ReadCloser) {
 			}
 			l.mu.Unlock()
 		case wire.KindVideo:
-			l.lastVideo.Store(h.Index + 1)
+			if seq == l.cur.Load() && seq != l.condemned.Load() {
+				l.lastVideo.Store(h.Index + 1)
+			}
 			l.deliver(Msg{From: l, Seq: seq, Ev: EvPacket, H: h, Data: p})
 		case wire.KindAudio:
 			l.deliver(Msg{From: l, Seq: seq, Ev: EvPacket, H: h, Data: p})

@@ -71,7 +71,13 @@ func newTestLink(t testing.TB, role Role, window func() (uint64, uint64)) (*Link
 	return l, p, c
 }
 
-func run(l *Link, seq uint64, b []byte) { l.read(seq, io.NopCloser(bytes.NewReader(b))) }
+func run(l *Link, seq uint64, b []byte) {
+	l.mu.Lock()
+	l.seq = seq
+	l.mu.Unlock()
+	l.cur.Store(seq)
+	l.read(seq, io.NopCloser(bytes.NewReader(b)))
+}
 
 func TestEncoderStreamIsDeliveredInOrderBetweenStartAndEnd(t *testing.T) {
 	l, p, c := newTestLink(t, RoleEncode, nil)
@@ -205,7 +211,7 @@ func TestProgressOfAnOldInstanceDoesNotReplaceTheCurrentOne(t *testing.T) {
 	l.seq = 2
 	l.mu.Unlock()
 	b, _ := json.Marshal(wire.Progress{Index: 99})
-	run(l, 1, stream(t, func(w *wire.Writer) error { return w.Write(wire.Header{Kind: wire.KindProgress}, b) }))
+	l.read(1, io.NopCloser(bytes.NewReader(stream(t, func(w *wire.Writer) error { return w.Write(wire.Header{Kind: wire.KindProgress}, b) }))))
 	if got := l.Progress().Index; got != 0 {
 		t.Fatalf("progress of instance 1 shown for instance 2: index %d", got)
 	}
@@ -254,4 +260,20 @@ func equal(a, b []Event) bool {
 		}
 	}
 	return true
+}
+
+// Found in review: a SIGSTOPped encoder that was declared hung and restarted
+// flushed its packets on SIGCONT, and they counted as its progress, so the
+// health check judged the next instance by the old one's frames.
+func TestPacketsOfARestartedInstanceDoNotCountAsItsProgress(t *testing.T) {
+	l, _, _ := newTestLink(t, RoleEncode, nil)
+	l.mu.Lock()
+	l.seq = 1
+	l.mu.Unlock()
+	l.cur.Store(1)
+	l.Restart("hung")
+	l.read(1, io.NopCloser(bytes.NewReader(stream(t, hello(0), pkt(wire.KindVideo, 5, 4)))))
+	if got := l.LastVideo(); got != 0 {
+		t.Fatalf("LastVideo %d after the instance was condemned, want 0", got)
+	}
 }

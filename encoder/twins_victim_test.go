@@ -1,4 +1,4 @@
-package daemon
+package encoder
 
 import (
 	"strings"
@@ -33,9 +33,9 @@ func TestBothTwinsLateIsADelayNotARestart(t *testing.T) {
 		{"exactly at the hang limit is not hung", 1000, [2]uint64{993, 999}, true, -1, ""},
 		{"7 behind while unlocked (start-up): not hung", 1000, [2]uint64{992, 999}, false, -1, ""},
 	} {
-		got, why := restartVictim(tc.head, tc.last, tc.locked, lag, hang)
+		got, why := RestartVictim(tc.head, tc.last, tc.locked, lag, hang)
 		if got != tc.want || !strings.Contains(why, tc.why) {
-			t.Errorf("%s: restartVictim(%d, %v, locked=%v) = %d %q, want %d %q", tc.name, tc.head, tc.last, tc.locked, got, why, tc.want, tc.why)
+			t.Errorf("%s: RestartVictim(%d, %v, locked=%v) = %d %q, want %d %q", tc.name, tc.head, tc.last, tc.locked, got, why, tc.want, tc.why)
 		}
 	}
 }
