@@ -48,7 +48,7 @@ func (s *sinkRec) WriteVideo(i uint64, _ bool, _ int64, _ []byte) { s.idx = appe
 
 type nopProc struct{}
 
-func (nopProc) Progress(uint64)         {}
+func (nopProc) Progress(uint64)        {}
 func (nopProc) Restart(uint64, string) {}
 
 type twinRig struct {

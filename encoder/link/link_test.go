@@ -14,9 +14,9 @@ import (
 
 // fakeProc records what the link asked of the supervisor.
 type fakeProc struct {
-	mu        sync.Mutex
-	progress  map[uint64]int
-	restarts  map[uint64][]string
+	mu       sync.Mutex
+	progress map[uint64]int
+	restarts map[uint64][]string
 }
 
 func newFakeProc() *fakeProc {
