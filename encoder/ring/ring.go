@@ -239,21 +239,19 @@ func (r *Ring) FrameSize() int { return r.fsize }
 // Head is the highest published index plus one (0 when nothing was published).
 func (r *Ring) Head() uint64 { return atomic.LoadUint64(r.u64(offHead)) }
 
-// IndexAt is the frame index whose time slot contains CLOCK_MONOTONIC time ns.
-func (r *Ring) IndexAt(ns int64) uint64 {
-	if ns <= r.epoch {
-		return 0
-	}
-	return uint64((ns - r.epoch) * int64(r.geo.FPSNum) / (int64(time.Second) * int64(r.geo.FPSDen)))
+// Cadence is the ring's frame timeline: index 0 at EpochNs, FPSNum/FPSDen
+// indexes per second.
+func (r *Ring) Cadence() Cadence {
+	return Cadence{EpochNs: r.epoch, Num: uint64(r.geo.FPSNum), Den: uint64(r.geo.FPSDen)}
 }
+
+// IndexAt is the frame index whose time slot contains CLOCK_MONOTONIC time ns
+// (exact for any uptime, see Cadence).
+func (r *Ring) IndexAt(ns int64) uint64 { return r.Cadence().IndexAt(ns) }
 
 // TimeOf is the CLOCK_MONOTONIC time at which frame index i is due: the first
 // nanosecond of its time slot (rounded up, so IndexAt(TimeOf(i)) == i).
-func (r *Ring) TimeOf(i uint64) int64 {
-	num := int64(i) * int64(time.Second) * int64(r.geo.FPSDen)
-	den := int64(r.geo.FPSNum)
-	return r.epoch + (num+den-1)/den
-}
+func (r *Ring) TimeOf(i uint64) int64 { return r.Cadence().TimeOf(i) }
 
 func (r *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
 func (r *Ring) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }
