@@ -103,8 +103,9 @@ const (
 	slotFlags   = 16 // uint32
 
 	stEmpty     = 0
-	stWriting   = 1
+	stWriting   = 1 // claimed: the claimer is filling the picture
 	stPublished = 2
+	stLocked    = 3 // a publisher (the claimer, or Reclaim) is finishing the slot
 )
 
 // Ring is a mapped frame ring. Methods are safe for concurrent use by several
@@ -260,7 +261,8 @@ func (r *Ring) slotOff(i uint64) uint64 { return headerSize + (i%r.slots)*r.stri
 
 // Claim reserves slot i for writing and returns its picture buffer. Exactly one
 // caller can claim a given index; the others get ErrClaimed. The caller must
-// fill the buffer and call Publish(i, …) promptly. Claiming an index that the
+// fill the buffer and call Publish(i, …) promptly: a claim left unpublished
+// past the keeper's grace is taken over with Reclaim. Claiming an index that the
 // ring has already moved past (older than Head()-Slots()) also fails.
 func (r *Ring) Claim(i uint64) ([]byte, error) {
 	off := r.slotOff(i)
@@ -279,9 +281,43 @@ func (r *Ring) Claim(i uint64) ([]byte, error) {
 }
 
 // Publish makes the picture written into the buffer returned by Claim(i)
-// visible to readers and wakes them.
-func (r *Ring) Publish(i uint64, captureNs int64, flags Flags) {
+// visible to readers and wakes them. It reports false, and changes nothing,
+// when the claim is no longer the caller's: Reclaim took the slot over
+// because the claimer stalled past the keeper's grace, or the ring moved on.
+func (r *Ring) Publish(i uint64, captureNs int64, flags Flags) bool {
 	off := r.slotOff(i)
+	// Lock the slot first, so a publisher that lost the slot to Reclaim never
+	// writes the metadata of the picture that replaced its own.
+	if !atomic.CompareAndSwapUint64(r.u64(off+slotState), i<<2|stWriting, i<<2|stLocked) {
+		return false
+	}
+	r.finish(i, off, captureNs, flags)
+	return true
+}
+
+// Reclaim takes over index i when it was claimed but is still unpublished
+// (a capture killed between Claim and Publish would otherwise leave a hole
+// that every reader waits on): fill writes the substitute picture into buf
+// and returns its metadata, and the slot is published as if by its claimer.
+// It reports false, without calling fill, when i is not in that state (not
+// claimed, already published or being published, or overwritten). The
+// claimer's own Publish then fails. The caller decides when a claim is
+// abandoned; the cadence keeper allows one frame past its deadline. A claimer
+// that was only stopped still holds the buffer and could write pixels into it
+// when it resumes: whoever supervises it should restart it.
+func (r *Ring) Reclaim(i uint64, fill func(buf []byte) (captureNs int64, flags Flags)) bool {
+	off := r.slotOff(i)
+	if !atomic.CompareAndSwapUint64(r.u64(off+slotState), i<<2|stWriting, i<<2|stLocked) {
+		return false
+	}
+	data := off + slotHdrSize
+	ns, flags := fill(r.mem[data : data+uint64(r.fsize) : data+uint64(r.fsize)])
+	r.finish(i, off, ns, flags)
+	return true
+}
+
+// finish publishes locked slot i: metadata, state, head, wake-up.
+func (r *Ring) finish(i, off uint64, captureNs int64, flags Flags) {
 	atomic.StoreInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture])), captureNs)
 	atomic.StoreUint32(r.u32(off+slotFlags), uint32(flags))
 	atomic.StoreUint64(r.u64(off+slotState), i<<2|stPublished)
