@@ -54,7 +54,7 @@ type Keeper struct {
 	sleep  func(ctx context.Context, untilNs int64) error
 	mu     sync.Mutex
 	st     KeeperStatus
-	lastOK int64 // monotonic ns of the last live picture
+	lastOK int64    // monotonic ns of the last live picture
 	held   []uint64 // indexes claimed but unpublished at their deadline: reclaimed one frame later
 }
 
