@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -143,9 +144,9 @@ func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
 		return nil, fmt.Errorf("ring: create %s: %w", path, err)
 	}
 	defer f.Close()
-	if err := f.Truncate(total); err != nil {
+	if err := allocate(f, path, total); err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("ring: size %s: %w", path, err)
+		return nil, err
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
@@ -169,6 +170,36 @@ func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
 		return nil, fmt.Errorf("ring: publish %s: %w", path, err)
 	}
 	return &Ring{path: path, mem: mem, geo: g, slots: uint64(slots), stride: stride, fsize: fsize, epoch: epochNs}, nil
+}
+
+// ErrNoSpace is returned (wrapped) by Create when the ring's file system
+// (normally /dev/shm) cannot hold the ring.
+var ErrNoSpace = errors.New("ring: no space for the ring")
+
+// allocate gives f its total bytes of real pages now. A ring that is only
+// truncated to size is sparse: on a full /dev/shm the first write to a page
+// that cannot be allocated kills the writer with SIGBUS, hours into a show.
+// posix_fallocate makes that a clear error at start instead.
+func allocate(f *os.File, path string, total int64) error {
+	err := unix.Fallocate(int(f.Fd()), 0, 0, total)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		// A file system without fallocate (not tmpfs): size it the old way.
+		err = f.Truncate(total)
+	}
+	if err == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		free := "unknown"
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil {
+			free = fmt.Sprintf("%.1f MiB", float64(st.Bavail)*float64(st.Bsize)/(1<<20))
+		}
+		return fmt.Errorf("ring: %s full: need %.1f MiB, %s free (fewer video.ring_slots or a larger %s): %w: %w",
+			dir, float64(total)/(1<<20), free, dir, ErrNoSpace, err)
+	}
+	return fmt.Errorf("ring: allocate %s (%d bytes): %w", path, total, err)
 }
 
 // Open maps an existing ring made by Create.
