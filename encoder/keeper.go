@@ -33,6 +33,7 @@ type KeeperStatus struct {
 	LastLiveIdx  uint64 `json:"last_live_index"`
 	KeeperIndex  uint64 `json:"index"` // last index the keeper checked
 	BehindFrames uint64 `json:"skipped_late"`
+	Reclaimed    uint64 `json:"reclaimed"` // claimed by capture, never published: filled by the keeper
 }
 
 // Keeper is the one authority of the frame cadence (DESIGN.md, "Hitless twin
@@ -53,7 +54,8 @@ type Keeper struct {
 	sleep  func(ctx context.Context, untilNs int64) error
 	mu     sync.Mutex
 	st     KeeperStatus
-	lastOK int64 // monotonic ns of the last live picture
+	lastOK int64    // monotonic ns of the last live picture
+	held   []uint64 // indexes claimed but unpublished at their deadline: reclaimed one frame later
 }
 
 // NewKeeper makes a keeper for r.
@@ -112,6 +114,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 
 // ensure makes sure index i has a picture.
 func (k *Keeper) ensure(i uint64, now int64) {
+	k.reclaimHeld(i, now)
 	published, claimed := k.r.State(i)
 	if published {
 		k.mu.Lock()
@@ -132,7 +135,9 @@ func (k *Keeper) ensure(i uint64, now int64) {
 		return
 	}
 	if claimed {
-		// Capture is writing it right now: give it one more frame, then it is its.
+		// Capture is writing it right now: give it one more frame (until the
+		// keeper looks at a later index), then reclaimHeld fills it.
+		k.held = append(k.held, i)
 		return
 	}
 	buf, err := k.r.Claim(i)
@@ -145,6 +150,13 @@ func (k *Keeper) ensure(i uint64, now int64) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	flags := k.substitute(i, now, buf)
+	k.r.Publish(i, now, flags)
+}
+
+// substitute writes the picture that stands in for missed index i into buf
+// (repeat, slate or black) and counts it. k.mu must be held.
+func (k *Keeper) substitute(i uint64, now int64, buf []byte) ring.Flags {
 	var flags ring.Flags
 	gone := time.Duration(now - k.lastOK)
 	switch {
@@ -170,7 +182,29 @@ func (k *Keeper) ensure(i uint64, now int64) {
 		k.st.Blacks++
 	}
 	k.st.KeeperIndex = i
-	k.r.Publish(i, now, flags)
+	return flags
+}
+
+// reclaimHeld fills every held index before i that is still claimed but
+// unpublished: its writer (capture killed between Claim and Publish) had its
+// frame of grace, and the encoders must never wait on it.
+func (k *Keeper) reclaimHeld(i uint64, now int64) {
+	keep := k.held[:0]
+	for _, h := range k.held {
+		if h >= i {
+			keep = append(keep, h)
+			continue
+		}
+		if k.r.Reclaim(h, func(buf []byte) (int64, ring.Flags) {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			k.st.Reclaimed++
+			return now, k.substitute(h, now, buf)
+		}) {
+			k.log.Warn("capture claimed an index and never published it: keeper filled it", zap.Uint64("index", h))
+		}
+	}
+	k.held = keep
 }
 
 func (k *Keeper) readPrev(i uint64) error {

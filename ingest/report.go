@@ -71,7 +71,7 @@ type StreamReport struct {
 	NonMonotonic   int64   `json:"non_monotonic"`
 	// NoPTS counts frames without a timestamp (not indexed).
 	NoPTS int64 `json:"no_pts"`
-	// PTSJumps counts frames more than 2^24 frames away from the first one
+	// PTSJumps counts frames more than 2^23 frames away from the newest one
 	// (not indexed: a broken clock, not a gap worth a bitmap).
 	PTSJumps int64 `json:"pts_jumps"`
 	// Incomplete counts PES packets (video: frames) that lost packets while

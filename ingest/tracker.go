@@ -6,8 +6,11 @@ const (
 	// inferFrames is how many timestamps are buffered before the frame
 	// duration is inferred as the most common PTS step.
 	inferFrames = 32
-	// maxIndexSpan bounds the seen-index bitmap (2 MiB): a frame further than
-	// this from the first one is a broken clock, counted as a PTS jump.
+	// maxIndexSpan bounds the seen-index bitmap (2 MiB), a window that slides
+	// with the newest index: a frame further than half of it from the newest
+	// one is a broken clock, counted as a PTS jump. (It used to be an absolute
+	// range from the first frame: after 2^24 frames, 78 h at 59.94 fps, every
+	// frame was a "jump" and no loss or duplicate was seen any more.)
 	maxIndexSpan = 1 << 24
 	// maxNegative bounds the frames tracked before index 0.
 	maxNegative = 4096
@@ -56,7 +59,11 @@ type tracker struct {
 	minIdx      int64
 	maxIdx      int64
 	distinct    int64
-	seen        []uint64 // bit i: index i seen (i >= 0)
+	seen        []uint64 // bit i: index base+i seen (base+i >= 0)
+	base        int64    // index of seen's bit 0, a multiple of 64
+	refPTS      int64    // PTS and index of the last indexed frame: the next
+	refIdx      int64    // index is reckoned from it, not from the first frame
+	oldMissing  []int64  // missing indexes that slid out of the window (at most maxMissingListed)
 	seenNeg     map[int64]struct{}
 	duplicates  int64
 	outOfOrder  int64
@@ -93,7 +100,10 @@ func (t *tracker) fix() {
 	}
 }
 
-// inferDuration returns the most common positive PTS step (the smallest on a tie).
+// inferDuration returns the mean of the PTS steps within one tick of the
+// most common positive step (the smallest on a tie). Steps of a rate whose
+// duration is not a whole number of ticks alternate (1501 and 1502 at
+// 59.94 fps): their mean is the duration, the mode alone is a tick off.
 func inferDuration(fs []frameRec, def float64) float64 {
 	counts := map[int64]int{}
 	for i := 1; i < len(fs); i++ {
@@ -110,7 +120,12 @@ func inferDuration(fs []frameRec, def float64) float64 {
 	if best == 0 {
 		return def
 	}
-	return float64(best)
+	var sum, n int64
+	for d := best - 1; d <= best+1; d++ {
+		sum += d * int64(counts[d])
+		n += int64(counts[d])
+	}
+	return float64(sum) / float64(n)
 }
 
 // snapshot returns a tracker whose counters are final for the frames seen so
@@ -145,15 +160,23 @@ func (t *tracker) process(f frameRec) {
 	}
 	t.last = f.pts
 	t.prevDTS = f.dts
-	idx := int64(math.Round(float64(f.pts-t.first) / t.dur))
+	// The index is reckoned from the last indexed frame, so the rounding of
+	// the duration (an integer 1502 for 1501.5 ticks) never accumulates: from
+	// the first frame, round(Δpts/dur) drifted by a whole frame within minutes
+	// at 59.94 or 23.976 fps, and the float quotient lost precision with days.
+	idx := int64(0)
+	if t.distinct > 0 {
+		idx = t.refIdx + int64(math.Round(float64(f.pts-t.refPTS)/t.dur))
+	}
 	t.frames++
 	if t.keepHashes {
 		t.hashes = append(t.hashes, FrameHash{Index: idx, Hash: f.hash, Key: f.key})
 	}
-	if idx >= maxIndexSpan || idx <= -maxIndexSpan {
+	if t.distinct > 0 && (idx > t.maxIdx+maxIndexSpan/2 || idx < t.maxIdx-maxIndexSpan/2) {
 		t.jumps++
 		return
 	}
+	t.refPTS, t.refIdx = f.pts, idx
 	if t.mark(idx) {
 		t.duplicates++
 		return
@@ -166,6 +189,32 @@ func (t *tracker) process(f frameRec) {
 	t.distinct++
 	t.minIdx = min(t.minIdx, idx)
 	t.maxIdx = max(t.maxIdx, idx)
+}
+
+// slide moves the window so that idx fits, keeping the newest half, and
+// lists the indexes still missing in the part that falls out (final now: a
+// frame that old counts as a jump).
+func (t *tracker) slide(idx int64) {
+	newBase := (idx - maxIndexSpan/2) &^ 63
+	drop := int((newBase - t.base) >> 6)
+	for w := 0; w < drop && w < len(t.seen) && len(t.oldMissing) < maxMissingListed; w++ {
+		if t.seen[w] == math.MaxUint64 {
+			continue
+		}
+		for b := int64(0); b < 64 && len(t.oldMissing) < maxMissingListed; b++ {
+			i := t.base + int64(w)<<6 + b
+			if i >= t.minIdx && i <= t.maxIdx && t.seen[w]&(1<<b) == 0 {
+				t.oldMissing = append(t.oldMissing, i)
+			}
+		}
+	}
+	if drop >= len(t.seen) {
+		t.seen = t.seen[:0]
+	} else {
+		n := copy(t.seen, t.seen[drop:])
+		t.seen = t.seen[:n]
+	}
+	t.base = newBase
 }
 
 // mark records idx as seen and reports whether it had been seen before.
@@ -182,12 +231,18 @@ func (t *tracker) mark(idx int64) bool {
 		}
 		return false
 	}
-	w := int(idx >> 6)
+	if idx >= t.base+maxIndexSpan {
+		t.slide(idx)
+	}
+	if idx < t.base {
+		return false // [unexpected]: process counts frames this old as jumps
+	}
+	w := int((idx - t.base) >> 6)
 	if w >= len(t.seen) {
-		n := max(w+1, 2*len(t.seen))
+		n := min(max(w+1, 2*len(t.seen)), maxIndexSpan>>6)
 		t.seen = append(t.seen, make([]uint64, n-len(t.seen))...)
 	}
-	bit := uint64(1) << (idx & 63)
+	bit := uint64(1) << ((idx - t.base) & 63)
 	if t.seen[w]&bit != 0 {
 		return true
 	}
@@ -200,8 +255,11 @@ func (t *tracker) isSeen(idx int64) bool {
 		_, ok := t.seenNeg[idx]
 		return ok
 	}
-	w := int(idx >> 6)
-	return w < len(t.seen) && t.seen[w]&(uint64(1)<<(idx&63)) != 0
+	if idx < t.base {
+		return false
+	}
+	w := int((idx - t.base) >> 6)
+	return w < len(t.seen) && t.seen[w]&(uint64(1)<<((idx-t.base)&63)) != 0
 }
 
 // fill copies the tracker's figures into r.
@@ -215,8 +273,13 @@ func (t *tracker) fill(r *StreamReport) {
 	if t.distinct > 0 {
 		r.Missing = t.maxIdx - t.minIdx + 1 - t.distinct
 	}
-	for i := t.minIdx; r.Missing > 0 && i <= t.maxIdx && len(r.MissingIndexes) < maxMissingListed; i++ {
-		if i >= 0 && i&63 == 0 && int(i>>6) < len(t.seen) && t.seen[i>>6] == math.MaxUint64 {
+	r.MissingIndexes = append(r.MissingIndexes, t.oldMissing...)
+	start := t.minIdx // negative indexes are only kept before the window first slides
+	if t.base > 0 {
+		start = max(start, t.base)
+	}
+	for i := start; r.Missing > 0 && i <= t.maxIdx && len(r.MissingIndexes) < maxMissingListed; i++ {
+		if o := i - t.base; i >= 0 && o&63 == 0 && int(o>>6) < len(t.seen) && t.seen[o>>6] == math.MaxUint64 {
 			i += 63 // whole word seen
 			continue
 		}

@@ -22,19 +22,20 @@ import (
 // FFmpeg's own audio FIFO; go-astiav v0.16.0 has no AudioFifo binding.
 const audioFilter = "aresample=48000,aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo,asetnsamples=n=1024:p=0"
 
-// audioIndexAt is the AAC frame index (1024 samples at 48 kHz from the
-// epoch) whose interval contains CLOCK_MONOTONIC time ns.
-func audioIndexAt(epochNs, ns int64) uint64 {
-	if ns <= epochNs {
-		return 0
-	}
-	return uint64((ns - epochNs) * AudioSampleRate / int64(time.Second) / wire.AudioFrameSamples)
+// audioClock is the AAC frame timeline: 1024 samples at 48 kHz per index,
+// index 0 at the session epoch. ring.Cadence does the maths in 128 bits: the
+// int64 product (ns-epoch)×48000 overflowed after 53 h of uptime.
+func audioClock(epochNs int64) ring.Cadence {
+	return ring.Cadence{EpochNs: epochNs, Num: AudioSampleRate, Den: wire.AudioFrameSamples}
 }
 
-// audioTimeOf is the CLOCK_MONOTONIC time at which AAC frame k starts.
-func audioTimeOf(epochNs int64, k uint64) int64 {
-	return epochNs + int64(k)*wire.AudioFrameSamples*int64(time.Second)/AudioSampleRate
-}
+// audioIndexAt is the AAC frame index (1024 samples at 48 kHz from the
+// epoch) whose interval contains CLOCK_MONOTONIC time ns.
+func audioIndexAt(epochNs, ns int64) uint64 { return audioClock(epochNs).IndexAt(ns) }
+
+// audioTimeOf is the CLOCK_MONOTONIC time at which AAC frame k starts (its
+// first nanosecond, so audioIndexAt(audioTimeOf(k)) == k).
+func audioTimeOf(epochNs int64, k uint64) int64 { return audioClock(epochNs).TimeOf(k) }
 
 // RunAudio encodes one audio chain to AAC-LC 48 kHz stereo and sends each
 // frame, ADTS header included, over rw until ctx is cancelled (nil), a stop

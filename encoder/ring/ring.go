@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -103,8 +104,9 @@ const (
 	slotFlags   = 16 // uint32
 
 	stEmpty     = 0
-	stWriting   = 1
+	stWriting   = 1 // claimed: the claimer is filling the picture
 	stPublished = 2
+	stLocked    = 3 // a publisher (the claimer, or Reclaim) is finishing the slot
 )
 
 // Ring is a mapped frame ring. Methods are safe for concurrent use by several
@@ -142,9 +144,9 @@ func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
 		return nil, fmt.Errorf("ring: create %s: %w", path, err)
 	}
 	defer f.Close()
-	if err := f.Truncate(total); err != nil {
+	if err := allocate(f, path, total); err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("ring: size %s: %w", path, err)
+		return nil, err
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
@@ -168,6 +170,36 @@ func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
 		return nil, fmt.Errorf("ring: publish %s: %w", path, err)
 	}
 	return &Ring{path: path, mem: mem, geo: g, slots: uint64(slots), stride: stride, fsize: fsize, epoch: epochNs}, nil
+}
+
+// ErrNoSpace is returned (wrapped) by Create when the ring's file system
+// (normally /dev/shm) cannot hold the ring.
+var ErrNoSpace = errors.New("ring: no space for the ring")
+
+// allocate gives f its total bytes of real pages now. A ring that is only
+// truncated to size is sparse: on a full /dev/shm the first write to a page
+// that cannot be allocated kills the writer with SIGBUS, hours into a show.
+// posix_fallocate makes that a clear error at start instead.
+func allocate(f *os.File, path string, total int64) error {
+	err := unix.Fallocate(int(f.Fd()), 0, 0, total)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		// A file system without fallocate (not tmpfs): size it the old way.
+		err = f.Truncate(total)
+	}
+	if err == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		free := "unknown"
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil {
+			free = fmt.Sprintf("%.1f MiB", float64(st.Bavail)*float64(st.Bsize)/(1<<20))
+		}
+		return fmt.Errorf("ring: %s full: need %.1f MiB, %s free (fewer video.ring_slots or a larger %s): %w: %w",
+			dir, float64(total)/(1<<20), free, dir, ErrNoSpace, err)
+	}
+	return fmt.Errorf("ring: allocate %s (%d bytes): %w", path, total, err)
 }
 
 // Open maps an existing ring made by Create.
@@ -239,21 +271,19 @@ func (r *Ring) FrameSize() int { return r.fsize }
 // Head is the highest published index plus one (0 when nothing was published).
 func (r *Ring) Head() uint64 { return atomic.LoadUint64(r.u64(offHead)) }
 
-// IndexAt is the frame index whose time slot contains CLOCK_MONOTONIC time ns.
-func (r *Ring) IndexAt(ns int64) uint64 {
-	if ns <= r.epoch {
-		return 0
-	}
-	return uint64((ns - r.epoch) * int64(r.geo.FPSNum) / (int64(time.Second) * int64(r.geo.FPSDen)))
+// Cadence is the ring's frame timeline: index 0 at EpochNs, FPSNum/FPSDen
+// indexes per second.
+func (r *Ring) Cadence() Cadence {
+	return Cadence{EpochNs: r.epoch, Num: uint64(r.geo.FPSNum), Den: uint64(r.geo.FPSDen)}
 }
+
+// IndexAt is the frame index whose time slot contains CLOCK_MONOTONIC time ns
+// (exact for any uptime, see Cadence).
+func (r *Ring) IndexAt(ns int64) uint64 { return r.Cadence().IndexAt(ns) }
 
 // TimeOf is the CLOCK_MONOTONIC time at which frame index i is due: the first
 // nanosecond of its time slot (rounded up, so IndexAt(TimeOf(i)) == i).
-func (r *Ring) TimeOf(i uint64) int64 {
-	num := int64(i) * int64(time.Second) * int64(r.geo.FPSDen)
-	den := int64(r.geo.FPSNum)
-	return r.epoch + (num+den-1)/den
-}
+func (r *Ring) TimeOf(i uint64) int64 { return r.Cadence().TimeOf(i) }
 
 func (r *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
 func (r *Ring) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }
@@ -262,7 +292,8 @@ func (r *Ring) slotOff(i uint64) uint64 { return headerSize + (i%r.slots)*r.stri
 
 // Claim reserves slot i for writing and returns its picture buffer. Exactly one
 // caller can claim a given index; the others get ErrClaimed. The caller must
-// fill the buffer and call Publish(i, …) promptly. Claiming an index that the
+// fill the buffer and call Publish(i, …) promptly: a claim left unpublished
+// past the keeper's grace is taken over with Reclaim. Claiming an index that the
 // ring has already moved past (older than Head()-Slots()) also fails.
 func (r *Ring) Claim(i uint64) ([]byte, error) {
 	off := r.slotOff(i)
@@ -281,9 +312,43 @@ func (r *Ring) Claim(i uint64) ([]byte, error) {
 }
 
 // Publish makes the picture written into the buffer returned by Claim(i)
-// visible to readers and wakes them.
-func (r *Ring) Publish(i uint64, captureNs int64, flags Flags) {
+// visible to readers and wakes them. It reports false, and changes nothing,
+// when the claim is no longer the caller's: Reclaim took the slot over
+// because the claimer stalled past the keeper's grace, or the ring moved on.
+func (r *Ring) Publish(i uint64, captureNs int64, flags Flags) bool {
 	off := r.slotOff(i)
+	// Lock the slot first, so a publisher that lost the slot to Reclaim never
+	// writes the metadata of the picture that replaced its own.
+	if !atomic.CompareAndSwapUint64(r.u64(off+slotState), i<<2|stWriting, i<<2|stLocked) {
+		return false
+	}
+	r.finish(i, off, captureNs, flags)
+	return true
+}
+
+// Reclaim takes over index i when it was claimed but is still unpublished
+// (a capture killed between Claim and Publish would otherwise leave a hole
+// that every reader waits on): fill writes the substitute picture into buf
+// and returns its metadata, and the slot is published as if by its claimer.
+// It reports false, without calling fill, when i is not in that state (not
+// claimed, already published or being published, or overwritten). The
+// claimer's own Publish then fails. The caller decides when a claim is
+// abandoned; the cadence keeper allows one frame past its deadline. A claimer
+// that was only stopped still holds the buffer and could write pixels into it
+// when it resumes: whoever supervises it should restart it.
+func (r *Ring) Reclaim(i uint64, fill func(buf []byte) (captureNs int64, flags Flags)) bool {
+	off := r.slotOff(i)
+	if !atomic.CompareAndSwapUint64(r.u64(off+slotState), i<<2|stWriting, i<<2|stLocked) {
+		return false
+	}
+	data := off + slotHdrSize
+	ns, flags := fill(r.mem[data : data+uint64(r.fsize) : data+uint64(r.fsize)])
+	r.finish(i, off, ns, flags)
+	return true
+}
+
+// finish publishes locked slot i: metadata, state, head, wake-up.
+func (r *Ring) finish(i, off uint64, captureNs int64, flags Flags) {
 	atomic.StoreInt64((*int64)(unsafe.Pointer(&r.mem[off+slotCapture])), captureNs)
 	atomic.StoreUint32(r.u32(off+slotFlags), uint32(flags))
 	atomic.StoreUint64(r.u64(off+slotState), i<<2|stPublished)

@@ -185,3 +185,39 @@ func TestCreateRejectsOddSize(t *testing.T) {
 		t.Fatal("odd width accepted")
 	}
 }
+
+// A capture killed between Claim and Publish leaves its slot "writing" for
+// good: Reclaim must publish a substitute there, wake a reader waiting on
+// it, and the stale claimer (should it resume) must not publish over it.
+func TestReclaimPublishesAnAbandonedClaim(t *testing.T) {
+	r := newRing(t, 4)
+	stale, err := r.Claim(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reclaim(3, func([]byte) (int64, Flags) { t.Fatal("fill called for an unclaimed index"); return 0, 0 }) {
+		t.Fatal("Reclaim took an index nobody claimed")
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Wait(context.Background(), 2, time.Minute) }()
+	if !r.Reclaim(2, func(buf []byte) (int64, Flags) { fill(buf, 9); return 77, FlagRepeat }) {
+		t.Fatal("Reclaim refused an abandoned claim")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reader waiting on the abandoned index: %v", err)
+	}
+	_ = stale // the stale claimer resumes and tries to publish
+	if r.Publish(2, 5, 0) {
+		t.Fatal("the stale claimer published over the reclaimed slot")
+	}
+	m, err := r.Meta(2)
+	if err != nil || m.CaptureNs != 77 || m.Flags != FlagRepeat {
+		t.Fatalf("after the stale publish: %+v %v", m, err)
+	}
+	if r.Reclaim(2, func([]byte) (int64, Flags) { return 0, 0 }) {
+		t.Fatal("Reclaim took a published index")
+	}
+	if r.Head() != 3 {
+		t.Fatalf("head %d", r.Head())
+	}
+}

@@ -224,7 +224,7 @@ func (m *Muxer) WriteVideo(pts90k int64, key bool, au []byte) error {
 		PID: m.cfg.VideoPID,
 		AdaptationField: &astits.PacketAdaptationField{
 			HasPCR:                true,
-			PCR:                   &astits.ClockReference{Base: pcr},
+			PCR:                   &astits.ClockReference{Base: pcr & tsMask},
 			RandomAccessIndicator: key,
 		},
 		PES: &astits.PESData{
@@ -270,7 +270,7 @@ func (m *Muxer) WriteAudio(pts90k int64, frame []byte) error {
 		interval = min(pts90k-m.lastDTS[audio], pcrMax90k)
 	}
 	if pcr := m.pcr(); !m.havePCR || pcr+interval-m.lastPCR > pcrMax90k {
-		m.out = m.pcrPacket(m.out, pcr)
+		m.out = m.pcrPacket(m.out, pcr&tsMask)
 		m.lastPCR, m.havePCR = pcr, true
 	}
 
@@ -322,13 +322,17 @@ func (m *Muxer) advance(dts int64) {
 }
 
 // pcr is the PCR base (90 kHz) for data written now: the newest DTS minus
-// the lead, clamped so it never goes backwards or below 0.
+// the lead, clamped so it never goes backwards or below 0. Like every
+// timestamp inside the Muxer it is unwrapped (64-bit); only the wire value
+// is taken modulo 2^33. (lastPCR used to be kept wrapped while the DTS were
+// not: across the 2^33 wrap the audio-only PCR check compared a small PCR
+// with a huge last one and stopped inserting PCRs, a 300 ms PCR gap.)
 func (m *Muxer) pcr() int64 {
 	p := max(m.streamTime-m.lead90k, 0)
 	if m.havePCR && p < m.lastPCR {
 		p = m.lastPCR
 	}
-	return p & tsMask
+	return p
 }
 
 func (m *Muxer) maybeTables(key bool) {

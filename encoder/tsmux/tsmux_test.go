@@ -128,6 +128,12 @@ const epoch = 126000 // 1.4 s, like FFmpeg's default mux offset, > PCRLead
 // in [from, to) to simulate every video process being down.
 func muxAll(t *testing.T, m *Muxer, md media, skipFrom, skipTo int) {
 	t.Helper()
+	muxAllFrom(t, m, md, epoch, skipFrom, skipTo)
+}
+
+// muxAllFrom is muxAll with the first PTS at start (90 kHz, unwrapped).
+func muxAllFrom(t *testing.T, m *Muxer, md media, start int64, skipFrom, skipTo int) {
+	t.Helper()
 	type ev struct {
 		pts   int64
 		video bool
@@ -138,10 +144,10 @@ func muxAll(t *testing.T, m *Muxer, md media, skipFrom, skipTo int) {
 		if i >= skipFrom && i < skipTo {
 			continue
 		}
-		evs = append(evs, ev{epoch + int64(i)*3000, true, i})
+		evs = append(evs, ev{start + int64(i)*3000, true, i})
 	}
 	for i := range md.aac {
-		evs = append(evs, ev{epoch + int64(i)*1920, false, i})
+		evs = append(evs, ev{start + int64(i)*1920, false, i})
 	}
 	sort.SliceStable(evs, func(a, b int) bool { return evs[a].pts < evs[b].pts })
 	for _, e := range evs {
@@ -307,10 +313,12 @@ func checkStream(t *testing.T, ps []tsPacket, cfg Config) {
 				t.Fatalf("packet %d: PCR on pid %#x", i, p.pid)
 			}
 			if lastPCR >= 0 {
-				if p.pcr < lastPCR {
+				// 33-bit on the wire: a step modulo 2^33 past half the range is a step back.
+				step := (p.pcr - lastPCR) & tsMask
+				if step > tsMask/2 {
 					t.Fatalf("packet %d: PCR went back %d -> %d", i, lastPCR, p.pcr)
 				}
-				maxPCRGap = max(maxPCRGap, p.pcr-lastPCR)
+				maxPCRGap = max(maxPCRGap, step)
 			}
 			lastPCR = p.pcr
 			pcrs++
@@ -320,7 +328,7 @@ func checkStream(t *testing.T, ps []tsPacket, cfg Config) {
 		}
 		if p.pid == pidPAT && lastPCR >= 0 {
 			if lastPATPCR >= 0 {
-				maxPATGap = max(maxPATGap, lastPCR-lastPATPCR)
+				maxPATGap = max(maxPATGap, (lastPCR-lastPATPCR)&tsMask)
 			}
 			lastPATPCR = lastPCR
 		}

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"sync"
 )
 
@@ -238,15 +240,38 @@ func parseHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
-// VideoPTS is the 90 kHz timestamp of video frame index i at fpsNum/fpsDen.
+// VideoPTS is the 90 kHz timestamp of video frame index i at fpsNum/fpsDen:
+// floor(i×90000×fpsDen/fpsNum), exact for any index (128-bit product; it
+// saturates at MaxInt64 rather than wrap). 0 for a non-positive rate.
 func VideoPTS(i uint64, fpsNum, fpsDen int) int64 {
-	return int64(i) * 90000 * int64(fpsDen) / int64(fpsNum)
+	if fpsNum <= 0 || fpsDen <= 0 {
+		return 0
+	}
+	return mulDiv90k(i, 90000*uint64(fpsDen), uint64(fpsNum))
 }
 
 // AudioFrameSamples is the number of samples in one AAC-LC frame.
 const AudioFrameSamples = 1024
 
-// AudioPTS is the 90 kHz timestamp of AAC frame index i at sampleRate.
+// AudioPTS is the 90 kHz timestamp of AAC frame index i at sampleRate:
+// floor(i×1024×90000/sampleRate), exact for any index. 0 for a
+// non-positive rate.
 func AudioPTS(i uint64, sampleRate int) int64 {
-	return int64(i) * AudioFrameSamples * 90000 / int64(sampleRate)
+	if sampleRate <= 0 {
+		return 0
+	}
+	return mulDiv90k(i, AudioFrameSamples*90000, uint64(sampleRate))
+}
+
+// mulDiv90k is floor(a×b/c) from a 128-bit product, saturated at MaxInt64.
+func mulDiv90k(a, b, c uint64) int64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi >= c {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, c)
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
 }
