@@ -92,7 +92,10 @@ func (k *Keeper) Status() KeeperStatus {
 	return k.st
 }
 
-// Run keeps the cadence until ctx is done.
+// Run keeps the cadence until ctx is done: it sleeps until each index's
+// deadline and ensures it has a picture. After a late wake-up it catches up
+// on every index still in the ring; only those the ring has moved past are
+// skipped (counted as skipped_late).
 func (k *Keeper) Run(ctx context.Context) error {
 	late := time.Duration(k.cfg.LateFrames) * k.r.Geometry().FrameDuration()
 	start := k.nowNs()
@@ -105,10 +108,10 @@ func (k *Keeper) Run(ctx context.Context) error {
 		}
 		// If onaird itself was starved (this loop woke late, many deadlines
 		// passed), every index the ring still holds is filled, oldest first,
-		// without sleeping: the encoders wait for them. Only indexes whose
-		// slot capture takes over within the next frame (cur+1 and on reuse
-		// the slot of cur+1-slots) are gone for good and skipped; writing
-		// them could race capture for the slot.
+		// without sleeping: the encoders wait for them. Only an index whose
+		// slot capture reuses within the next frame (the slot of cur+1-slots
+		// is that of cur+1) is gone for good and skipped: writing it could
+		// race capture for the slot.
 		now := k.nowNs()
 		if oldest := k.oldestHeld(now); next < oldest {
 			skip := oldest - next
