@@ -44,12 +44,14 @@ type KeeperStatus struct {
 // Because the substitute is decided once, in one place, both encoders see the
 // same picture for every index and stay locked through capture failures.
 type Keeper struct {
-	r      *ring.Ring
-	cfg    KeeperConfig
-	log    *zap.Logger
-	slate  []byte
-	black  []byte
-	prev   []byte
+	r     *ring.Ring
+	cfg   KeeperConfig
+	log   *zap.Logger
+	slate []byte
+	black []byte
+	prev  []byte
+	// The clock, CLOCK_MONOTONIC ns like the ring's epoch: ring.MonotonicNs
+	// and ring.SleepUntil, synthetic in tests.
 	nowNs  func() int64
 	sleep  func(ctx context.Context, untilNs int64) error
 	mu     sync.Mutex
@@ -62,6 +64,14 @@ type Keeper struct {
 func NewKeeper(r *ring.Ring, cfg KeeperConfig, log *zap.Logger) (*Keeper, error) {
 	if cfg.LateFrames < 1 {
 		return nil, fmt.Errorf("encoder: keeper late frames %d < 1", cfg.LateFrames)
+	}
+	// An index is checked LateFrames after it is due; by then capture is at
+	// that many indexes further on. From half the ring on, the keeper would
+	// write into slots the encoders and capture need (and the old catch-up
+	// rule skipped every deadline: no repeat, no slate, holes downstream).
+	if half := r.Slots() / 2; cfg.LateFrames >= half {
+		return nil, fmt.Errorf("encoder: keeper late frames %d must be below half the ring (%d of %d slots): raise ring slots or lower late frames",
+			cfg.LateFrames, half, r.Slots())
 	}
 	if cfg.Caption == "" {
 		cfg.Caption = "SIGNAL LOST"
@@ -84,7 +94,10 @@ func (k *Keeper) Status() KeeperStatus {
 	return k.st
 }
 
-// Run keeps the cadence until ctx is done.
+// Run keeps the cadence until ctx is done: it sleeps until each index's
+// deadline and ensures it has a picture. After a late wake-up it catches up
+// on every index still in the ring; only those the ring has moved past are
+// skipped (counted as skipped_late).
 func (k *Keeper) Run(ctx context.Context) error {
 	late := time.Duration(k.cfg.LateFrames) * k.r.Geometry().FrameDuration()
 	start := k.nowNs()
@@ -95,21 +108,35 @@ func (k *Keeper) Run(ctx context.Context) error {
 		if err := k.sleep(ctx, deadline); err != nil {
 			return nil
 		}
-		// If onaird itself was starved, indexes older than the ring can hold are
-		// gone for good: jump forward rather than write pictures nobody can read.
+		// If onaird itself was starved (this loop woke late, many deadlines
+		// passed), every index the ring still holds is filled, oldest first,
+		// without sleeping: the encoders wait for them. Only an index whose
+		// slot capture reuses within the next frame (the slot of cur+1-slots
+		// is that of cur+1) is gone for good and skipped: writing it could
+		// race capture for the slot.
 		now := k.nowNs()
-		if cur := k.r.IndexAt(now); cur > next+uint64(k.r.Slots()/2) {
-			skip := cur - uint64(k.cfg.LateFrames) - next
-			k.log.Warn("[unexpected] keeper fell behind, skipping", zap.Uint64("from", next), zap.Uint64("frames", skip))
+		if oldest := k.oldestHeld(now); next < oldest {
+			skip := oldest - next
+			k.log.Warn("[unexpected] keeper fell behind the ring, skipping indexes it no longer holds",
+				zap.Uint64("from", next), zap.Uint64("frames", skip))
 			k.mu.Lock()
 			k.st.BehindFrames += skip
 			k.mu.Unlock()
-			next += skip
-			continue
+			next = oldest
 		}
 		k.ensure(next, now)
 		next++
 	}
+}
+
+// oldestHeld is the oldest index the keeper may still fill at time now: its
+// slot is not due for a later index before the next frame.
+func (k *Keeper) oldestHeld(now int64) uint64 {
+	cur, slots := k.r.IndexAt(now), uint64(k.r.Slots())
+	if cur+2 <= slots {
+		return 0
+	}
+	return cur + 2 - slots
 }
 
 // ensure makes sure index i has a picture.

@@ -29,9 +29,13 @@ type SwitchStatus struct {
 	FramesFrom []uint64 `json:"frames_from"` // per encoder: copies that went to the mux
 	Compared   uint64   `json:"compared"`    // indexes for which both copies were hashed
 	Mismatches uint64   `json:"mismatches"`  // unexpected differences while locked
-	Switches   uint64   `json:"switches"`    // changes of active encoder
-	GapFrames  uint64   `json:"gap_frames"`  // indexes never emitted
-	Relocks    uint64   `json:"relocks"`
+	// RelockFailures counts re-locks whose copies differed at or after the
+	// common reset index: the twins stay unlocked and NeedsRelock asks for
+	// the next attempt.
+	RelockFailures uint64 `json:"relock_failures"`
+	Switches       uint64 `json:"switches"`   // changes of active encoder
+	GapFrames      uint64 `json:"gap_frames"` // indexes never emitted
+	Relocks        uint64 `json:"relocks"`
 	// FailoverPending names the encoder a manual failover asked for while
 	// the twins were unlocked: it takes over at its first IDR that follows
 	// the emitted stream without a gap, or as soon as the twins lock.
@@ -67,8 +71,15 @@ type seen struct {
 //
 //	single   one encoder alive                     [EncoderStarted → unlocked]
 //	unlocked both alive, streams differ            [RelockAt(R) → relocking]
-//	relocking both reset at R, not yet verified    [first equal pair ≥ R → locked; unequal → unlocked]
+//	relocking both reset at R, not yet verified    [first compared pair ≥ R: equal → locked; unequal → unlocked]
 //	locked   identical streams verified            [mismatch → unlocked; EncoderDown → single]
+//
+// Copies before R never lock, even when equal: the codec states may still
+// differ, and "first copy wins" would then mix two streams. An encoder
+// declared down is refused outright until EncoderStarted announces its next
+// instance: what it flushes after a SIGCONT, or while it is being killed,
+// is never emitted and never touches the lock, the active encoder or the
+// comparison.
 type Switch struct {
 	mu       sync.Mutex
 	log      *zap.Logger
@@ -80,7 +91,8 @@ type Switch struct {
 	pending  int      // -1, or the target of a manual failover asked for while unlocked
 	locked   bool
 	relockAt *uint64
-	needKey  bool // the next emitted packet must be an IDR
+	failedAt *uint64 // index at which the last re-lock attempt failed, since the last start
+	needKey  bool    // the next emitted packet must be an IDR
 	emitted  bool
 	last     uint64
 	window   map[uint64]seen
@@ -107,6 +119,8 @@ func (s *Switch) EncoderStarted(e int, start uint64) {
 	defer s.mu.Unlock()
 	s.alive[e] = true
 	s.started[e] = start
+	s.forget(e)
+	s.failedAt = nil
 	if s.locked {
 		s.log.Info("twins unlocked: encoder restarted", zap.String("encoder", s.names[e]))
 	}
@@ -114,8 +128,12 @@ func (s *Switch) EncoderStarted(e int, start uint64) {
 	s.relockAt = nil
 }
 
-// EncoderDown records that encoder e exited, stalled or was killed. If it was
-// active and the twins were locked, the other takes over with no gap.
+// EncoderDown records that encoder e exited, stalled or was killed, or that
+// the caller decided to restart it: call it at that decision, before the
+// kill. From then on every packet from e is refused (Offer returns false
+// and changes nothing else) until EncoderStarted(e, …) announces a new
+// instance; calling it again is a cheap no-op. If e was active and the twins
+// were locked, the other takes over with no gap.
 func (s *Switch) EncoderDown(e int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,6 +141,7 @@ func (s *Switch) EncoderDown(e int) {
 		return
 	}
 	s.alive[e] = false
+	s.forget(e)
 	if s.pending == e {
 		s.log.Info("pending failover cancelled: its target is down", zap.String("encoder", s.names[e]))
 		s.pending = -1
@@ -136,10 +155,18 @@ func (s *Switch) EncoderDown(e int) {
 }
 
 // RelockAt records that both encoders were told to reset their codec at
-// index r; the first pair of equal copies at or after r locks the twins.
+// index r; the first pair of copies compared at or after r decides: equal
+// locks the twins, unequal counts a failure and NeedsRelock asks again.
+// Copies before r never lock. An r at or before the index where the last
+// attempt failed is ignored (that reset is known not to make the streams
+// equal): NeedsRelock stays true and the caller picks a later boundary.
 func (s *Switch) RelockAt(r uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failedAt != nil && r <= *s.failedAt {
+		s.log.Debug("re-lock index not after the failed attempt: ignored", zap.Uint64("at", r), zap.Uint64("failed_at", *s.failedAt))
+		return
+	}
 	s.locked = false
 	s.relockAt = &r
 }
@@ -205,20 +232,31 @@ func (s *Switch) setActive(e int, needKey bool, why string) {
 	s.log.Info("active encoder changed", zap.String("active", s.names[e]), zap.String("why", why), zap.Bool("at_next_idr", needKey))
 }
 
+// forget drops encoder e's unpaired copies from the comparison window: they
+// belong to an instance that is down or replaced.
+func (s *Switch) forget(e int) {
+	for idx, c := range s.window {
+		if c.from == e {
+			delete(s.window, idx)
+		}
+	}
+}
+
 // Offer hands the switch one packet; it reports whether the packet is the
 // copy to send to the mux. Packets must be offered in arrival order.
 func (s *Switch) Offer(p Packet) bool {
-	h := xxhash.Sum64(p.Data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := p.From
-	s.lastIdx[e] = p.Index
-	if !s.alive[e] {
-		// A packet after EncoderDown (e.g. a SIGCONTed encoder flushing): never trust it.
+	if !s.alive[e] || p.Index < s.started[e] {
+		// After EncoderDown (a SIGCONTed encoder flushing, one being killed),
+		// or below its instance's start (an earlier instance's tail): never
+		// trust it, and let it change nothing but this counter.
 		s.st.Dropped[e]++
 		return false
 	}
-	s.compare(p.Index, h, e)
+	s.lastIdx[e] = p.Index
+	s.compare(p.Index, xxhash.Sum64(p.Data), e)
 
 	if s.emitted && p.Index <= s.last {
 		s.st.Dropped[e]++ // the later copy
@@ -299,6 +337,7 @@ func (s *Switch) compare(i uint64, h uint64, e int) {
 	case prev.hash == h && s.relockAt != nil && i >= *s.relockAt:
 		s.locked = true
 		s.relockAt = nil
+		s.failedAt = nil
 		s.st.Relocks++
 		newest := max(s.started[0], s.started[1])
 		s.st.LastRelockF = int64(i - newest)
@@ -311,9 +350,15 @@ func (s *Switch) compare(i uint64, h uint64, e int) {
 		s.locked = false
 		s.log.Warn("[unexpected] twins diverged: unlocked", zap.Uint64("index", i))
 	case prev.hash != h && s.relockAt != nil && i >= *s.relockAt:
-		s.st.Mismatches++
-		s.relockAt = nil // NeedsRelock will ask for another attempt
-		s.log.Warn("re-lock failed: copies differ", zap.Uint64("index", i))
+		// The reset did not make the streams equal (a command that arrived
+		// late, settings that differ). Unlocked twins cost up to a GOP at the
+		// next death of the active encoder, so count it and let NeedsRelock
+		// ask for the next boundary.
+		s.st.RelockFailures++
+		s.log.Warn("re-lock failed: copies differ at or after the reset index; another attempt follows",
+			zap.Uint64("index", i), zap.Uint64("relock_at", *s.relockAt), zap.Uint64("failures", s.st.RelockFailures))
+		s.relockAt = nil
+		s.failedAt = &i
 	}
 }
 

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -8,8 +9,12 @@ import (
 // FuzzAnalyzer feeds arbitrary bytes, split at an arbitrary point: the
 // Analyzer must not panic, must account for every byte (in a packet or
 // skipped), and must not depend on how the stream was cut into writes.
-// Seeds: testdata/fuzz/FuzzAnalyzer (real ffmpeg TS packets, faults, junk).
+// Seeds: testdata/fuzz/FuzzAnalyzer (real ffmpeg TS packets, faults, junk),
+// regenerated with -gen (seedgen_test.go).
 func FuzzAnalyzer(f *testing.F) {
+	if *gen {
+		writeFuzzSeeds(f, filepath.Join("testdata", "fuzz", "FuzzAnalyzer"), fuzzSeeds(f))
+	}
 	f.Add([]byte{0x47, 0x40, 0x00, 0x10}, uint16(2))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
 		whole := analyzeBytes(data, Options{FrameHashes: true})

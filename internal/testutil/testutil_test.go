@@ -2,9 +2,12 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 )
 
 func TestFakeChildModes(t *testing.T) {
@@ -36,6 +39,20 @@ func TestFakeChildModes(t *testing.T) {
 	}
 }
 
+// recordTB is the real t, with its log recorded.
+type recordTB struct {
+	testing.TB
+	lines []string
+}
+
+func (r *recordTB) Logf(format string, args ...any) {
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+}
+
 func TestNilLoggerLogsToTest(t *testing.T) {
-	NilLogger(t).Info("hello")
+	rec := &recordTB{TB: t}
+	NilLogger(rec).Info("hello", zap.Int("n", 7))
+	if len(rec.lines) != 1 || !strings.Contains(rec.lines[0], "hello") || !strings.Contains(rec.lines[0], `"n": 7`) {
+		t.Fatalf("logged to the test: %q, want one line with the message and its field", rec.lines)
+	}
 }
