@@ -1,0 +1,110 @@
+package av
+
+import (
+	"testing"
+	"time"
+
+	"onair/encoder/wire"
+)
+
+const frame30 = time.Second / 30
+
+// A silent source must not silence capture on the wire: a heartbeat goes out
+// every heartbeatEvery, and after noSignalFrames frame intervals it says
+// "no signal" (before this, a pulled cable made onaird kill capture after
+// stall_after and restart it with a backoff growing to 30 s).
+func TestSilentSourceSendsNoSignalHeartbeats(t *testing.T) {
+	var now int64 = 1e12
+	l := newLiveness(frame30, now)
+	l.frame(now)
+	l.sent(wire.Progress{Index: 41, Frames: 7, Source: wire.SourceLive}, now)
+	if _, due, _ := l.heartbeat(now + int64(heartbeatEvery) - 1); due {
+		t.Fatal("heartbeat due before heartbeatEvery of silence on the wire")
+	}
+	var beats []wire.Progress
+	lostAt := int64(-1)
+	for ts := now; ts <= now+int64(2*time.Second); ts += int64(time.Millisecond) {
+		p, due, lost := l.heartbeat(ts)
+		if lost {
+			if lostAt >= 0 {
+				t.Fatal("signal declared lost twice")
+			}
+			lostAt = ts - now
+		}
+		if due {
+			beats = append(beats, p)
+		}
+	}
+	// Checked every millisecond: lost at the first millisecond past the limit.
+	if want := int64(noSignalFrames * frame30); lostAt < want || lostAt >= want+int64(time.Millisecond) {
+		t.Fatalf("signal lost after %v, want %d frame intervals (%v)", time.Duration(lostAt), noSignalFrames, time.Duration(want))
+	}
+	// One heartbeat every heartbeatEvery, plus the one announcing the loss.
+	if n := len(beats); n < 20 || n > 21 {
+		t.Fatalf("%d heartbeats in 2 s, want about one per %v", n, heartbeatEvery)
+	}
+	if beats[0].Source != wire.SourceLive {
+		t.Fatalf("first heartbeat (100 ms silent) says %q, want live", beats[0].Source)
+	}
+	for _, p := range beats[2:] {
+		if p.Source != wire.SourceNoSignal || p.Index != 41 || p.Frames != 7 || p.LastError == "" {
+			t.Fatalf("heartbeat during signal loss: %+v", p)
+		}
+	}
+	back, gap := l.frame(now + int64(2*time.Second))
+	if !back || gap != 2*time.Second {
+		t.Fatalf("frame after 2 s: back %v gap %v", back, gap)
+	}
+	p, due, _ := l.heartbeat(now + int64(2*time.Second) + int64(heartbeatEvery))
+	if !due || p.Source != wire.SourceLive {
+		t.Fatalf("heartbeat after the signal came back: %+v due %v", p, due)
+	}
+}
+
+// While frames flow, each picture's Progress is the liveness: no heartbeat
+// is added between them.
+func TestNoHeartbeatWhileFramesFlow(t *testing.T) {
+	var now int64 = 5e12
+	l := newLiveness(frame30, now)
+	for i := range 300 {
+		ts := now + int64(i)*int64(frame30)
+		l.frame(ts)
+		l.sent(wire.Progress{Index: uint64(i)}, ts)
+		if _, due, lost := l.heartbeat(ts + int64(frame30) - 1); due || lost {
+			t.Fatalf("heartbeat at frame %d while frames flow", i)
+		}
+	}
+}
+
+// A burst after a pause (a peer catching up, a driver's queue) must not
+// become a backlog: the writer gets the newest frame, the older ones that it
+// did not take are dropped, and no frame is handed out twice.
+func TestMailboxHandsOverOnlyTheNewestFrame(t *testing.T) {
+	frames := []*int{new(int), new(int), new(int)}
+	mb := newMailbox(frames[0])
+	work, cur := frames[1], frames[2]
+	if _, _, ok := mb.take(cur); ok {
+		t.Fatal("take on an empty mailbox")
+	}
+	for n := 1; n <= 150; n++ { // the burst: 150 frames before the writer wakes
+		*work = n
+		work = mb.put(work, int64(n))
+	}
+	<-mb.notify
+	f, arrival, ok := mb.take(cur)
+	if !ok || *f != 150 || arrival != 150 {
+		t.Fatalf("took frame %d (arrival %d, ok %v), want the newest, 150", *f, arrival, ok)
+	}
+	cur = f
+	if _, _, ok := mb.take(cur); ok {
+		t.Fatal("the same frame was handed out twice")
+	}
+	if d := mb.droppedFrames(); d != 149 {
+		t.Fatalf("%d frames dropped, want 149", d)
+	}
+	// Every frame has exactly one holder.
+	seen := map[*int]bool{work: true, cur: true, mb.ready: true}
+	if len(seen) != 3 {
+		t.Fatal("a frame has two holders")
+	}
+}
