@@ -29,9 +29,10 @@ import (
 // index k is published no earlier than ring.TimeOf(k), starting at
 // IndexAt(now)+1, which lets a restarted capture continue the timeline. A
 // live source (a device, a url: stream) is read by its own goroutine and
-// stamped by arrival: index = IndexAt(arrival); the writer always takes the
+// stamped by arrival: index = IndexAt(arrival), or the next index for a
+// second picture within one index (liveIndex); the writer always takes the
 // newest frame (older ones not yet written are dropped: no backlog after a
-// burst), and a second picture in the same index is dropped. An index
+// burst). An index
 // someone else already claimed (onaird's cadence keeper filled it because we
 // were late) is skipped.
 func RunCapture(ctx context.Context, cfg CaptureConfig, rw io.ReadWriter, log *zap.Logger) error {
@@ -318,9 +319,9 @@ func (c *capture) runLive(ctx context.Context, cfg CaptureConfig) error {
 		if back, gap := c.live.frame(arrival); back {
 			c.log.Info("signal back", zap.Duration("silent", gap), zap.Uint64("index", r.IndexAt(arrival)))
 		}
-		idx := r.IndexAt(arrival)
-		if idx < last {
-			continue // a second picture within one index: drop it
+		idx, ok := liveIndex(r.IndexAt(arrival), last)
+		if !ok {
+			continue // two indexes ahead of arrival: drop it
 		}
 		pic, err := c.picture(cur)
 		if err != nil {

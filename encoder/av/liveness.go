@@ -143,3 +143,26 @@ func (m *mailbox[F]) droppedFrames() uint64 {
 	defer m.mu.Unlock()
 	return m.dropped
 }
+
+// liveIndex is the ring index for a live picture that arrived in index now,
+// when next is the index after the last one capture published (0: none).
+//
+// Normally that is now: a picture is stamped by its arrival, so after a
+// pause (next far behind) the first picture back is written at the current
+// index at once, never at the indexes the source missed. A source whose
+// frame phase sits at an index boundary has two arrivals land in one index
+// and none in the next now and then (jitter of a millisecond is enough):
+// the second one then goes to the next index, which is due within a frame,
+// instead of being dropped and leaving a hole the keeper fills with a
+// repeat. Capture never runs more than one index ahead of arrival: a source
+// faster than the box clock loses a picture now and then (ok false).
+func liveIndex(now, next uint64) (idx uint64, ok bool) {
+	switch {
+	case now >= next:
+		return now, true
+	case next == now+1:
+		return next, true
+	default:
+		return 0, false
+	}
+}

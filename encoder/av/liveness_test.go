@@ -108,3 +108,47 @@ func TestMailboxHandsOverOnlyTheNewestFrame(t *testing.T) {
 		t.Fatal("a frame has two holders")
 	}
 }
+
+// Arrival jitter at an index boundary put two pictures in one index and none
+// in the next; the second was dropped and the keeper repeated a picture
+// every few frames. The second now goes to the next index; a burst after a
+// pause still starts at the current index, never at the missed ones.
+func TestSecondArrivalInOneIndexTakesTheNextAndPauseResumesAtNow(t *testing.T) {
+	cases := []struct {
+		name      string
+		now, next uint64
+		idx       uint64
+		ok        bool
+	}{
+		{"first picture", 100, 0, 100, true},
+		{"on time", 100, 100, 100, true},
+		{"after a hole", 103, 100, 103, true},
+		{"second in one index", 100, 101, 101, true},
+		{"two ahead", 100, 102, 0, false},
+		{"back after a 5 s pause", 250, 101, 250, true},
+	}
+	for _, c := range cases {
+		if idx, ok := liveIndex(c.now, c.next); idx != c.idx || ok != c.ok {
+			t.Errorf("%s: liveIndex(%d, %d) = %d, %v; want %d, %v", c.name, c.now, c.next, idx, ok, c.idx, c.ok)
+		}
+	}
+	// A jittery 30 fps source whose phase sits on the boundary fills every index.
+	next, holes := uint64(0), 0
+	for k := uint64(0); k < 300; k++ {
+		now := 1000 + k
+		if k%3 == 1 {
+			now-- // arrived a millisecond early: still in the previous index
+		}
+		idx, ok := liveIndex(now, next)
+		if !ok {
+			t.Fatalf("frame %d dropped", k)
+		}
+		if next != 0 && idx > next {
+			holes += int(idx - next)
+		}
+		next = idx + 1
+	}
+	if holes != 0 {
+		t.Fatalf("%d holes for a source at the box rate with jitter", holes)
+	}
+}
