@@ -37,10 +37,10 @@ const signalPause = 5 * time.Second
 
 // rxFrame is one picture decoded by the real-time receiver.
 type rxFrame struct {
-	at      int64  // CLOCK_MONOTONIC ns when the receiver printed it
-	index   int64  // frame index from its PTS
-	n       int64  // the peer's frame number, -1 for a picture that is not uniform (the slate)
-	y, u, v int64  // mean levels
+	at      int64 // CLOCK_MONOTONIC ns when the receiver printed it
+	index   int64 // frame index from its PTS
+	n       int64 // the peer's frame number, -1 for a picture that is not uniform (the slate)
+	y, u, v int64 // mean levels
 	stdevY  float64
 }
 

@@ -30,9 +30,9 @@ import (
 // IndexAt(now)+1, which lets a restarted capture continue the timeline. A
 // live source (a device, a url: stream) is read by its own goroutine and
 // stamped by arrival: index = IndexAt(arrival), or the next index for a
-// second picture within one index (liveIndex); the writer always takes the
-// newest frame (older ones not yet written are dropped: no backlog after a
-// burst). An index
+// second picture within one index (liveIndex); the writer only ever gets
+// the newest two frames (older ones not yet written are dropped: no backlog
+// after a burst). An index
 // someone else already claimed (onaird's cadence keeper filled it because we
 // were late) is skipped.
 func RunCapture(ctx context.Context, cfg CaptureConfig, rw io.ReadWriter, log *zap.Logger) error {
@@ -281,15 +281,17 @@ const readerExitWait = time.Second
 const reopenEvery = 500 * time.Millisecond
 
 // runLive publishes a live source: a reader goroutine blocks in the source's
-// read and hands each frame over in a mailbox; this loop writes the newest
-// one at the index of its arrival.
+// read and hands the frames over in a mailbox that keeps the newest two;
+// this loop writes each at the index of its arrival (liveIndex).
 func (c *capture) runLive(ctx context.Context, cfg CaptureConfig) error {
 	r := c.r
-	c.frames = []*astiav.Frame{astiav.AllocFrame(), astiav.AllocFrame()}
-	mb := newMailbox(c.frames[0])
+	for range mailboxDepth + 1 {
+		c.frames = append(c.frames, astiav.AllocFrame())
+	}
+	mb := newMailbox(c.frames[1:]...)
 	rctx, stopReader := context.WithCancel(ctx)
 	readerDone := make(chan error, 1)
-	go func() { readerDone <- c.read(rctx, cfg, mb, c.frames[1]) }()
+	go func() { readerDone <- c.read(rctx, cfg, mb, c.frames[0]) }()
 	defer func() {
 		stopReader()
 		select {
@@ -302,17 +304,20 @@ func (c *capture) runLive(ctx context.Context, cfg CaptureConfig) error {
 	cur := c.src
 	var last uint64 // last published index + 1
 	var frames, skipped uint64
+	more := false
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-readerDone:
-			readerDone <- err // for the deferred wait
-			return err
-		case <-mb.notify:
+		if !more {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case err := <-readerDone:
+				readerDone <- err // for the deferred wait
+				return err
+			case <-mb.notify:
+			}
 		}
-		f, arrival, ok := mb.take(cur)
-		cur = f
+		f, arrival, ok, m := mb.take(cur)
+		cur, more = f, m
 		if !ok {
 			continue
 		}

@@ -88,53 +88,71 @@ func (l *liveness) heartbeat(now int64) (p wire.Progress, due, lost bool) {
 	return p, true, lost
 }
 
-// mailbox hands the newest frame from the source reader to the ring writer.
-// It holds one frame: a frame put while the previous one was not taken yet
-// replaces it (the older one is dropped). So a source that delivers a burst
-// after a pause (a network peer catching up, a driver's queue) never builds
-// a backlog: the writer always gets the newest picture and writes it at the
-// current index. Ownership moves by swapping: put and take each give the
-// caller back the frame the mailbox held, which is then the caller's own.
+// mailboxDepth is how many frames the mailbox keeps: two, so a pair of
+// frames that arrive together (a peer's pacing woke late, network jitter)
+// both reach the ring (liveIndex puts the second at the next index), while
+// a burst still collapses to its newest two.
+const mailboxDepth = 2
+
+// mailbox hands the newest frames from the source reader to the ring writer.
+// It keeps the newest mailboxDepth frames in arrival order: a frame put
+// while the mailbox is full replaces the oldest one (which is dropped). So a
+// source that delivers a burst after a pause (a network peer catching up, a
+// driver's queue) never builds a backlog: the writer gets the newest
+// pictures and writes them at the current index. Ownership moves by
+// swapping: put and take each give the caller back a frame that is then its
+// own, so the reader, the writer and the mailbox never share one.
 type mailbox[F any] struct {
 	mu      sync.Mutex
-	ready   F
-	arrival int64
-	fresh   bool
+	queue   []queued[F] // oldest first
+	free    []F         // frames to hand to the reader
 	dropped uint64
 	notify  chan struct{} // one pending wake-up for the writer
 }
 
-func newMailbox[F any](spare F) *mailbox[F] {
-	return &mailbox[F]{ready: spare, notify: make(chan struct{}, 1)}
+type queued[F any] struct {
+	f       F
+	arrival int64
+}
+
+// newMailbox makes a mailbox holding the spare frames (mailboxDepth of them).
+func newMailbox[F any](spares ...F) *mailbox[F] {
+	return &mailbox[F]{free: spares, notify: make(chan struct{}, 1)}
 }
 
 // put stores f (arrived at arrival) and returns the frame to reuse.
 func (m *mailbox[F]) put(f F, arrival int64) F {
 	m.mu.Lock()
-	old := m.ready
-	if m.fresh {
+	var back F
+	if len(m.free) > 0 {
+		back = m.free[len(m.free)-1]
+		m.free = m.free[:len(m.free)-1]
+	} else {
+		back = m.queue[0].f
+		m.queue = m.queue[1:]
 		m.dropped++
 	}
-	m.ready, m.arrival, m.fresh = f, arrival, true
+	m.queue = append(m.queue, queued[F]{f, arrival})
 	m.mu.Unlock()
 	select {
 	case m.notify <- struct{}{}:
 	default:
 	}
-	return old
+	return back
 }
 
-// take swaps the newest frame for spare. ok is false when nothing new
-// arrived since the last take (spare is then returned as is).
-func (m *mailbox[F]) take(spare F) (f F, arrival int64, ok bool) {
+// take swaps the oldest kept frame for spare. ok is false when nothing is
+// queued (spare is then returned as is). more reports frames still queued.
+func (m *mailbox[F]) take(spare F) (f F, arrival int64, ok, more bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.fresh {
-		return spare, 0, false
+	if len(m.queue) == 0 {
+		return spare, 0, false, false
 	}
-	f, m.ready = m.ready, spare
-	m.fresh = false
-	return f, m.arrival, true
+	q := m.queue[0]
+	m.queue = m.queue[1:]
+	m.free = append(m.free, spare)
+	return q.f, q.arrival, true, len(m.queue) > 0
 }
 
 // droppedFrames is how many frames were replaced before the writer took them.

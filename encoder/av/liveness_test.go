@@ -77,13 +77,13 @@ func TestNoHeartbeatWhileFramesFlow(t *testing.T) {
 }
 
 // A burst after a pause (a peer catching up, a driver's queue) must not
-// become a backlog: the writer gets the newest frame, the older ones that it
-// did not take are dropped, and no frame is handed out twice.
-func TestMailboxHandsOverOnlyTheNewestFrame(t *testing.T) {
-	frames := []*int{new(int), new(int), new(int)}
-	mb := newMailbox(frames[0])
-	work, cur := frames[1], frames[2]
-	if _, _, ok := mb.take(cur); ok {
+// become a backlog: the writer gets the newest two frames, the older ones
+// it did not take are dropped, and no frame is handed out twice.
+func TestMailboxKeepsOnlyTheNewestFramesOfABurst(t *testing.T) {
+	pool := []*int{new(int), new(int), new(int), new(int)}
+	mb := newMailbox(pool[2:]...)
+	work, cur := pool[0], pool[1]
+	if _, _, ok, _ := mb.take(cur); ok {
 		t.Fatal("take on an empty mailbox")
 	}
 	for n := 1; n <= 150; n++ { // the burst: 150 frames before the writer wakes
@@ -91,21 +91,47 @@ func TestMailboxHandsOverOnlyTheNewestFrame(t *testing.T) {
 		work = mb.put(work, int64(n))
 	}
 	<-mb.notify
-	f, arrival, ok := mb.take(cur)
-	if !ok || *f != 150 || arrival != 150 {
-		t.Fatalf("took frame %d (arrival %d, ok %v), want the newest, 150", *f, arrival, ok)
+	var got []int
+	for {
+		f, arrival, ok, more := mb.take(cur)
+		if !ok {
+			break
+		}
+		if int64(*f) != arrival {
+			t.Fatalf("frame %d handed out with the arrival of %d", *f, arrival)
+		}
+		got = append(got, *f)
+		cur = f
+		if !more {
+			break
+		}
 	}
-	cur = f
-	if _, _, ok := mb.take(cur); ok {
-		t.Fatal("the same frame was handed out twice")
+	if len(got) != 2 || got[0] != 149 || got[1] != 150 {
+		t.Fatalf("took frames %v, want the newest two, [149 150]", got)
 	}
-	if d := mb.droppedFrames(); d != 149 {
-		t.Fatalf("%d frames dropped, want 149", d)
+	if _, _, ok, _ := mb.take(cur); ok {
+		t.Fatal("a frame was handed out twice")
+	}
+	if d := mb.droppedFrames(); d != 148 {
+		t.Fatalf("%d frames dropped, want 148", d)
+	}
+	// A pair arriving together is kept whole.
+	*work = 151
+	work = mb.put(work, 151)
+	*work = 152
+	work = mb.put(work, 152)
+	a, _, _, _ := mb.take(cur)
+	b, _, _, _ := mb.take(a)
+	if *a != 151 || *b != 152 {
+		t.Fatalf("pair handed out as %d, %d", *a, *b)
 	}
 	// Every frame has exactly one holder.
-	seen := map[*int]bool{work: true, cur: true, mb.ready: true}
-	if len(seen) != 3 {
-		t.Fatal("a frame has two holders")
+	seen := map[*int]bool{work: true, b: true}
+	for _, f := range mb.free {
+		seen[f] = true
+	}
+	if len(seen) != len(pool) {
+		t.Fatalf("%d distinct frames held, want %d: a frame has two holders", len(seen), len(pool))
 	}
 }
 
