@@ -289,7 +289,7 @@ func TestSourcePausedFiveSecondsStreamGoesOnAndLiveIsBackWithinOneSecond(t *test
 
 	frames := rx.snapshot()
 	iStop, iCont := int64(r.IndexAt(tStop)), int64(r.IndexAt(tCont))
-	if dump := os.Getenv("ONAIR_SIGNAL_DUMP"); dump != "" {
+	if dump := os.Getenv("ONAIR_SIGNAL_DUMP"); dump != "" { // every received picture and onaird's log, to study a run
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "stop %d cont %d\n", iStop, iCont)
 		for _, f := range frames {
