@@ -1,9 +1,11 @@
 // Package av holds every piece of onair that links FFmpeg (through go-astiav):
 // the three roles of the onair-av child process.
 //
-//   - RunCapture reads a camera (V4L2) or a lavfi test source, converts it to
-//     the ring geometry and publishes one picture per frame index into the
-//     shared-memory ring (encoder/ring).
+//   - RunCapture reads a camera (V4L2), a stream (url:, read through
+//     libavformat) or a lavfi test source, converts it to the ring geometry
+//     and publishes one picture per frame index into the shared-memory ring
+//     (encoder/ring). It reports liveness apart from frames (heartbeats that
+//     say live or no_signal), so a silent source is waited for, not restarted.
 //   - RunEncoder reads the ring in index order and encodes H.264 with libx264
 //     so that two instances given the same settings and the same
 //     frame-indexed commands produce bit-identical packets (hitless twins,

@@ -109,9 +109,17 @@ type Progress struct {
 	Index     uint64 `json:"index"`                // last frame index handled
 	Frames    uint64 `json:"frames"`               // frames handled by this instance
 	LagFrames int64  `json:"lag_frames"`           // how far behind the ring head (encoders)
-	Source    string `json:"source,omitempty"`     // capture: "live", "stalled", "eof"
+	Source    string `json:"source,omitempty"`     // capture: SourceLive, SourceNoSignal, "eof"
 	LastError string `json:"last_error,omitempty"` // non-fatal trouble worth showing
 }
+
+// Values of Progress.Source sent by capture. Capture sends a Progress after
+// every picture it publishes and, while it publishes none, a heartbeat at
+// least every 100 ms: a silent source is "no_signal", not a stalled child.
+const (
+	SourceLive     = "live"      // the source delivers frames
+	SourceNoSignal = "no_signal" // no frame for several frame intervals (cable pulled, camera rebooting)
+)
 
 // Op is a runtime command.
 type Op string

@@ -46,7 +46,7 @@ type Config struct {
 
 // Video configures capture and the encoders.
 type Video struct {
-	Source      string   `yaml:"source"` // lavfi:<graph> or a V4L2 device path
+	Source      string   `yaml:"source"` // lavfi:<graph>, url:<libavformat URL> or a V4L2 device path
 	Width       int      `yaml:"width"`
 	Height      int      `yaml:"height"`
 	FPS         Rate     `yaml:"fps"`
@@ -236,9 +236,13 @@ func (c Config) Validate() error {
 		if strings.TrimPrefix(v.Source, "lavfi:") == "" {
 			bad("video.source", "empty lavfi filtergraph")
 		}
+	case strings.HasPrefix(v.Source, "url:"): // a stream read through libavformat (encoder/av)
+		if strings.TrimPrefix(v.Source, "url:") == "" {
+			bad("video.source", "empty url")
+		}
 	case strings.HasPrefix(v.Source, "/dev/"):
 	default:
-		bad("video.source", "%q is neither lavfi:<filtergraph> nor a /dev/ device path", v.Source)
+		bad("video.source", "%q is neither lavfi:<filtergraph>, url:<stream URL> nor a /dev/ device path", v.Source)
 	}
 	if v.Width < 16 || v.Width > 7680 || v.Width%2 != 0 {
 		bad("video.width", "%d: must be even, 16..7680", v.Width)
