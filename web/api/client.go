@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -125,6 +127,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var ue *url.Error // "Get \"http://localhost/api/status\": …" says it twice
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
