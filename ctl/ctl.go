@@ -7,11 +7,9 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"onair/daemon"
+	"onair/internal/version"
+	"onair/web/api"
 )
 
 // DefaultSocket is where onaird listens unless api.socket says otherwise.
@@ -54,47 +53,18 @@ func Root() *cobra.Command {
 		def = s
 	}
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
-	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket))
+	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), versionCmd())
 	return root
 }
 
-type client struct{ hc *http.Client }
-
-func newClient(socket string) *client {
-	return &client{hc: &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-		}},
-	}}
-}
-
-func (c *client) do(ctx context.Context, method, path string) ([]byte, error) {
-	return c.send(ctx, method, path, nil)
-}
-
-func (c *client) send(ctx context.Context, method, path string, body io.Reader) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://onaird"+path, body)
-	if err != nil {
-		return nil, err
+// call runs f with a client of the socket; an unreachable onaird is said so.
+func call[T any](ctx context.Context, socket string, f func(*api.Client, context.Context) (T, error)) (T, error) {
+	v, err := f(api.NewUnixClient(socket), ctx)
+	var se *api.StatusError
+	if err != nil && !errors.As(err, &se) {
+		return v, fmt.Errorf("is onaird running? %w", err)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("is onaird running? %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s", e.Error)
-		}
-		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	return b, nil
+	return v, err
 }
 
 func statusCmd(socket *string) *cobra.Command {
@@ -104,17 +74,17 @@ func statusCmd(socket *string) *cobra.Command {
 		Short: "Show the state of the box: children, encoders, output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := newClient(*socket).do(cmd.Context(), http.MethodGet, "/api/status")
+			if asJSON {
+				b, err := call(cmd.Context(), *socket, (*api.Client).RawStatus)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			st, err := call(cmd.Context(), *socket, (*api.Client).Status)
 			if err != nil {
 				return err
-			}
-			if asJSON {
-				_, err := cmd.OutOrStdout().Write(b)
-				return err
-			}
-			var st daemon.Status
-			if err := json.Unmarshal(b, &st); err != nil {
-				return fmt.Errorf("decode status: %w", err)
 			}
 			return printStatus(cmd.OutOrStdout(), st)
 		},
@@ -123,9 +93,9 @@ func statusCmd(socket *string) *cobra.Command {
 	return cmd
 }
 
-func printStatus(w io.Writer, st daemon.Status) error {
+func printStatus(w io.Writer, st api.Status) error {
 	sw := st.Video.Switch
-	fmt.Fprintf(w, "onair %s  %s  up %s\n", st.Version, strings.ToUpper(st.State), time.Duration(st.Uptime*float64(time.Second)).Round(time.Second))
+	fmt.Fprintf(w, "onair %s  %s  up %s\n", st.Version, strings.ToUpper(string(st.State)), time.Duration(st.Uptime*float64(time.Second)).Round(time.Second))
 	o := st.Output
 	fmt.Fprintf(w, "output   %s  %s  %d kbit/s  connects %d", o.State, o.Peer, int(o.SendRateKbps), o.Connects)
 	if o.LastError != "" {
@@ -160,15 +130,11 @@ func failoverCmd(socket *string) *cobra.Command {
 			if args[0] != "video" {
 				return fmt.Errorf("failover %q: only \"video\" can fail over", args[0])
 			}
-			b, err := newClient(*socket).do(cmd.Context(), http.MethodPost, "/api/failover/video")
+			r, err := call(cmd.Context(), *socket, (*api.Client).FailoverVideo)
 			if err != nil {
 				return err
 			}
-			var r struct{ Result, Target, Detail string }
-			if err := json.Unmarshal(b, &r); err != nil {
-				return fmt.Errorf("failover: unreadable answer from onaird: %w", err)
-			}
-			if r.Result == "pending" {
+			if r.Result == api.FailoverPending {
 				fmt.Fprintf(cmd.OutOrStdout(), "video failover pending: %s\n", r.Detail)
 				return nil
 			}
@@ -188,17 +154,26 @@ func bitrateCmd(socket *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("bitrate %q: not a number of kbit/s", args[0])
 			}
-			b, err := newClient(*socket).send(cmd.Context(), http.MethodPost, "/api/video/bitrate",
-				strings.NewReader(fmt.Sprintf(`{"kbps":%d}`, kbps)))
+			r, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.BitrateResult, error) {
+				return c.SetVideoBitrate(ctx, kbps)
+			})
 			if err != nil {
 				return err
 			}
-			var r struct {
-				AtIndex uint64 `json:"at_index"`
-			}
-			_ = json.Unmarshal(b, &r)
 			fmt.Fprintf(cmd.OutOrStdout(), "video bitrate %d kbit/s from frame %d\n", kbps, r.AtIndex)
 			return nil
+		},
+	}
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print onairctl's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.Version)
+			return err
 		},
 	}
 }

@@ -3,16 +3,16 @@ package ctl
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net"
-	"net/http"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"onair/daemon"
-	"onair/encoder"
-	"onair/supervisor"
+	"go.uber.org/zap/zaptest"
+
+	"onair/internal/version"
+	"onair/web"
+	"onair/web/api"
 )
 
 // Operators type `onairctl status -json` (single dash) out of habit; pflag
@@ -25,43 +25,70 @@ func TestSingleDashLongFlagIsAccepted(t *testing.T) {
 	}
 }
 
-func TestStatusOverUnixSocket(t *testing.T) {
+// fakeBox answers like onaird: the first failover is pending, the second refused.
+type fakeBox struct {
+	st        api.Status
+	failovers int
+	kbps      int
+}
+
+func (b *fakeBox) Status() api.Status { return b.st }
+
+func (b *fakeBox) FailoverVideo() (string, bool, error) {
+	b.failovers++
+	if b.failovers == 1 {
+		return "encoder-b", true, nil
+	}
+	return "", false, errors.New("encoder: failover: encoder-b is not running")
+}
+
+func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
+	b.kbps = kbps
+	return 1234, nil
+}
+
+// serve runs the real API server (every check included) on a socket.
+func serve(t *testing.T, box web.Box) string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	ln, err := net.Listen("unix", sock)
+	s, err := web.New(web.Config{Socket: sock}, box, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := daemon.Status{
-		Version: "test", State: "degraded",
-		Children: []daemon.ChildStatus{{Status: supervisor.Status{Name: "encoder-b", Role: "encode", PID: 42, State: "backoff", Restarts: 3, LastError: "stalled: no progress for 500ms"}}},
-		Video:    daemon.VideoStatus{Switch: encoder.SwitchStatus{Twins: true, Locked: false, Active: "encoder-a"}},
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(st) })
-	failovers := 0
-	mux.HandleFunc("POST /api/failover/video", func(w http.ResponseWriter, _ *http.Request) {
-		failovers++
-		if failovers == 1 {
-			w.WriteHeader(http.StatusAccepted)
-			w.Write([]byte(`{"result":"pending","target":"encoder-b","detail":"twins unlocked: encoder-b takes over later"}`))
-			return
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
 		}
-		w.WriteHeader(http.StatusConflict)
-		w.Write([]byte(`{"error":"encoder: failover: encoder-b is not running"}`))
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	run := func(args ...string) (string, error) {
-		root := Root()
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetArgs(NormalizeArgs(append([]string{"--socket", sock}, args...)))
-		err := root.ExecuteContext(context.Background())
-		return out.String(), err
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
 	}
-	out, err := run("status")
+	return sock
+}
+
+func run(sock string, args ...string) (string, error) {
+	root := Root()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs(NormalizeArgs(append([]string{"--socket", sock}, args...)))
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestStatusOverUnixSocket(t *testing.T) {
+	box := &fakeBox{st: api.Status{
+		Version: "test", State: api.BoxDegraded,
+		Children: []api.ChildStatus{{ProcessStatus: api.ProcessStatus{Name: "encoder-b", Role: "encode", PID: 42, State: "backoff", Restarts: 3, LastError: "stalled: no progress for 500ms"}}},
+		Video:    api.VideoStatus{Switch: api.SwitchStatus{Twins: true, Locked: false, Active: "encoder-a"}},
+	}}
+	sock := serve(t, box)
+	out, err := run(sock, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,26 +97,49 @@ func TestStatusOverUnixSocket(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
-	out, err = run("status", "-json")
-	if err != nil || !strings.Contains(out, `"encoder-b"`) {
+	out, err = run(sock, "status", "-json")
+	if err != nil || !strings.Contains(out, `"encoder-b"`) || !strings.Contains(out, `"components"`) {
 		t.Fatalf("status -json: %v\n%s", err, out)
 	}
-	if out, err := run("failover", "video"); err != nil || !strings.Contains(out, "pending: twins unlocked") {
+	if out, err := run(sock, "failover", "video"); err != nil || !strings.Contains(out, "pending: twins unlocked") {
 		t.Fatalf("pending failover must say so: %v\n%s", err, out)
 	}
-	if _, err := run("failover", "video"); err == nil || !strings.Contains(err.Error(), "encoder-b is not running") {
-		t.Fatalf("refused failover must say why: %v", err)
+	if _, err := run(sock, "failover", "video"); err == nil || err.Error() != "encoder: failover: encoder-b is not running" {
+		t.Fatalf("refused failover must say why, in the server's words: %v", err)
 	}
-	if _, err := run("failover", "audio"); err == nil {
+	if _, err := run(sock, "failover", "audio"); err == nil {
 		t.Fatal("failover audio accepted")
+	}
+	if box.failovers != 2 {
+		t.Fatalf("failover audio reached the box: %d failovers", box.failovers)
+	}
+}
+
+// The bitrate command is a JSON POST the hardened server accepts.
+func TestBitrateReachesTheBox(t *testing.T) {
+	box := &fakeBox{}
+	out, err := run(serve(t, box), "bitrate", "2500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if box.kbps != 2500 || out != "video bitrate 2500 kbit/s from frame 1234\n" {
+		t.Fatalf("box got %d kbps; output %q", box.kbps, out)
 	}
 }
 
 func TestNoDaemonSaysSo(t *testing.T) {
-	root := Root()
-	root.SetArgs([]string{"--socket", filepath.Join(t.TempDir(), "none.sock"), "status"})
-	err := root.ExecuteContext(context.Background())
+	_, err := run(filepath.Join(t.TempDir(), "none.sock"), "status")
 	if err == nil || !strings.Contains(err.Error(), "is onaird running?") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestVersionPrintsTheBuildVersion(t *testing.T) {
+	old := version.Version
+	version.Version = "v9.9.9-test"
+	defer func() { version.Version = old }()
+	out, err := run("/nonexistent.sock", "version")
+	if err != nil || out != "v9.9.9-test\n" {
+		t.Fatalf("version: %v %q", err, out)
 	}
 }

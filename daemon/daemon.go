@@ -207,7 +207,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { d.watchdog(gctx); return nil })
 	g.Go(func() error { d.healthLoop(gctx); return nil })
-	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+	g.Go(func() error { // READY=1 only once the API serves
+		select {
+		case <-d.api.Ready():
+			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	d.log.Info("onaird running", zap.String("version", version.Version), zap.String("output", d.target),
 		zap.Bool("twins", len(d.encoders) == 2), zap.String("av", d.av))
 

@@ -7,59 +7,31 @@ import (
 	"syscall"
 	"time"
 
-	"onair/encoder"
 	"onair/internal/version"
 	"onair/output"
-	"onair/supervisor"
+	"onair/web/api"
 )
 
-// Status is the whole box as GET /api/status reports it.
-type Status struct {
-	Version  string        `json:"version"`
-	State    string        `json:"state"` // "on_air", "degraded", "off_air"
-	Uptime   float64       `json:"uptime_s"`
-	Children []ChildStatus `json:"children"`
-	Video    VideoStatus   `json:"video"`
-	Audio    AudioStatus   `json:"audio"`
-	Output   output.Status `json:"output"`
-}
-
-// ChildStatus is one supervised process.
-type ChildStatus struct {
-	supervisor.Status
-	LastIndex uint64 `json:"last_index"`
-	LagFrames int64  `json:"lag_frames"`
-	Frames    uint64 `json:"frames"`
-}
-
-// VideoStatus is the video path.
-type VideoStatus struct {
-	Switch       encoder.SwitchStatus `json:"switch"`
-	Keeper       encoder.KeeperStatus `json:"cadence"`
-	RingHead     uint64               `json:"ring_head"`
-	BitrateKbps  int                  `json:"bitrate_kbps"`
-	LatencyP50Ms float64              `json:"latency_p50_ms"` // capture stamp → packet muxed
-	LatencyP99Ms float64              `json:"latency_p99_ms"`
-	MuxErrors    uint64               `json:"mux_errors"`
-	// TwinSkewMaxFrames is the largest distance seen between the locked
-	// twins (video.hang_after must stay above it, or healthy twins restart).
-	TwinSkewMaxFrames uint64 `json:"twin_skew_max_frames"`
-}
-
-// AudioStatus is the audio path.
-type AudioStatus struct {
-	Frames    uint64 `json:"frames"`
-	LastIndex uint64 `json:"last_index"`
-	GapFrames uint64 `json:"gap_frames"`
-}
+// The API types, under their old names for the code and tests that use them.
+type (
+	// Status is the whole box as GET /api/status reports it.
+	Status = api.Status
+	// ChildStatus is one supervised process.
+	ChildStatus = api.ChildStatus
+	// VideoStatus is the video path.
+	VideoStatus = api.VideoStatus
+	// AudioStatus is the audio path.
+	AudioStatus = api.AudioStatus
+)
 
 // Status returns a snapshot of the box (web.Box).
-func (d *Daemon) Status() any { return d.snapshot() }
+func (d *Daemon) Status() api.Status { return d.snapshot() }
 
-func (d *Daemon) snapshot() Status {
-	st := Status{Version: version.Version, Uptime: time.Since(d.started).Seconds(), Output: d.out.Status()}
+func (d *Daemon) snapshot() api.Status {
+	st := api.Status{Version: version.Version, Uptime: time.Since(d.started).Seconds(), Output: d.out.Status(),
+		Components: []api.Component{}}
 	for _, c := range d.children {
-		cs := ChildStatus{Status: c.sup.Status()}
+		cs := api.ChildStatus{ProcessStatus: c.sup.Status()}
 		c.mu.Lock()
 		cs.LastIndex, cs.LagFrames, cs.Frames = c.prog.Index, c.prog.LagFrames, c.prog.Frames
 		c.mu.Unlock()
@@ -78,14 +50,14 @@ func (d *Daemon) snapshot() Status {
 	st.Video.MuxErrors = d.muxErrors.Load()
 	st.Video.TwinSkewMaxFrames = d.skewMax.Load()
 	st.Video.BitrateKbps = int(d.bitrate.Load())
-	st.Audio = AudioStatus{Frames: d.audio.frames.Load(), LastIndex: d.audio.last.Load(), GapFrames: d.audio.gaps.Load()}
+	st.Audio = api.AudioStatus{Frames: d.audio.frames.Load(), LastIndex: d.audio.last.Load(), GapFrames: d.audio.gaps.Load()}
 
-	st.State = "on_air"
+	st.State = api.BoxOnAir
 	switch {
-	case st.Output.State != "connected":
-		st.State = "off_air"
+	case st.Output.State != output.StateConnected:
+		st.State = api.BoxOffAir
 	case !st.Video.Switch.Locked && st.Video.Switch.Twins, st.Video.Keeper.Signal != "live":
-		st.State = "degraded"
+		st.State = api.BoxDegraded
 	}
 	return st
 }

@@ -7,10 +7,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"onair/daemon"
 	"onair/ingest"
-
 	"onair/internal/testutil"
+	"onair/web/api"
 )
 
 var binDir string
@@ -146,7 +145,8 @@ func (b *box) logs() string { return b.stderr.String() }
 // box is a running onaird.
 type box struct {
 	*proc
-	api, socket string
+	socket string
+	client *api.Client // over TCP, as the web page
 }
 
 type boxOpts struct {
@@ -172,7 +172,7 @@ func startBox(t *testing.T, o boxOpts) *box {
 		o.stallAfter = "500ms"
 	}
 	audio := `"lavfi:sine=frequency=1000:sample_rate=48000"`
-	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	cfg := fmt.Sprintf(`version: 1
 video:
   source: "lavfi:testsrc2=size=1280x720:rate=30"
@@ -195,13 +195,13 @@ api:
 runtime_dir: %q
 supervisor:
   grace: 2s
-%s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, api, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"), o.extra)
+%s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, listen, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"), o.extra)
 	path := filepath.Join(dir, "onair.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := startEnv(t, o.env, nil, bin("onaird"), "-config", path)
-	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock")}
+	b := &box{proc: p, socket: filepath.Join(dir, "onaird.sock"), client: api.NewHTTPClient("http://" + listen)}
 	t.Cleanup(func() {
 		p.stop(t, 10*time.Second)
 		errs := p.stderr.String()
@@ -214,7 +214,7 @@ supervisor:
 			t.Logf("onaird stderr (tail):\n%s", tail(errs, 60))
 		}
 	})
-	b.waitFor(t, 20*time.Second, "api up", func(daemon.Status) bool { return true })
+	b.waitFor(t, 20*time.Second, "api up", func(api.Status) bool { return true })
 	return b
 }
 
@@ -226,26 +226,26 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (b *box) status(t *testing.T) (daemon.Status, error) {
+func (b *box) status(t *testing.T) (api.Status, error) {
 	t.Helper()
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + b.api + "/api/status")
-	if err != nil {
-		return daemon.Status{}, err
-	}
-	defer resp.Body.Close()
-	var st daemon.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return daemon.Status{}, fmt.Errorf("decode status: %w", err)
-	}
-	return st, nil
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return b.client.Status(ctx)
+}
+
+// failover asks for a video failover, as the web page does.
+func (b *box) failover(t *testing.T) (api.FailoverResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return b.client.FailoverVideo(ctx)
 }
 
 // waitFor polls the status until cond holds (bounded by limit).
-func (b *box) waitFor(t *testing.T, limit time.Duration, what string, cond func(daemon.Status) bool) daemon.Status {
+func (b *box) waitFor(t *testing.T, limit time.Duration, what string, cond func(api.Status) bool) api.Status {
 	t.Helper()
 	deadline := time.Now().Add(limit)
-	var last daemon.Status
+	var last api.Status
 	var lastErr error
 	for time.Now().Before(deadline) {
 		if b.exited() {
@@ -263,7 +263,7 @@ func (b *box) waitFor(t *testing.T, limit time.Duration, what string, cond func(
 	return last
 }
 
-func (b *box) child(t *testing.T, name string) daemon.ChildStatus {
+func (b *box) child(t *testing.T, name string) api.ChildStatus {
 	t.Helper()
 	st, err := b.status(t)
 	if err != nil {
@@ -275,7 +275,7 @@ func (b *box) child(t *testing.T, name string) daemon.ChildStatus {
 		}
 	}
 	t.Fatalf("no child %s", name)
-	return daemon.ChildStatus{}
+	return api.ChildStatus{}
 }
 
 // receiver is onair-ingest on loopback.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"onair/internal/fault"
 
 	"onair/internal/testutil"
+	"onair/web/api"
 )
 
 func locked(st daemon.Status) bool {
@@ -203,11 +203,9 @@ func TestManualFailoverTenTimesNoGap(t *testing.T) {
 	b.waitFor(t, 20*time.Second, "locked", func(st daemon.Status) bool { return connected(st) && locked(st) })
 	st0, _ := b.status(t)
 	for n := 0; n < 10; n++ {
-		resp, err := http.Post("http://"+b.api+"/api/failover/video", "", nil)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("failover %d: %v %v", n, err, resp)
+		if r, err := b.failover(t); err != nil || r.Result != api.FailoverSwitched {
+			t.Fatalf("failover %d: %v %+v", n, err, r)
 		}
-		resp.Body.Close()
 		time.Sleep(700 * time.Millisecond)
 	}
 	st, _ := b.status(t)

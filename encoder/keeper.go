@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"onair/encoder/ring"
+	"onair/web/api"
 )
 
 // KeeperConfig configures the cadence keeper.
@@ -23,18 +24,9 @@ type KeeperConfig struct {
 	Caption string
 }
 
-// KeeperStatus is what the keeper has done, for the status API.
-type KeeperStatus struct {
-	Signal       string `json:"signal"` // "live", "frozen" (repeating), "slate"
-	Repeats      uint64 `json:"repeats"`
-	Slates       uint64 `json:"slates"`
-	Blacks       uint64 `json:"blacks"`
-	Live         uint64 `json:"live"` // indexes capture delivered in time
-	LastLiveIdx  uint64 `json:"last_live_index"`
-	KeeperIndex  uint64 `json:"index"` // last index the keeper checked
-	BehindFrames uint64 `json:"skipped_late"`
-	Reclaimed    uint64 `json:"reclaimed"` // claimed by capture, never published: filled by the keeper
-}
+// KeeperStatus is what the keeper has done, for the status API; the type
+// lives in the API package so that clients share it.
+type KeeperStatus = api.KeeperStatus
 
 // Keeper is the one authority of the frame cadence (DESIGN.md, "Hitless twin
 // encoders"): for every frame index it makes sure the ring holds a picture by

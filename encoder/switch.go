@@ -6,6 +6,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"go.uber.org/zap"
+
+	"onair/web/api"
 )
 
 // Packet is one encoded access unit from one encoder.
@@ -18,33 +20,9 @@ type Packet struct {
 	Data      []byte
 }
 
-// SwitchStatus is the switch's state for the status API.
-type SwitchStatus struct {
-	Twins      bool     `json:"twins"`
-	Locked     bool     `json:"locked"`
-	Active     string   `json:"active"`
-	RelockAt   *uint64  `json:"relock_at,omitempty"` // pending re-lock index
-	Emitted    uint64   `json:"emitted"`
-	LastIndex  uint64   `json:"last_index"`
-	FramesFrom []uint64 `json:"frames_from"` // per encoder: copies that went to the mux
-	Compared   uint64   `json:"compared"`    // indexes for which both copies were hashed
-	Mismatches uint64   `json:"mismatches"`  // unexpected differences while locked
-	// RelockFailures counts re-locks whose copies differed at or after the
-	// common reset index: the twins stay unlocked and NeedsRelock asks for
-	// the next attempt.
-	RelockFailures uint64 `json:"relock_failures"`
-	Switches       uint64 `json:"switches"`   // changes of active encoder
-	GapFrames      uint64 `json:"gap_frames"` // indexes never emitted
-	Relocks        uint64 `json:"relocks"`
-	// FailoverPending names the encoder a manual failover asked for while
-	// the twins were unlocked: it takes over at its first IDR that follows
-	// the emitted stream without a gap, or as soon as the twins lock.
-	FailoverPending string   `json:"failover_pending,omitempty"`
-	LastRelockF     int64    `json:"last_relock_frames"` // frames from encoder start to verified lock
-	Dropped         []uint64 `json:"dropped"`            // per encoder: later copies and unusable packets
-	Names           []string `json:"names"`
-	Alive           []bool   `json:"alive"`
-}
+// SwitchStatus is the switch's state for the status API; the type lives in
+// the API package so that clients share it.
+type SwitchStatus = api.SwitchStatus
 
 type seen struct {
 	hash uint64

@@ -19,6 +19,7 @@ package output
 
 import (
 	"onair/output/srturl"
+	"onair/web/api"
 
 	"context"
 	"errors"
@@ -67,7 +68,7 @@ const (
 //	connected  -> backoff      send failed, peer closed, peer idle
 //	backoff    -> connecting   backoff elapsed
 //	any        -> stopped      ctx done (after the linger drain when connected)
-type State string
+type State = api.OutputState
 
 // States reported in Status.
 const (
@@ -450,34 +451,12 @@ func (p *pacer) reserve(now time.Time, n int, rate float64) time.Duration {
 // unreserve returns n bytes taken by a reserve that did not send.
 func (p *pacer) unreserve(n int) { p.tokens += float64(n) }
 
-// Status is a snapshot for the web page, onairctl and metrics.
-type Status struct {
-	State        State    `json:"state"`
-	Peer         string   `json:"peer"`
-	Target       string   `json:"target"` // URL, passphrase redacted
-	LastError    string   `json:"last_error,omitempty"`
-	Connects     int      `json:"connects"`
-	BytesSent    uint64   `json:"bytes_sent"`
-	BytesDropped uint64   `json:"bytes_dropped"`
-	BytesQueued  int      `json:"bytes_queued"`
-	InputKbps    float64  `json:"input_kbps"`
-	SendRateKbps float64  `json:"send_rate_kbps"`
-	PaceKbps     float64  `json:"pace_kbps"`
-	SRT          SRTStats `json:"srt"`
-}
+// Status is a snapshot for the web page, onairctl and metrics; the type
+// lives in the API package so that clients share it.
+type Status = api.OutputStatus
 
 // SRTStats are gosrt's statistics of the current (or last) connection.
-type SRTStats struct {
-	RTTms        float64 `json:"rtt_ms"`
-	PktSent      uint64  `json:"pkt_sent"`
-	PktRetrans   uint64  `json:"pkt_retrans"`
-	PktDropped   uint64  `json:"pkt_dropped"`   // too late, dropped by the sender
-	PktLoss      uint64  `json:"pkt_loss"`      // reported lost by the receiver
-	LossRatePct  float64 `json:"loss_rate_pct"` // retransmitted vs sent, %
-	SendBufMs    uint64  `json:"send_buf_ms"`   // span of unacknowledged packets
-	SendBufPkts  uint64  `json:"send_buf_pkts"` // unacknowledged packets
-	PeerLatencyM uint64  `json:"peer_latency_ms"`
-}
+type SRTStats = api.SRTStats
 
 // Status returns a snapshot. Safe for concurrent use.
 func (s *SRT) Status() Status {

@@ -30,6 +30,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+
+	"onair/web/api"
 )
 
 // Spec defaults.
@@ -116,19 +118,9 @@ type Instance struct {
 	Started time.Time // clock time of the start
 }
 
-// Status is a snapshot of a Child for the web page and onairctl.
-type Status struct {
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	PID       int       `json:"pid"` // 0 when no instance is alive
-	State     State     `json:"state"`
-	Restarts  int       `json:"restarts"`   // start attempts after the first
-	LastError string    `json:"last_error"` // why the last instance ended, or the last start failure
-	LastExit  time.Time `json:"last_exit,omitzero"`
-	Since     time.Time `json:"since"`             // when State was entered
-	Instance  int       `json:"instance"`          // number of the current or last instance
-	RetryAt   time.Time `json:"retry_at,omitzero"` // next start, while State is backoff
-}
+// Status is a snapshot of a Child for the web page and onairctl; the type
+// lives in the API package so that clients share it.
+type Status = api.ProcessStatus
 
 // ExitError describes how an instance ended on its own.
 type ExitError struct {

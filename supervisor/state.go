@@ -1,5 +1,7 @@
 package supervisor
 
+import "onair/web/api"
+
 // State is where a Child's supervision loop is. It is a string so that it
 // reads well in JSON and logs.
 //
@@ -20,7 +22,9 @@ package supervisor
 // Run's context being cancelled while starting or stalled is noticed right
 // after (the instance is then stopped or already reaped), so those states
 // never go to stopped directly.
-type State string
+//
+// The type lives in the API package so that clients share it.
+type State = api.RunState
 
 // The states of a Child; see State for the transitions.
 const (

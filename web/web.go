@@ -1,9 +1,16 @@
 // Package web is onaird's local API: JSON status and operator commands over
-// HTTP, served on a TCP address (the web page, Prometheus later) and on a
-// unix socket (onairctl over SSH). Both listeners serve the same explicit mux.
+// HTTP, served on a loopback TCP address (the web page, Prometheus later) and
+// on a unix socket (onairctl over SSH). Both listeners serve the same explicit
+// mux; the types and the client are in web/api.
+//
+// Every request is checked before it reaches a handler (guard.go): the Host
+// must be a loopback name (no DNS rebinding), a browser's cross-origin request
+// is refused, methods are checked, a POST must be application/json and at
+// most api.MaxBodyBytes. So a web page in a browser on the same machine cannot
+// drive the box.
 //
 // Not for: the stream itself, or anything reachable from outside the box
-// without authentication (the TCP listener defaults to loopback).
+// without authentication (api.listen must be loopback until the page has it).
 package web
 
 import (
@@ -13,156 +20,288 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"net/netip"
+	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+
+	"onair/web/api"
 )
 
-// Box is what the API needs from onaird.
+// Box is what the API needs from onaird. Its methods are called from the
+// HTTP handlers' goroutines, concurrently.
 type Box interface {
-	// Status returns a JSON-marshalable snapshot of the whole box.
-	Status() any
+	// Status returns a snapshot of the whole box.
+	Status() api.Status
 	// FailoverVideo swaps the active encoder without a gap and names the
 	// target. pending: the twins are unlocked, so the target takes over at
-	// the next seamless point instead of now.
+	// the next seamless point instead of now. An error means the failover
+	// is refused (answered 409 with its text).
 	FailoverVideo() (target string, pending bool, err error)
-	// SetVideoBitrate changes both encoders' bitrate at one frame index, returned.
-	SetVideoBitrate(kbps int) (uint64, error)
+	// SetVideoBitrate changes both encoders' bitrate at one frame index,
+	// returned. An error means the value is refused (answered 400 with its
+	// text).
+	SetVideoBitrate(kbps int) (atIndex uint64, err error)
 }
 
 // Config says where to listen.
 type Config struct {
-	Listen string // TCP, e.g. 127.0.0.1:8080; empty disables
-	Socket string // unix socket path; empty disables
+	Listen string // TCP, loopback only, e.g. 127.0.0.1:8080; empty disables
+	Socket string // unix socket path, created 0660; empty disables
 }
 
-// Server serves the API.
+// The limits of the HTTP servers.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	shutdownGrace     = 2 * time.Second
+)
+
+// Server serves the API. Create it with New; Run (or RunTCP and RunSocket
+// separately) may be called again after it returned, e.g. by a supervisor.
 type Server struct {
-	cfg Config
-	box Box
-	log *zap.Logger
-	mux *http.ServeMux
+	cfg     Config
+	box     Box
+	log     *zap.Logger
+	tcp     http.Handler // the mux behind every check
+	unix    http.Handler // the mux behind the checks that apply to a socket
+	timeout timeouts
+
+	mu      sync.Mutex
+	serving map[string]bool // "tcp", "unix": bound and serving at least once
+	ready   chan struct{}
 }
 
-// New builds the server; nothing listens until Run.
+type timeouts struct{ readHeader, read, write, idle time.Duration }
+
+// New builds the server; nothing listens until Run. A non-loopback
+// api.listen is refused: the API has no authentication.
 func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	if cfg.Listen == "" && cfg.Socket == "" {
 		return nil, errors.New("web: neither api.listen nor api.socket is set")
 	}
-	s := &Server{cfg: cfg, box: box, log: log, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /api/status", s.status)
-	s.mux.HandleFunc("POST /api/failover/video", s.failoverVideo)
-	s.mux.HandleFunc("POST /api/video/bitrate", s.videoBitrate)
-	s.mux.HandleFunc("GET /{$}", s.index)
+	if cfg.Listen != "" {
+		if err := checkLoopback(cfg.Listen); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{cfg: cfg, box: box, log: log, serving: map[string]bool{}, ready: make(chan struct{}),
+		timeout: timeouts{readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout}}
+	mux := http.NewServeMux()
+	route(mux, api.PathStatus, http.MethodGet, s.status)
+	route(mux, api.PathFailoverVideo, http.MethodPost, s.failoverVideo)
+	route(mux, api.PathVideoBitrate, http.MethodPost, s.videoBitrate)
+	route(mux, "/{$}", http.MethodGet, s.index)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "web: no such endpoint: "+r.URL.Path)
+	})
+	s.tcp = guard(mux, s.allowedHost)
+	s.unix = guard(mux, nil) // a browser cannot reach a unix socket: no Host to check
 	return s, nil
 }
 
-// Handler is the API's handler, for tests.
-func (s *Server) Handler() http.Handler { return s.mux }
+// checkLoopback refuses an address that would listen beyond this machine.
+func checkLoopback(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("web: api.listen %q: %w", listen, err)
+	}
+	if isLoopbackName(host) {
+		return nil
+	}
+	return fmt.Errorf("web: api.listen %q: only loopback until the web page has authentication (127.0.0.1, [::1] or localhost)", listen)
+}
 
-// Run listens and serves until ctx is done.
-func (s *Server) Run(ctx context.Context) error {
-	var lns []net.Listener
-	if s.cfg.Listen != "" {
-		ln, err := net.Listen("tcp", s.cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("web: api.listen %s: %w", s.cfg.Listen, err)
+// isLoopbackName: "localhost" or a loopback IP literal.
+func isLoopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// allowedHost is the DNS rebinding check: a page of evil.example whose name
+// was re-pointed to 127.0.0.1 reaches our port with Host: evil.example.
+func (s *Server) allowedHost(hostport string) bool {
+	if hostport == s.cfg.Listen {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return isLoopbackName(host)
+}
+
+// Handler is the API as served on TCP, every check included, for tests.
+func (s *Server) Handler() http.Handler { return s.tcp }
+
+// Ready is closed once every configured listener is bound and serving.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+func (s *Server) markServing(kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serving[kind] = true
+	if (s.cfg.Listen == "" || s.serving["tcp"]) && (s.cfg.Socket == "" || s.serving["unix"]) {
+		select {
+		case <-s.ready:
+		default:
+			close(s.ready)
 		}
-		lns = append(lns, ln)
+	}
+}
+
+// Run serves every configured listener until ctx is done (then it returns
+// nil). It returns an error, having closed the others, as soon as one
+// cannot bind or stops serving.
+func (s *Server) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if s.cfg.Listen != "" {
+		g.Go(func() error { return s.RunTCP(gctx) })
 	}
 	if s.cfg.Socket != "" {
-		if err := os.MkdirAll(filepath.Dir(s.cfg.Socket), 0o750); err != nil {
-			closeAll(lns)
-			return fmt.Errorf("web: api.socket dir: %w", err)
-		}
-		_ = os.Remove(s.cfg.Socket) // a stale socket from a crashed run
-		ln, err := net.Listen("unix", s.cfg.Socket)
-		if err != nil {
-			closeAll(lns)
-			return fmt.Errorf("web: api.socket %s: %w", s.cfg.Socket, err)
-		}
-		_ = os.Chmod(s.cfg.Socket, 0o660)
-		lns = append(lns, ln)
+		g.Go(func() error { return s.RunSocket(gctx) })
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, ln := range lns {
-		s.log.Info("api listening", zap.String("addr", ln.Addr().String()), zap.String("net", ln.Addr().Network()))
-		g.Go(func() error {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		if s.cfg.Socket != "" {
-			_ = os.Remove(s.cfg.Socket)
-		}
-		return nil
-	})
 	return g.Wait()
 }
 
-func closeAll(lns []net.Listener) {
-	for _, ln := range lns {
-		ln.Close()
+// RunTCP serves api.listen until ctx is done; see Run.
+func (s *Server) RunTCP(ctx context.Context) error {
+	if s.cfg.Listen == "" {
+		return errors.New("web: api.listen is not set")
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("web: api.listen %s: %w", s.cfg.Listen, err)
+	}
+	// "localhost" is resolved by the system: make sure it was loopback.
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		_ = ln.Close()
+		return fmt.Errorf("web: api.listen %s: bound to %s, not loopback", s.cfg.Listen, ln.Addr())
+	}
+	return s.serve(ctx, "tcp", ln, s.tcp, nil)
+}
+
+// RunSocket serves api.socket until ctx is done; see Run. The socket is
+// created with mode 0660 before it listens; a stale one is removed only if
+// nothing answers on it.
+func (s *Server) RunSocket(ctx context.Context) error {
+	if s.cfg.Socket == "" {
+		return errors.New("web: api.socket is not set")
+	}
+	ln, cleanup, err := listenUnix(s.cfg.Socket, 0o660)
+	if err != nil {
+		return err
+	}
+	return s.serve(ctx, "unix", ln, s.unix, cleanup)
+}
+
+// serve serves ln until ctx is done or serving fails, then shuts down.
+func (s *Server) serve(ctx context.Context, kind string, ln net.Listener, h http.Handler, cleanup func()) error {
+	srv := s.httpServer(ctx, h)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.log.Info("api listening", zap.String("addr", ln.Addr().String()), zap.String("net", kind))
+	s.markServing(kind)
+	var err error
+	select {
+	case err = <-served:
+		err = fmt.Errorf("web: serve %s %s: %w", kind, ln.Addr(), err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if serr := srv.Shutdown(sctx); serr != nil {
+			_ = srv.Close()
+		}
+		cancel()
+		<-served
+	}
+	if cleanup != nil {
+		cleanup()
+	}
+	return err
+}
+
+// httpServer is the HTTP server of one listener: a slow or silent client
+// cannot hold a connection (slowloris) or grow a header without bound.
+func (s *Server) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.timeout.readHeader,
+		ReadTimeout:       s.timeout.read,
+		WriteTimeout:      s.timeout.write,
+		IdleTimeout:       s.timeout.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = enc.Encode(v) // the client went away: nothing to tell it
 }
 
-func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, api.Error{Error: msg})
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request, _ []byte) {
 	writeJSON(w, http.StatusOK, s.box.Status())
 }
 
-func (s *Server) failoverVideo(w http.ResponseWriter, _ *http.Request) {
+// failoverVideo takes an empty body or a JSON object (no fields yet).
+func (s *Server) failoverVideo(w http.ResponseWriter, _ *http.Request, body []byte) {
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := decodeStrict(body, &struct{}{}); err != nil {
+			writeError(w, http.StatusBadRequest, "web: body must be {} or empty: "+err.Error())
+			return
+		}
+	}
 	target, pending, err := s.box.FailoverVideo()
 	if err != nil {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
 	if pending {
-		writeJSON(w, http.StatusAccepted, map[string]string{"result": "pending", "target": target,
-			"detail": "twins unlocked: " + target + " takes over at its next IDR that follows without a gap, or when the twins lock"})
+		writeJSON(w, http.StatusAccepted, api.FailoverResult{Result: api.FailoverPending, Target: target,
+			Detail: "twins unlocked: " + target + " takes over at its next IDR that follows without a gap, or when the twins lock"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"result": "switched", "target": target})
+	writeJSON(w, http.StatusOK, api.FailoverResult{Result: api.FailoverSwitched, Target: target})
 }
 
 // videoBitrate takes {"kbps": N}.
-func (s *Server) videoBitrate(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Kbps int `json:"kbps"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {\"kbps\": N}: " + err.Error()})
+func (s *Server) videoBitrate(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req api.BitrateRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "web: body must be {\"kbps\": N}: "+err.Error())
 		return
 	}
 	at, err := s.box.SetVideoBitrate(req.Kbps)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"result": "ok", "at_index": at, "kbps": req.Kbps})
+	writeJSON(w, http.StatusOK, api.BitrateResult{Result: "ok", AtIndex: at, Kbps: req.Kbps})
 }
 
-func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) index(w http.ResponseWriter, _ *http.Request, _ []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprint(w, `<!doctype html><meta charset="utf-8"><title>onair</title>
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	_, _ = fmt.Fprint(w, `<!doctype html><meta charset="utf-8"><title>onair</title>
 <h1>onair</h1><p>Status: <a href="/api/status">/api/status</a> (JSON).</p>`)
 }

@@ -1,23 +1,41 @@
 package web
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
+	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"onair/web/api"
 )
 
-type fakeBox struct{ failovers int }
+type fakeBox struct {
+	mu        sync.Mutex
+	failovers int
+	kbps      []int
+}
 
-func (b *fakeBox) Status() any { return map[string]any{"state": "on_air", "failovers": b.failovers} }
+func (b *fakeBox) Status() api.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return api.Status{State: api.BoxOnAir, Version: "test", Video: api.VideoStatus{Switch: api.SwitchStatus{Switches: uint64(b.failovers)}}}
+}
+
 func (b *fakeBox) FailoverVideo() (string, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.failovers >= 2 {
 		return "", false, errors.New("encoder: failover: encoder-b is not running")
 	}
@@ -26,103 +44,562 @@ func (b *fakeBox) FailoverVideo() (string, bool, error) {
 }
 
 func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if kbps < 100 {
 		return 0, errors.New("bitrate 5 kbps: must be 100..100000")
 	}
+	b.kbps = append(b.kbps, kbps)
 	return 90, nil
 }
 
-func unixClient(sock string) *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
+func (b *fakeBox) calls() (failovers, bitrates int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failovers, len(b.kbps)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// start runs s until the test ends and waits until it serves.
+func start(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after stop: %v", err)
+		}
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before ready: %v", err)
+	}
+}
+
+// tcpServer is a server on a free loopback port.
+func tcpServer(t *testing.T, box Box) (addr string) {
+	t.Helper()
+	addr = freeAddr(t)
+	s, err := New(Config{Listen: addr}, box, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	return addr
+}
+
+// send does one raw request and returns the status code, the Allow header
+// and the body.
+func send(t *testing.T, addr string, req *http.Request) (code int, allow, body string) {
+	t.Helper()
+	req.URL.Scheme, req.URL.Host = "http", addr
+	if req.Host == "placeholder" {
+		req.Host = addr
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Allow"), string(b)
+}
+
+func newReq(t *testing.T, method, path, contentType, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://placeholder"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req
 }
 
 // onairctl talks to the unix socket; the web page to TCP: both must serve the same API.
-func TestStatusOnTCPAndUnixSocket(t *testing.T) {
+func TestStatusAndCommandsOnTCPAndUnixSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	box := &fakeBox{}
 	s, err := New(Config{Listen: addr, Socket: sock}, box, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	get := func(c *http.Client, url string) map[string]any {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		for range 100 {
-			if resp, err = c.Get(url); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+	start(t, s)
+	ctx := context.Background()
+	tc, uc := api.NewHTTPClient("http://"+addr), api.NewUnixClient(sock)
+	for name, c := range map[string]*api.Client{"tcp": tc, "unix": uc} {
+		st, err := c.Status(ctx)
+		if err != nil || st.State != api.BoxOnAir || st.Version != "test" {
+			t.Fatalf("%s status: %v %+v", name, err, st)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-			t.Fatalf("content type %q", ct)
-		}
-		var m map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m
 	}
-	if m := get(http.DefaultClient, "http://"+addr+"/api/status"); m["state"] != "on_air" {
-		t.Fatalf("tcp: %v", m)
+	r, err := uc.FailoverVideo(ctx)
+	if err != nil || r.Result != api.FailoverSwitched || r.Target != "encoder-b" {
+		t.Fatalf("failover: %v %+v", err, r)
 	}
-	uc := unixClient(sock)
-	if m := get(uc, "http://onaird/api/status"); m["state"] != "on_air" {
-		t.Fatalf("unix: %v", m)
-	}
-	resp, err := uc.Post("http://onaird/api/failover/video", "", nil)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("failover: %v %v", err, resp)
-	}
-	resp.Body.Close()
 	// Unlocked twins: the failover is accepted but waits for a seamless point.
-	resp, err = uc.Post("http://onaird/api/failover/video", "", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("pending failover must be 202: %v %v", err, resp)
+	r, err = tc.FailoverVideo(ctx)
+	if err != nil || r.Result != api.FailoverPending || r.Target != "encoder-b" || !strings.Contains(r.Detail, "twins unlocked") {
+		t.Fatalf("pending failover: %v %+v", err, r)
 	}
-	var pend map[string]string
-	if err := json.NewDecoder(resp.Body).Decode(&pend); err != nil || pend["result"] != "pending" || pend["target"] != "encoder-b" {
-		t.Fatalf("pending failover answer %v %v", pend, err)
+	var se *api.StatusError
+	if _, err = uc.FailoverVideo(ctx); !errors.As(err, &se) || se.Code != http.StatusConflict || se.Message != "encoder: failover: encoder-b is not running" {
+		t.Fatalf("refused failover must be 409 with the reason: %v", err)
 	}
-	resp.Body.Close()
-	resp, err = uc.Post("http://onaird/api/failover/video", "", nil)
-	if err != nil || resp.StatusCode != http.StatusConflict {
-		t.Fatalf("refused failover must be 409: %v %v", err, resp)
+	b, err := uc.SetVideoBitrate(ctx, 2500)
+	if err != nil || b.Result != "ok" || b.AtIndex != 90 || b.Kbps != 2500 {
+		t.Fatalf("bitrate: %v %+v", err, b)
 	}
-	resp.Body.Close()
-	resp, err = uc.Post("http://onaird/api/video/bitrate", "application/json", strings.NewReader(`{"kbps": 2500}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("bitrate: %v %v", err, resp)
+	if _, err = tc.SetVideoBitrate(ctx, 5); !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(se.Message, "must be 100..100000") {
+		t.Fatalf("refused bitrate must be 400 with the reason: %v", err)
 	}
-	resp.Body.Close()
-	for _, body := range []string{`{"kbps": 5}`, `nonsense`} {
-		resp, err = uc.Post("http://onaird/api/video/bitrate", "application/json", strings.NewReader(body))
-		if err != nil || resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("bad bitrate %s: %v %v", body, err, resp)
+	if f, n := box.calls(); f != 2 || n != 1 {
+		t.Fatalf("box saw %d failovers, %d bitrates", f, n)
+	}
+}
+
+func TestMalformedBodyIs400(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	for _, c := range []struct{ path, body string }{
+		{api.PathVideoBitrate, `nonsense`},
+		{api.PathVideoBitrate, ``},
+		{api.PathVideoBitrate, `{"kbps": 2500, "unknown": 1}`},
+		{api.PathVideoBitrate, `{"kbps": 2500} {"kbps": 9000}`},
+		{api.PathFailoverVideo, `[1]`},
+		{api.PathFailoverVideo, `{"target": "encoder-a"}`},
+	} {
+		code, _, body := send(t, addr, newReq(t, http.MethodPost, c.path, "application/json", c.body))
+		if code != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
+			t.Errorf("POST %s %q: %d %s", c.path, c.body, code, body)
 		}
-		resp.Body.Close()
 	}
-	if resp, _ := http.Get("http://" + addr + "/api/failover/video"); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET on a command: %d", resp.StatusCode)
+	if f, n := box.calls(); f != 0 || n != 0 {
+		t.Fatalf("a malformed body reached the box: %d failovers, %d bitrates", f, n)
+	}
+	// An empty body and {} are both a failover without options.
+	for _, body := range []string{``, `{}`} {
+		if code, _, b := send(t, addr, newReq(t, http.MethodPost, api.PathFailoverVideo, "application/json", body)); code/100 != 2 {
+			t.Errorf("failover with body %q: %d %s", body, code, b)
+		}
+	}
+}
+
+// A page on any site can make the operator's browser POST to 127.0.0.1:
+// fetch() with mode no-cors, or a form. The browser says where it comes from.
+func TestCrossOriginPOSTIsRefused(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	for _, h := range []map[string]string{
+		{"Origin": "http://evil.example"},
+		{"Origin": "null"},
+		{"Origin": "http://127.0.0.1:1"}, // another port is another origin
+		{"Origin": "http://" + addr, "Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site"},
+	} {
+		req := newReq(t, http.MethodPost, api.PathFailoverVideo, "application/json", `{}`)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		if code, _, body := send(t, addr, req); code != http.StatusForbidden || !strings.Contains(body, "cross-origin") {
+			t.Errorf("POST with %v: %d %s", h, code, body)
+		}
+		req = newReq(t, http.MethodGet, api.PathStatus, "", "")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		if code, _, _ := send(t, addr, req); code != http.StatusForbidden {
+			t.Errorf("GET status with %v: %d", h, code)
+		}
+	}
+	if f, _ := box.calls(); f != 0 {
+		t.Fatalf("a cross-origin request reached the box: %d failovers", f)
+	}
+	// The box's own page (same origin) may.
+	req := newReq(t, http.MethodPost, api.PathFailoverVideo, "application/json", `{}`)
+	req.Header.Set("Origin", "http://"+addr)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if code, _, body := send(t, addr, req); code != http.StatusOK {
+		t.Fatalf("same-origin POST: %d %s", code, body)
+	}
+}
+
+// A form POST or a "simple" fetch needs no CORS preflight only with
+// text/plain, application/x-www-form-urlencoded or multipart/form-data.
+func TestTextPlainPOSTIsRefused(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	for _, ct := range []string{"", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp"} {
+		for _, path := range []string{api.PathFailoverVideo, api.PathVideoBitrate} {
+			code, _, body := send(t, addr, newReq(t, http.MethodPost, path, ct, `{"kbps": 2500}`))
+			if code != http.StatusUnsupportedMediaType || !strings.Contains(body, "application/json") {
+				t.Errorf("POST %s as %q: %d %s", path, ct, code, body)
+			}
+		}
+	}
+	if f, n := box.calls(); f != 0 || n != 0 {
+		t.Fatalf("a non-JSON POST reached the box: %d failovers, %d bitrates", f, n)
+	}
+	if code, _, body := send(t, addr, newReq(t, http.MethodPost, api.PathVideoBitrate, "application/json; charset=utf-8", `{"kbps": 2500}`)); code != http.StatusOK {
+		t.Fatalf("JSON with a charset: %d %s", code, body)
+	}
+}
+
+// DNS rebinding: evil.example re-pointed to 127.0.0.1 makes the browser
+// treat our API as same-origin with the attacker's page; only the Host
+// header tells.
+func TestDNSRebindingHostIsRefused(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"evil.example:" + port, "evil.example", "127.0.0.1.evil.example:" + port, "10.0.0.1:" + port} {
+		req := newReq(t, http.MethodPost, api.PathFailoverVideo, "application/json", `{}`)
+		req.Host = host
+		req.Header.Set("Origin", "http://"+host) // same origin as far as the browser knows
+		if code, _, body := send(t, addr, req); code != http.StatusForbidden || !strings.Contains(body, "loopback names only") {
+			t.Errorf("Host %q: %d %s", host, code, body)
+		}
+	}
+	if f, _ := box.calls(); f != 0 {
+		t.Fatalf("a rebound request reached the box: %d failovers", f)
+	}
+	for _, host := range []string{addr, "localhost:" + port, "[::1]:" + port, "127.0.0.2:" + port} {
+		req := newReq(t, http.MethodGet, api.PathStatus, "", "")
+		req.Host = host
+		if code, _, body := send(t, addr, req); code != http.StatusOK {
+			t.Errorf("Host %q: %d %s", host, code, body)
+		}
+	}
+}
+
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	for _, c := range []struct{ method, path, allow string }{
+		{http.MethodGet, api.PathFailoverVideo, "POST"},
+		{http.MethodPut, api.PathVideoBitrate, "POST"},
+		{http.MethodPost, api.PathStatus, "GET, HEAD"},
+		{http.MethodDelete, "/", "GET, HEAD"},
+	} {
+		code, allow, body := send(t, addr, newReq(t, c.method, c.path, "application/json", `{}`))
+		if code != http.StatusMethodNotAllowed || allow != c.allow || !strings.Contains(body, `"error"`) {
+			t.Errorf("%s %s: %d Allow %q %s", c.method, c.path, code, allow, body)
+		}
+	}
+	if f, _ := box.calls(); f != 0 {
+		t.Fatalf("GET on a command ran it: %d failovers", f)
+	}
+	if code, _, _ := send(t, addr, newReq(t, http.MethodHead, api.PathStatus, "", "")); code != http.StatusOK {
+		t.Fatalf("HEAD status: %d", code)
+	}
+	if code, _, body := send(t, addr, newReq(t, http.MethodGet, "/api/nothing", "", "")); code != http.StatusNotFound || !strings.Contains(body, `"error"`) {
+		t.Fatalf("unknown path: %d %s", code, body)
+	}
+}
+
+func TestBodyOverLimitIs413(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	big := `{"kbps": 2500` + strings.Repeat(" ", api.MaxBodyBytes) + `}`
+	for _, path := range []string{api.PathFailoverVideo, api.PathVideoBitrate} {
+		code, _, body := send(t, addr, newReq(t, http.MethodPost, path, "application/json", big))
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "over the limit") {
+			t.Errorf("POST %s with %d bytes: %d %s", path, len(big), code, body)
+		}
+	}
+	if f, n := box.calls(); f != 0 || n != 0 {
+		t.Fatalf("an oversized POST reached the box: %d failovers, %d bitrates", f, n)
+	}
+}
+
+func TestHeaderOverLimitIs431(t *testing.T) {
+	addr := tcpServer(t, &fakeBox{})
+	req := newReq(t, http.MethodGet, api.PathStatus, "", "")
+	req.Header.Set("X-Big", strings.Repeat("x", 2*maxHeaderBytes))
+	if code, _, _ := send(t, addr, req); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a %d-byte header: %d", 2*maxHeaderBytes, code)
+	}
+}
+
+func TestEveryListenerHasTimeouts(t *testing.T) {
+	s, err := New(Config{Listen: "127.0.0.1:0"}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := s.httpServer(context.Background(), s.tcp)
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+		t.Fatalf("unbounded server: header %v read %v write %v idle %v max header %d",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	}
+}
+
+// Slowloris: a client that sends half a request and waits must not hold a
+// connection (and a goroutine) for ever.
+func TestSilentClientIsDisconnected(t *testing.T) {
+	addr := freeAddr(t)
+	s, err := New(Config{Listen: addr}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.timeout.readHeader = 50 * time.Millisecond
+	start(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Our own deadline only bounds the test; the server must hang up first.
+	if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = bufio.NewReader(c).ReadString('\n')
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("the server kept a silent connection open: %v", err)
+	}
+}
+
+func TestNonLoopbackListenIsRefused(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.168.1.10:8080", "example.com:8080", "8080"} {
+		_, err := New(Config{Listen: listen}, &fakeBox{}, zaptest.NewLogger(t))
+		if err == nil {
+			t.Errorf("api.listen %q accepted", listen)
+			continue
+		}
+		if listen != "8080" && !strings.Contains(err.Error(), "api.listen") || listen != "8080" && !strings.Contains(err.Error(), "only loopback until the web page has authentication") {
+			t.Errorf("api.listen %q: unclear error %v", listen, err)
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080", "LocalHost:8080"} {
+		if _, err := New(Config{Listen: listen}, &fakeBox{}, zaptest.NewLogger(t)); err != nil {
+			t.Errorf("api.listen %q refused: %v", listen, err)
+		}
 	}
 }
 
 func TestNoListenerIsAConfigError(t *testing.T) {
 	if _, err := New(Config{}, &fakeBox{}, zaptest.NewLogger(t)); err == nil {
 		t.Fatal("accepted")
+	}
+}
+
+// net.Listen("unix") binds and listens at once with the umask's mode; a
+// chmod after it leaves a window in which anyone may connect. The socket
+// must have its final mode before it can accept a connection.
+func TestSocketIsNeverConnectableWithLooserMode(t *testing.T) {
+	old := syscall.Umask(0) // the loosest: a socket bound now is 0777
+	defer syscall.Umask(old)
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	var checked bool
+	testHookBeforeListen = func(path string) {
+		checked = true
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Errorf("bound socket: %v", err)
+			return
+		}
+		if perm := fi.Mode().Perm(); perm != 0o660 {
+			t.Errorf("socket mode %v before listen, want 0660", perm)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			_ = c.Close()
+			t.Error("socket connectable before its mode is set")
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("connect before listen: %v, want connection refused", err)
+		}
+	}
+	defer func() { testHookBeforeListen = func(string) {} }()
+	s, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	if !checked {
+		t.Fatal("the socket was not created through listenUnix")
+	}
+	fi, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket %v, want a socket with 0660", fi.Mode())
+	}
+	if _, err := api.NewUnixClient(sock).Status(context.Background()); err != nil {
+		t.Fatalf("status over the socket: %v", err)
+	}
+}
+
+// staleSocket leaves a socket file nobody listens on, as a crashed onaird does.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleSocketIsReplaced(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	staleSocket(t, sock)
+	s, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	if _, err := api.NewUnixClient(sock).Status(context.Background()); err != nil {
+		t.Fatalf("status over the socket: %v", err)
+	}
+}
+
+// A second onaird (or anything else) answering on the socket keeps it: the
+// new server fails instead of stealing it.
+func TestLiveSocketIsNotStolen(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	first, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, first)
+	second, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "another process answers on it") {
+		t.Fatalf("second server on a live socket: %v", err)
+	}
+	if _, err := api.NewUnixClient(sock).Status(context.Background()); err != nil {
+		t.Fatalf("the first server lost its socket: %v", err)
+	}
+}
+
+func TestNonSocketFileIsNotRemoved(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	if err := os.WriteFile(sock, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("Run over a regular file: %v", err)
+	}
+	if b, err := os.ReadFile(sock); err != nil || string(b) != "precious" {
+		t.Fatalf("the file was touched: %v %q", err, b)
+	}
+}
+
+// The lead runs the API under a restarting supervisor: a taken port must
+// be an error from Run (not a hang, not a crash), Ready must stay open, and
+// the other listener must not be left behind.
+func TestTakenPortMakesRunFailAndReadyStayOpen(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	s, err := New(Config{Listen: taken.Addr().String(), Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "api.listen") || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("Run on a taken port: %v", err)
+	}
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready closed although api.listen never bound")
+	default:
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("socket left behind after Run failed: %v", err)
+	}
+	// Freed, the next Run (the supervisor's restart) serves.
+	addr := taken.Addr().String()
+	if err := taken.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	if _, err := api.NewHTTPClient("http://" + addr).Status(context.Background()); err != nil {
+		t.Fatalf("status after the restart: %v", err)
+	}
+}
+
+// onaird says READY=1 when Ready closes: not while one listener is down,
+// even if the other serves.
+func TestReadyWaitsForEveryListener(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	other, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, other) // holds the socket
+	s, err := New(Config{Listen: freeAddr(t), Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready before Run")
+	default:
+	}
+	if err := s.Run(context.Background()); err == nil {
+		t.Fatal("Run succeeded on a taken socket")
+	}
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready closed although api.socket never served")
+	default:
+	}
+}
+
+func TestSocketIsRemovedOnStop(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	s, err := New(Config{Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after stop: %v", err)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("socket left after stop: %v", err)
 	}
 }

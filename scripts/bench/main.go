@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,9 +26,9 @@ import (
 	"syscall"
 	"time"
 
-	"onair/daemon"
 	"onair/ingest"
 	"onair/internal/fault"
+	"onair/web/api"
 )
 
 // fps is the frame rate of every run.
@@ -109,30 +108,26 @@ type result struct {
 	cpu        time.Duration
 	rss        int64
 	firstFrame time.Duration
-	st         daemon.Status
+	st         api.Status
 	rep        ingest.Report
 }
 
 type box struct {
-	cmd *exec.Cmd
-	api string
+	cmd    *exec.Cmd
+	client *api.Client
 }
 
-func (b *box) status() (daemon.Status, error) {
-	var st daemon.Status
-	resp, err := http.Get("http://" + b.api + "/api/status")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+func (b *box) status() (api.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return b.client.Status(ctx)
 }
 
-func (b *box) waitFor(limit time.Duration, cond func(daemon.Status) bool) daemon.Status {
+func (b *box) waitFor(limit time.Duration, cond func(api.Status) bool) api.Status {
 	return b.waitForEvery(limit, 50*time.Millisecond, cond)
 }
 
-func (b *box) waitForEvery(limit, poll time.Duration, cond func(daemon.Status) bool) daemon.Status {
+func (b *box) waitForEvery(limit, poll time.Duration, cond func(api.Status) bool) api.Status {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		if st, err := b.status(); err == nil && cond(st) {
@@ -141,7 +136,7 @@ func (b *box) waitForEvery(limit, poll time.Duration, cond func(daemon.Status) b
 		time.Sleep(poll)
 	}
 	check(fmt.Errorf("onaird did not reach the expected state in %s", limit))
-	return daemon.Status{}
+	return api.Status{}
 }
 
 func freePort(network string) int {
@@ -186,7 +181,7 @@ func runBox(work, name string, twins bool, relock string, d time.Duration, durin
 	port := freePort("udp")
 	rx, out := startIngest(dir, port)
 	defer stop(rx)
-	api := fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
 	cfg := fmt.Sprintf(`video:
   source: "lavfi:testsrc2=size=1280x720:rate=%d"
   fps: %d
@@ -204,7 +199,7 @@ api:
   socket: %q
 runtime_dir: %q
 log_level: warn
-`, fps, fps, twins, relock, port, api, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
+`, fps, fps, twins, relock, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
 	path := filepath.Join(dir, "onair.yaml")
 	check(os.WriteFile(path, []byte(cfg), 0o600))
 
@@ -213,8 +208,8 @@ log_level: warn
 	cmd.Stderr = nil
 	check(cmd.Start())
 	peak := sampleRSS(cmd.Process.Pid)
-	b := &box{cmd: cmd, api: api}
-	b.waitFor(30*time.Second, func(st daemon.Status) bool {
+	b := &box{cmd: cmd, client: api.NewHTTPClient("http://" + listen)}
+	b.waitFor(30*time.Second, func(st api.Status) bool {
 		return st.Output.State == "connected" && (!twins || st.Video.Switch.Locked)
 	})
 	if during != nil {
@@ -251,7 +246,7 @@ func injectFaults(b *box, k fault.Kind, n int) []time.Duration {
 	var detect []time.Duration
 	for i := 0; i < n; i++ {
 		victim := []string{"encoder-a", "encoder-b"}[i%2]
-		st := b.waitFor(20*time.Second, func(st daemon.Status) bool { return st.Video.Switch.Locked })
+		st := b.waitFor(20*time.Second, func(st api.Status) bool { return st.Video.Switch.Locked })
 		pid := 0
 		for _, c := range st.Children {
 			if c.Name == victim {
@@ -261,7 +256,7 @@ func injectFaults(b *box, k fault.Kind, n int) []time.Duration {
 		injected := time.Now()
 		done := make(chan error, 1)
 		go func() { done <- fault.Inject(ctx, k, pid, 3*time.Second) }()
-		b.waitForEvery(20*time.Second, 5*time.Millisecond, func(st daemon.Status) bool {
+		b.waitForEvery(20*time.Second, 5*time.Millisecond, func(st api.Status) bool {
 			for _, c := range st.Children {
 				if c.Name == victim {
 					return c.PID != pid || c.State != "running"
@@ -271,7 +266,7 @@ func injectFaults(b *box, k fault.Kind, n int) []time.Duration {
 		})
 		detect = append(detect, time.Since(injected))
 		check(<-done)
-		b.waitFor(20*time.Second, func(st daemon.Status) bool {
+		b.waitFor(20*time.Second, func(st api.Status) bool {
 			for _, c := range st.Children {
 				if c.Name == victim {
 					return c.PID != pid && st.Video.Switch.Locked

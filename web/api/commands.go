@@ -1,0 +1,52 @@
+package api
+
+// The endpoints. Every POST takes a JSON body (Content-Type
+// application/json, at most MaxBodyBytes) and every answer is JSON; a non-2xx
+// answer is an Error.
+const (
+	// PathStatus answers GET with a Status.
+	PathStatus = "/api/status"
+	// PathFailoverVideo swaps the active encoder on POST (body {} or empty):
+	// 200 with a FailoverResult "switched", 202 "pending" while the twins are
+	// unlocked, 409 when the other encoder cannot take over.
+	PathFailoverVideo = "/api/failover/video"
+	// PathVideoBitrate changes both encoders' bitrate at one frame index on
+	// POST with a BitrateRequest: 200 with a BitrateResult, 400 when refused.
+	PathVideoBitrate = "/api/video/bitrate"
+)
+
+// MaxBodyBytes bounds the body of every POST; a longer one is answered 413.
+const MaxBodyBytes = 4096
+
+// FailoverOutcome says whether a failover happened now or waits.
+type FailoverOutcome string
+
+// The outcomes of a failover.
+const (
+	FailoverSwitched FailoverOutcome = "switched" // the target is active now, without a gap
+	FailoverPending  FailoverOutcome = "pending"  // the target takes over at the next seamless point
+)
+
+// FailoverResult answers POST /api/failover/video.
+type FailoverResult struct {
+	Result FailoverOutcome `json:"result"`
+	Target string          `json:"target"`           // the encoder that is (or will be) active
+	Detail string          `json:"detail,omitempty"` // why it is pending
+}
+
+// BitrateRequest is the body of POST /api/video/bitrate.
+type BitrateRequest struct {
+	Kbps int `json:"kbps"`
+}
+
+// BitrateResult answers POST /api/video/bitrate.
+type BitrateResult struct {
+	Result  string `json:"result"`   // "ok"
+	AtIndex uint64 `json:"at_index"` // the frame index from which both encoders use it
+	Kbps    int    `json:"kbps"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,173 @@
+// Package api is onaird's local API as data: the JSON types of every endpoint
+// and one Client for them, over the unix socket (onairctl) or TCP (the web
+// page, the e2e harness, the bench). The domain packages alias their status
+// types to these (encoder.SwitchStatus = api.SwitchStatus …), so the server
+// and every client share one definition and the JSON cannot drift.
+//
+// It imports only the standard library, so a client (onairctl) links none of
+// SRT, MPEG-TS, systemd or the daemon.
+//
+// Not for: serving (that is package web), or logic of any kind: these are
+// snapshots, filled by their owners.
+package api
+
+import "time"
+
+// BoxState is the state of the whole box.
+type BoxState string
+
+// The states of the box.
+const (
+	BoxOnAir    BoxState = "on_air"   // output connected, nothing degraded
+	BoxDegraded BoxState = "degraded" // on air, but twins unlocked or no live picture
+	BoxOffAir   BoxState = "off_air"  // the output is not connected
+)
+
+// Status is the whole box as GET /api/status reports it.
+type Status struct {
+	Version  string        `json:"version"`
+	State    BoxState      `json:"state"`
+	Uptime   float64       `json:"uptime_s"`
+	Children []ChildStatus `json:"children"`
+	Video    VideoStatus   `json:"video"`
+	Audio    AudioStatus   `json:"audio"`
+	Output   OutputStatus  `json:"output"`
+	// Components are onaird's in-process parts under its supervisor
+	// (output, API listeners, …).
+	Components []Component `json:"components"`
+}
+
+// ChildStatus is one supervised child process and its progress.
+type ChildStatus struct {
+	ProcessStatus
+	LastIndex uint64 `json:"last_index"`
+	LagFrames int64  `json:"lag_frames"`
+	Frames    uint64 `json:"frames"`
+}
+
+// RunState is where a supervision loop (of a child process or an in-process
+// component) is: see supervisor.State for the states and their transitions.
+type RunState string
+
+// ProcessStatus is the supervision state of a child process
+// (supervisor.Status).
+type ProcessStatus struct {
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	PID       int       `json:"pid"` // 0 when no instance is alive
+	State     RunState  `json:"state"`
+	Restarts  int       `json:"restarts"`   // start attempts after the first
+	LastError string    `json:"last_error"` // why the last instance ended, or the last start failure
+	LastExit  time.Time `json:"last_exit,omitzero"`
+	Since     time.Time `json:"since"`             // when State was entered
+	Instance  int       `json:"instance"`          // number of the current or last instance
+	RetryAt   time.Time `json:"retry_at,omitzero"` // next start, while State is backoff
+}
+
+// Component is the supervision state of one in-process component
+// (supervisor.ComponentStatus).
+type Component struct {
+	Name  string   `json:"name"`
+	State RunState `json:"state"`
+	// Vital: the box cannot stay on air without it (only the frame cadence).
+	Vital     bool      `json:"vital"`
+	Restarts  int       `json:"restarts"`
+	LastError string    `json:"last_error"`
+	Since     time.Time `json:"since"` // when State was entered
+}
+
+// VideoStatus is the video path.
+type VideoStatus struct {
+	Switch       SwitchStatus `json:"switch"`
+	Keeper       KeeperStatus `json:"cadence"`
+	RingHead     uint64       `json:"ring_head"`
+	BitrateKbps  int          `json:"bitrate_kbps"`
+	LatencyP50Ms float64      `json:"latency_p50_ms"` // capture stamp → packet muxed
+	LatencyP99Ms float64      `json:"latency_p99_ms"`
+	MuxErrors    uint64       `json:"mux_errors"`
+	// TwinSkewMaxFrames is the largest distance seen between the locked
+	// twins (video.hang_after must stay above it, or healthy twins restart).
+	TwinSkewMaxFrames uint64 `json:"twin_skew_max_frames"`
+}
+
+// AudioStatus is the audio path.
+type AudioStatus struct {
+	Frames    uint64 `json:"frames"`
+	LastIndex uint64 `json:"last_index"`
+	GapFrames uint64 `json:"gap_frames"`
+}
+
+// SwitchStatus is the hitless switch's state (encoder.SwitchStatus).
+type SwitchStatus struct {
+	Twins      bool     `json:"twins"`
+	Locked     bool     `json:"locked"`
+	Active     string   `json:"active"`
+	RelockAt   *uint64  `json:"relock_at,omitempty"` // pending re-lock index
+	Emitted    uint64   `json:"emitted"`
+	LastIndex  uint64   `json:"last_index"`
+	FramesFrom []uint64 `json:"frames_from"` // per encoder: copies that went to the mux
+	Compared   uint64   `json:"compared"`    // indexes for which both copies were hashed
+	Mismatches uint64   `json:"mismatches"`  // unexpected differences while locked
+	// RelockFailures counts re-locks whose copies differed at or after the
+	// common reset index: the twins stay unlocked and the next GOP boundary
+	// is tried.
+	RelockFailures uint64 `json:"relock_failures"`
+	Switches       uint64 `json:"switches"`   // changes of active encoder
+	GapFrames      uint64 `json:"gap_frames"` // indexes never emitted
+	Relocks        uint64 `json:"relocks"`
+	// FailoverPending names the encoder a manual failover asked for while
+	// the twins were unlocked: it takes over at its first IDR that follows
+	// the emitted stream without a gap, or as soon as the twins lock.
+	FailoverPending string   `json:"failover_pending,omitempty"`
+	LastRelockF     int64    `json:"last_relock_frames"` // frames from encoder start to verified lock
+	Dropped         []uint64 `json:"dropped"`            // per encoder: later copies and unusable packets
+	Names           []string `json:"names"`
+	Alive           []bool   `json:"alive"`
+}
+
+// KeeperStatus is what the cadence keeper has done (encoder.KeeperStatus).
+type KeeperStatus struct {
+	Signal       string `json:"signal"` // "live", "frozen" (repeating), "slate"
+	Repeats      uint64 `json:"repeats"`
+	Slates       uint64 `json:"slates"`
+	Blacks       uint64 `json:"blacks"`
+	Live         uint64 `json:"live"` // indexes capture delivered in time
+	LastLiveIdx  uint64 `json:"last_live_index"`
+	KeeperIndex  uint64 `json:"index"` // last index the keeper checked
+	BehindFrames uint64 `json:"skipped_late"`
+	Reclaimed    uint64 `json:"reclaimed"` // claimed by capture, never published: filled by the keeper
+}
+
+// OutputState is the SRT caller's connection state: see output.State for the
+// states and their transitions.
+type OutputState string
+
+// OutputStatus is the SRT output (output.Status).
+type OutputStatus struct {
+	State        OutputState `json:"state"`
+	Peer         string      `json:"peer"`
+	Target       string      `json:"target"` // URL, passphrase redacted
+	LastError    string      `json:"last_error,omitempty"`
+	Connects     int         `json:"connects"`
+	BytesSent    uint64      `json:"bytes_sent"`
+	BytesDropped uint64      `json:"bytes_dropped"`
+	BytesQueued  int         `json:"bytes_queued"`
+	InputKbps    float64     `json:"input_kbps"`
+	SendRateKbps float64     `json:"send_rate_kbps"`
+	PaceKbps     float64     `json:"pace_kbps"`
+	SRT          SRTStats    `json:"srt"`
+}
+
+// SRTStats are the SRT statistics of the current (or last) connection
+// (output.SRTStats).
+type SRTStats struct {
+	RTTms        float64 `json:"rtt_ms"`
+	PktSent      uint64  `json:"pkt_sent"`
+	PktRetrans   uint64  `json:"pkt_retrans"`
+	PktDropped   uint64  `json:"pkt_dropped"`   // too late, dropped by the sender
+	PktLoss      uint64  `json:"pkt_loss"`      // reported lost by the receiver
+	LossRatePct  float64 `json:"loss_rate_pct"` // retransmitted vs sent, %
+	SendBufMs    uint64  `json:"send_buf_ms"`   // span of unacknowledged packets
+	SendBufPkts  uint64  `json:"send_buf_pkts"` // unacknowledged packets
+	PeerLatencyM uint64  `json:"peer_latency_ms"`
+}
