@@ -59,6 +59,12 @@ var (
 	ErrStalled = errors.New("stalled")
 	// ErrRestartRequested: Restart killed the instance.
 	ErrRestartRequested = errors.New("restart requested")
+	// ErrFailed: Fail killed the instance (it broke its contract); the
+	// next start waits for the backoff like after a crash.
+	ErrFailed = errors.New("failed")
+	// ErrUnreaped: the instance did not die after SIGKILL within the stop
+	// bound (stuck in the kernel, e.g. a wedged driver); Run returned anyway.
+	ErrUnreaped = errors.New("not reaped after SIGKILL")
 	// ErrStopped: Run's context was cancelled and the instance stopped.
 	ErrStopped = errors.New("stopped")
 	// ErrAlreadyRunning is returned by Run when another Run of the same
@@ -114,6 +120,7 @@ type Spec struct {
 // Instance identifies one started process of a Child.
 type Instance struct {
 	Number  int       // 1 for the first successful start, then 2, 3, …
+	Seq     uint64    // Number as the key of Progress, Restart and Fail
 	PID     int       // also the process group ID
 	Started time.Time // clock time of the start
 }
@@ -155,8 +162,12 @@ type Child struct {
 	// if none. An offset from a monotonic reading, not a wall time: the box
 	// has no RTC and its wall clock jumps at the first NTP sync.
 	lastProgress atomic.Int64
-	restartCh    chan string // pending Restart reason, capacity 1
+	restartCh    chan request  // pending Restart or Fail, capacity 1
+	cur          atomic.Uint64 // Seq of the running instance, 0 while none runs
 	active       atomic.Bool // Run in progress
+	// waitExit waits for a process to exit without reaping it; a field so
+	// a test can stand in for a process stuck in the kernel.
+	waitExit func(pid int) error
 
 	mu       sync.Mutex
 	st       Status
@@ -207,7 +218,8 @@ func New(spec Spec, log *zap.Logger, clock clockwork.Clock) (*Child, error) {
 		clock:     clock,
 		epoch:     now,
 		ring:      newLineRing(spec.LogLines),
-		restartCh: make(chan string, 1),
+		restartCh: make(chan request, 1),
+		waitExit:  waitExitNoReap,
 		st:        Status{Name: spec.Name, Role: spec.Role, State: StateStopped, Since: now},
 		changed:   make(chan struct{}),
 	}, nil
@@ -216,8 +228,9 @@ func New(spec Spec, log *zap.Logger, clock clockwork.Clock) (*Child, error) {
 // Run starts the child and keeps it running until ctx is cancelled: after
 // each exit or stall it restarts it with backoff, after Restart at once. On
 // cancel it sends StopSignal to the process group, SIGKILL to the group
-// after Grace, reaps the instance and returns nil. Run returns only after
-// its goroutines have exited. It returns ErrAlreadyRunning if called while
+// after Grace, reaps the instance and returns nil. If the instance is not
+// reaped within Grace after the SIGKILL either (stuck in the kernel), Run
+// returns an error wrapping ErrUnreaped instead of hanging the stop. It returns ErrAlreadyRunning if called while
 // another Run of c is in progress.
 func (c *Child) Run(ctx context.Context) error {
 	if !c.active.CompareAndSwap(false, true) {
@@ -244,6 +257,9 @@ loop:
 			break loop
 		case errors.Is(cause, ErrRestartRequested):
 			continue // requested, not a failure: no backoff
+		case errors.Is(cause, ErrUnreaped) && ctx.Err() != nil:
+			c.setState(StateStopped)
+			return fmt.Errorf("supervisor: %s: %w", c.spec.Name, cause)
 		}
 		if healthy >= c.spec.Backoff.ResetAfter {
 			failures = 0
@@ -258,21 +274,48 @@ loop:
 	return nil
 }
 
-// Progress records that the child made progress (a packet arrived). It is
-// lock-free and cheap enough to call per packet.
-func (c *Child) Progress() {
+// Progress records that instance seq made progress (a packet arrived). A
+// seq that is not the running instance is ignored: packets still draining
+// from a killed instance never count for its successor. It is lock-free and
+// cheap enough to call per packet.
+func (c *Child) Progress(seq uint64) {
+	if seq == 0 || seq != c.cur.Load() {
+		return
+	}
 	c.lastProgress.Store(int64(c.clock.Since(c.epoch)) + 1)
 }
 
-// Restart SIGKILLs the current instance's process group; Run starts a new
-// instance at once, without backoff. Called during backoff, it cuts the
-// wait short. It does not block; requests made while one is pending are
-// merged. reason ends up in Status.LastError.
-func (c *Child) Restart(reason string) {
+// request is a pending Restart or Fail.
+type request struct {
+	seq    uint64 // the instance it is for; 0: whatever runs (operator)
+	reason string
+	fail   bool
+}
+
+// Restart SIGKILLs instance seq's process group; Run starts a new instance
+// at once, without backoff. seq 0 means the current instance, and during
+// backoff it cuts the wait short (an operator's restart). A request for an
+// instance that is no longer running is ignored, so a late request can never
+// kill its successor. It does not block; requests made while one is pending
+// are merged. reason ends up in Status.LastError.
+func (c *Child) Restart(seq uint64, reason string) { c.request(request{seq: seq, reason: reason}) }
+
+// Fail SIGKILLs instance seq like Restart, but counts it as a failure: the
+// next start waits for the backoff, so a child that keeps breaking its
+// contract is not restarted in a tight loop.
+func (c *Child) Fail(seq uint64, reason string) {
+	c.request(request{seq: seq, reason: reason, fail: true})
+}
+
+func (c *Child) request(r request) {
+	if r.seq != 0 && r.seq != c.cur.Load() {
+		c.log.Debug("request for an instance that is gone: ignored", zap.Uint64("instance", r.seq), zap.String("reason", r.reason))
+		return
+	}
 	select {
-	case c.restartCh <- reason:
+	case c.restartCh <- r:
 	default:
-		c.log.Info("restart already pending", zap.String("reason", reason))
+		c.log.Info("restart already pending", zap.String("reason", r.reason))
 	}
 }
 
@@ -383,12 +426,13 @@ func (c *Child) start() (*instance, error) {
 		st.PID = cmd.Process.Pid
 		st.State, st.Since = StateRunning, now
 		inst = &instance{
-			Instance: Instance{Number: st.Instance, PID: cmd.Process.Pid, Started: now},
+			Instance: Instance{Number: st.Instance, Seq: uint64(st.Instance), PID: cmd.Process.Pid, Started: now},
 			cmd:      cmd,
 			startOff: startOff,
 			done:     make(chan struct{}),
 		}
 	})
+	c.cur.Store(inst.Seq)
 	outDone := make(chan struct{})
 	go c.readOutput(r, outDone)
 	go c.reap(inst, r, outDone)
@@ -419,14 +463,27 @@ wait:
 			c.log.Warn("exited", append(fields, zap.String("cause", cause.Error()), zap.Duration("ran", healthy))...)
 			break wait
 		case <-ctx.Done():
-			c.stop(inst, fields)
-			cause = ErrStopped
-			c.log.Info("stopped", append(fields, zap.String("exit", inst.cause.Error()))...)
+			if c.stop(inst, fields) {
+				cause = ErrStopped
+				c.log.Info("stopped", append(fields, zap.String("exit", inst.cause.Error()))...)
+			} else {
+				cause = fmt.Errorf("%w: stop gave up after %s", ErrUnreaped, 2*c.spec.Grace+c.reapBound())
+				c.log.Error("[unexpected] not dead after SIGKILL: stop goes on without it", append(fields, zap.Error(cause))...)
+			}
 			break wait
-		case reason := <-c.restartCh:
-			cause = fmt.Errorf("%w: %s", ErrRestartRequested, reason)
-			c.log.Info("restart requested, killing group", append(fields, zap.String("reason", reason))...)
-			c.kill(inst, fields)
+		case req := <-c.restartCh:
+			if req.seq != 0 && req.seq != inst.Seq {
+				continue
+			}
+			if req.fail {
+				cause = fmt.Errorf("%w: %s", ErrFailed, req.reason)
+			} else {
+				cause = fmt.Errorf("%w: %s", ErrRestartRequested, req.reason)
+			}
+			c.log.Info("restart requested, killing group", append(fields, zap.String("reason", req.reason), zap.Bool("failure", req.fail))...)
+			if !c.kill(inst, fields, 0) {
+				cause = fmt.Errorf("%w: %w", ErrUnreaped, cause)
+			}
 			break wait
 		case <-stallC:
 			idle, limit, progressed := c.idle(inst)
@@ -442,10 +499,13 @@ wait:
 			}
 			c.setState(StateStalled)
 			c.log.Warn("stalled, killing group", append(fields, zap.String("cause", cause.Error()))...)
-			c.kill(inst, fields)
+			if !c.kill(inst, fields, 0) {
+				cause = fmt.Errorf("%w: %w", ErrUnreaped, cause)
+			}
 			break wait
 		}
 	}
+	c.cur.Store(0)
 	now := c.clock.Now()
 	c.update(func(st *Status) { st.PID, st.LastError, st.LastExit = 0, cause.Error(), now })
 	if c.spec.OnExit != nil {
@@ -465,8 +525,9 @@ func (c *Child) idle(inst *instance) (idle, limit time.Duration, progressed bool
 }
 
 // stop asks the group to exit with StopSignal, SIGKILLs it after Grace, and
-// waits until the instance is reaped.
-func (c *Child) stop(inst *instance, fields []zap.Field) {
+// waits until the instance is reaped — for a bounded time: false means it
+// gave up (the process is stuck in the kernel), so a stop never hangs.
+func (c *Child) stop(inst *instance, fields []zap.Field) bool {
 	c.setState(StateStopping)
 	if err := signalGroup(inst.PID, c.spec.StopSignal); err != nil {
 		c.log.Error("[unexpected] signal group", append(fields, zap.Error(err))...)
@@ -475,18 +536,23 @@ func (c *Child) stop(inst *instance, fields []zap.Field) {
 	select {
 	case <-inst.done:
 		t.Stop()
-		return
+		return true
 	case <-t.Chan():
 	}
 	c.log.Warn("still alive after grace, killing group", append(fields, zap.Duration("grace", c.spec.Grace))...)
-	c.kill(inst, fields)
+	return c.kill(inst, fields, c.reapBound())
 }
+
+// reapBound is how long a stop waits for the reap after SIGKILL (beyond
+// Grace) before it gives up.
+func (c *Child) reapBound() time.Duration { return c.spec.Grace }
 
 // kill SIGKILLs the group and waits until the instance is reaped. SIGKILL
 // cannot be ignored, but a process stuck in the kernel (a wedged V4L2
-// driver) dies only when it leaves it; then all we can do is say so and
-// keep waiting.
-func (c *Child) kill(inst *instance, fields []zap.Field) {
+// driver) dies only when it leaves it. After Grace it says so; then it
+// waits another bound (0: for good) and reports false if the instance is
+// still not reaped.
+func (c *Child) kill(inst *instance, fields []zap.Field, bound time.Duration) bool {
 	if err := signalGroup(inst.PID, syscall.SIGKILL); err != nil {
 		c.log.Error("[unexpected] kill group", append(fields, zap.Error(err))...)
 	}
@@ -494,18 +560,29 @@ func (c *Child) kill(inst *instance, fields []zap.Field) {
 	defer t.Stop()
 	select {
 	case <-inst.done:
-		return
+		return true
 	case <-t.Chan():
 		c.log.Error("[unexpected] not dead after SIGKILL, still waiting", fields...)
 	}
-	<-inst.done
+	if bound <= 0 {
+		<-inst.done
+		return true
+	}
+	b := c.clock.NewTimer(bound)
+	defer b.Stop()
+	select {
+	case <-inst.done:
+		return true
+	case <-b.Chan():
+		return false
+	}
 }
 
 // reap waits for the instance's leader to exit, SIGKILLs whatever is left in
 // its group, reaps the leader, waits for the output to drain, and closes
 // inst.done.
 func (c *Child) reap(inst *instance, out *os.File, outDone <-chan struct{}) {
-	if err := waitExitNoReap(inst.PID); err != nil {
+	if err := c.waitExit(inst.PID); err != nil {
 		c.log.Error("[unexpected] waitid", zap.Int("pid", inst.PID), zap.Error(err))
 	}
 	// The leader is dead but not reaped, so its PID (the group ID) cannot
@@ -584,8 +661,30 @@ func (c *Child) backoff(ctx context.Context, failures int) bool {
 		return false
 	case <-t.Chan():
 		return true
-	case reason := <-c.restartCh:
-		c.log.Info("restart requested, skipping backoff", zap.String("reason", reason))
+	case req := <-c.restartCh:
+		if req.seq != 0 {
+			// for an instance that is already gone: the backoff stands
+			c.log.Debug("restart of a gone instance ignored during backoff", zap.String("reason", req.reason))
+			return c.backoffRest(ctx, t)
+		}
+		c.log.Info("restart requested, skipping backoff", zap.String("reason", req.reason))
 		return true
+	}
+}
+
+// backoffRest waits out the rest of the backoff timer t.
+func (c *Child) backoffRest(ctx context.Context, t clockwork.Timer) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.Chan():
+			return true
+		case req := <-c.restartCh:
+			if req.seq == 0 {
+				c.log.Info("restart requested, skipping backoff", zap.String("reason", req.reason))
+				return true
+			}
+		}
 	}
 }

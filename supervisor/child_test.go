@@ -300,7 +300,7 @@ func TestRequestedRestartSkipsBackoff(t *testing.T) {
 		fc := clockwork.NewFakeClock() // never advanced: any backoff would hang
 		h := run(t, Spec{Args: []string{"-mode=sleep"}}, fc)
 		first := h.waitState(StateRunning, 1)
-		h.c.Restart("lock lost")
+		h.c.Restart(0, "lock lost")
 		st := h.waitState(StateRunning, 2)
 		if st.LastError != "restart requested: lock lost" || st.Restarts != 1 {
 			t.Errorf("status = %+v, want LastError %q, Restarts 1", st, "restart requested: lock lost")
@@ -314,7 +314,7 @@ func TestRequestedRestartSkipsBackoff(t *testing.T) {
 		fc := clockwork.NewFakeClock()
 		h := run(t, Spec{Args: []string{"-mode=crash"}, Backoff: Backoff{Initial: time.Hour, Max: 4 * time.Hour}}, fc)
 		h.waitState(StateBackoff, 1)
-		h.c.Restart("operator")
+		h.c.Restart(0, "operator")
 		st := h.waitState(StateBackoff, 2)
 		// The requested start does not reset the crash count: still backing off.
 		if got := st.RetryAt.Sub(st.Since); got != 2*time.Hour {
@@ -342,7 +342,7 @@ func TestStalledChildIsRestarted(t *testing.T) {
 				Backoff:      Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond},
 			}
 			if tt.progress {
-				spec.OnStart = func(Instance) { c.Progress() }
+				spec.OnStart = func(i Instance) { c.Progress(i.Seq) }
 			}
 			h := newHarness(t, spec, clockwork.NewRealClock())
 			c = h.c
@@ -375,7 +375,7 @@ func TestProgressKeepsChildAlive(t *testing.T) {
 	// Progress every 5 s for two minutes: well past both timeouts.
 	for range 24 {
 		blockUntilTimer(t, fc, 1) // the stall timer is armed
-		h.c.Progress()
+		h.c.Progress(1)
 		fc.Advance(5 * time.Second)
 	}
 	blockUntilTimer(t, fc, 1)
@@ -487,7 +487,7 @@ func TestExtraFilesAreFreshForEachInstanceAtFD3(t *testing.T) {
 		t.Errorf("fd 3 of instance 1 reported pid %d, want %d", pids[0], st.PID)
 	}
 
-	h.c.Restart("new socketpair")
+	h.c.Restart(0, "new socketpair")
 	st = h.waitState(StateRunning, 2)
 	r2 := <-readEnds
 	defer r2.Close()
