@@ -431,8 +431,8 @@ func (c *Child) start() (*instance, error) {
 			startOff: startOff,
 			done:     make(chan struct{}),
 		}
+		c.cur.Store(inst.Seq) // before the status shows the instance running
 	})
-	c.cur.Store(inst.Seq)
 	outDone := make(chan struct{})
 	go c.readOutput(r, outDone)
 	go c.reap(inst, r, outDone)
