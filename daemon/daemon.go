@@ -1,36 +1,44 @@
-// Package daemon is onaird: it composes the frame ring and cadence keeper, the
-// supervised onair-av children (capture, encoders A and B, audio), the hitless
-// switch, the MPEG-TS mux, the SRT output and the local API, and owns their
-// lifetimes. It is pure Go (CGO_ENABLED=0): every libav call happens in a child,
-// so a codec crash can never take the output path down.
+// Package daemon is onaird's composition: it builds every component from the
+// configuration, wires them through their small interfaces and runs them.
 //
-// Not for: encoding (encoder/av), the switch logic (encoder) or protocol code
-// (output); this package only wires them and reports their state.
+//	capture ─ring─► encoder A/B ─link─► Twins ─► Switch ─► Programme ─► output (SRT)
+//	audio main ─link──────────────────────────────────────┘
+//
+// The frame cadence (the ring's keeper) is the only vital component: if it
+// fails onaird exits and systemd restarts it. Every other in-process
+// component (the output, the API listeners, and later uplinks, the audio
+// selector, power, the panel, metrics) runs under supervisor.Group and is
+// restarted with backoff when it fails, with its state in status, while the
+// stream goes on. The onair-av children run under supervisor.Child.
+//
+// Not for: any loop over packets (encoder.Twins), the programme stage
+// (tsmux.Programme), protocol code (output, web) or process control
+// (supervisor). This package holds no logic a test of its own would pin
+// beyond the wiring.
 package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"onair/encoder"
+	"onair/encoder/link"
 	"onair/encoder/ring"
 	"onair/encoder/tsmux"
 	"onair/encoder/wire"
 	"onair/internal/config"
+	"onair/internal/runlock"
 	"onair/internal/version"
 	"onair/output"
 	"onair/output/srturl"
@@ -38,92 +46,43 @@ import (
 	"onair/web"
 )
 
-// ptsOffset shifts every timestamp of the session so that PCR (which runs a
-// little behind DTS) never goes below zero at the start.
-const ptsOffset = 10 * 90000
-
-// audioRate is the sample rate of every audio chain (AAC-LC, 48 kHz).
-const audioRate = 48000
-
 // Daemon is a running onaird.
 type Daemon struct {
 	cfg     config.Config
 	log     *zap.Logger
+	clock   clockwork.Clock
 	av      string
-	target  string // output.url with the passphrase redacted, for logs
 	started time.Time
 
 	ring   *ring.Ring
 	keeper *encoder.Keeper
 	sw     *encoder.Switch
+	twins  *encoder.Twins
+	prog   *tsmux.Programme
 	out    *output.SRT
-	mux    *tsmux.Muxer
 	api    *web.Server
+	queue  *link.Queue // encoder links → twins
+	front  *supervisor.Group
+	tail   *supervisor.Group // the output: stopped last, after the stream drained
 
 	children []*child
-	encoders []*child // the children in switch order (A, B)
-
-	items     chan item
-	readers   sync.WaitGroup // one per child connection; d.items closes after them
-	outW      sessionWriter  // what the muxer writes to
-	bitrate   atomic.Int64   // current video bitrate (kbps): config, then runtime changes
-	lat       latency
-	audio     audioStats
-	muxErrors atomic.Uint64
-	skewMax   atomic.Uint64 // largest distance between the locked twins' last indexes, in frames
-	relockMu  sync.Mutex
+	encoders []*child // in switch order (A, B)
 }
 
-// child is one supervised onair-av process and its current connection.
+// child is one supervised onair-av process and its connection.
 type child struct {
-	name, role string
-	slot       int // encoder slot in the switch, -1 for others
-	sup        *supervisor.Child
-
-	lastVideo atomic.Uint64 // last video index + 1 from the current instance (0: none yet)
-
-	mu      sync.Mutex
-	gen     uint64       // instance number, counted by attach
-	pending *os.File     // parent end of the socketpair for the instance being started
-	cmd     *wire.Writer // commands to the current instance
-	hello   *wire.Hello
-	prog    wire.Progress
+	link *link.Link
+	sup  *supervisor.Child
 }
 
-// item is one message for the mux loop: a media packet, or an encoder's
-// start (hello) or end (its connection closed). Start and end travel in the
-// same channel as the packets so the switch sees them in the order they
-// happened: an instance's packets are never offered after its end, nor the
-// previous instance's after a new start.
-type item struct {
-	from *child
-	gen  uint64 // the instance of from that sent it
-	ev   event
-	h    wire.Header // for evStarted, h.Index is the start index
-	data []byte
-}
-
-type event uint8
-
-const (
-	evPacket event = iota
-	evStarted
-	evEnded
-)
-
-// New checks the configuration against this machine and builds every
-// component. Nothing runs until Run.
+// New checks the configuration against this machine and builds the
+// components that need no runtime resources. Nothing runs until Run.
 func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	av, err := findAV(cfg.AVBinary)
 	if err != nil {
 		return nil, err
 	}
-	target, err := srturl.Parse(cfg.Output.URL)
-	if err != nil {
-		return nil, fmt.Errorf("output.url: %w", err)
-	}
-	d := &Daemon{cfg: cfg, log: log, av: av, target: target.String(), items: make(chan item, 512)}
-	d.bitrate.Store(int64(cfg.Video.BitrateKbps))
+	d := &Daemon{cfg: cfg, log: log, clock: clockwork.NewRealClock(), av: av, queue: link.NewQueue(1024, 64<<20)}
 	names := []string{"encoder-a"}
 	if cfg.Video.TwinsEnabled() {
 		names = append(names, "encoder-b")
@@ -131,16 +90,24 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if d.sw, err = encoder.NewSwitch(names, log.Named("switch")); err != nil {
 		return nil, err
 	}
-	if d.out, err = output.New(output.Config{Target: target}, log.Named("output"), clockwork.NewRealClock()); err != nil {
+	target, err := srturl.Parse(cfg.Output.URL)
+	if err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
-	d.outW.out = d.out
-	if d.mux, err = tsmux.New(tsmux.Config{ServiceName: "onair", Provider: "onair"}, &d.outW); err != nil {
+	ocfg := output.Config{Target: target}
+	if d.out, err = output.New(ocfg, log.Named("output"), d.clock); err != nil {
+		return nil, fmt.Errorf("output.url: %w", err)
+	}
+	v := cfg.Video
+	pcfg := tsmux.ProgrammeConfig{FPSNum: v.FPS.Num, FPSDen: v.FPS.Den, Mux: tsmux.Config{ServiceName: "onair", Provider: "onair"}}
+	if d.prog, err = tsmux.NewProgramme(pcfg, d.out, log.Named("programme"), ring.MonotonicNs); err != nil {
 		return nil, err
 	}
-	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket}, d, log.Named("api")); err != nil {
+	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket}, box{d}, log.Named("api")); err != nil {
 		return nil, err
 	}
+	d.front = supervisor.NewGroup(log.Named("components"), d.clock)
+	d.tail = supervisor.NewGroup(log.Named("components"), d.clock)
 	return d, nil
 }
 
@@ -166,95 +133,161 @@ func findAV(configured string) (string, error) {
 	return p, nil
 }
 
-// Run runs the box until ctx is done, then stops every child and drains the output.
-func (d *Daemon) Run(ctx context.Context) error {
-	d.started = time.Now()
+// Run runs the box until ctx is done, then stops every child, lets the
+// stream drain and stops the output last.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	d.started = d.clock.Now()
 	v := d.cfg.Video
 	if err := os.MkdirAll(d.cfg.RuntimeDir, 0o750); err != nil {
 		return fmt.Errorf("runtime_dir: %w", err)
 	}
-	geo := ring.Geometry{Width: v.Width, Height: v.Height, FPSNum: v.FPS.Num, FPSDen: v.FPS.Den}
-	r, err := ring.Create(filepath.Join(d.cfg.RuntimeDir, "video.ring"), geo, v.RingSlots, ring.MonotonicNs())
+	// First, before anything of a running onaird could be touched.
+	release, err := runlock.Acquire(d.cfg.RuntimeDir)
 	if err != nil {
 		return err
 	}
-	d.ring = r
-	defer func() { r.Close(); os.Remove(r.Path()) }()
-	if d.keeper, err = encoder.NewKeeper(r, encoder.KeeperConfig{LateFrames: v.LateFrames, SlateAfter: v.SlateAfter.D()}, d.log.Named("keeper")); err != nil {
+	defer func() { _ = release() }()
+	geo := ring.Geometry{Width: v.Width, Height: v.Height, FPSNum: v.FPS.Num, FPSDen: v.FPS.Den}
+	if d.ring, err = ring.Create(filepath.Join(d.cfg.RuntimeDir, "video.ring"), geo, v.RingSlots, ring.MonotonicNs()); err != nil {
+		return err
+	}
+	defer func() { d.ring.Close(); os.Remove(d.ring.Path()) }()
+	if d.keeper, err = encoder.NewKeeper(d.ring, encoder.KeeperConfig{LateFrames: v.LateFrames, SlateAfter: v.SlateAfter.D()}, d.log.Named("keeper")); err != nil {
 		return err
 	}
 	if err := d.buildChildren(); err != nil {
 		return err
 	}
+	if err := d.buildComponents(); err != nil {
+		return err
+	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	// The output outlives the children so the tail of the stream is drained.
-	outCtx, stopOut := context.WithCancel(context.Background())
-	outDone := make(chan error, 1)
-	go func() { outDone <- d.out.Run(outCtx) }()
-
-	g.Go(func() error { return d.keeper.Run(gctx) })
-	g.Go(func() error { return d.api.Run(gctx) })
-	muxDone := make(chan struct{})
-	go func() { defer close(muxDone); d.muxLoop() }()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	tailCtx, stopTail := context.WithCancel(context.Background())
+	defer stopTail()
+	tailDone := make(chan error, 1)
+	go func() { tailDone <- d.tail.Run(tailCtx) }()
+	// The stream path runs until every link has drained (a clean end of the
+	// stream), not until ctx: that is what lets the last packets out.
+	twinsDone := make(chan error, 1)
+	go func() { twinsDone <- d.twins.Run(context.Background()) }()
 	var kids sync.WaitGroup
 	for _, c := range d.children {
 		kids.Add(1)
-		g.Go(func() error { defer kids.Done(); return c.sup.Run(gctx) })
+		go func() { defer kids.Done(); _ = c.sup.Run(runCtx) }()
 	}
-	if len(d.encoders) == 2 {
-		g.Go(func() error { d.relockLoop(gctx); return nil })
-	}
-	g.Go(func() error { d.watchdog(gctx); return nil })
-	g.Go(func() error { d.healthLoop(gctx); return nil })
-	g.Go(func() error { // READY=1 only once the API serves
-		select {
-		case <-d.api.Ready():
-			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
-		case <-gctx.Done():
-		}
-		return nil
-	})
-	d.log.Info("onaird running", zap.String("version", version.Version), zap.String("output", d.target),
+	frontDone := make(chan error, 1)
+	go func() { frontDone <- d.front.Run(runCtx) }()
+	go d.watchdog(runCtx)
+	go d.notifyReady(runCtx)
+	d.log.Info("onaird running", zap.String("version", version.Version), zap.String("output", d.out.Status().Target),
 		zap.Bool("twins", len(d.encoders) == 2), zap.String("av", d.av))
 
-	err = g.Wait()
+	err = <-frontDone // a vital component failed, or ctx is done
+	stopRun()
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
-	kids.Wait()
-	d.readers.Wait() // every child is gone, so every connection reaches EOF
-	close(d.items)
-	<-muxDone
-	stopOut()
-	if oerr := <-outDone; oerr != nil && !errors.Is(oerr, context.Canceled) && err == nil {
+	kids.Wait() // bounded: each child's Run returns after grace + reap timeout
+	for _, c := range d.children {
+		c.link.Wait() // every connection has reached its end
+	}
+	d.queue.Close()
+	if terr := <-twinsDone; terr != nil && err == nil {
+		err = terr
+	}
+	stopTail() // the output drains what is queued, then closes
+	if oerr := <-tailDone; oerr != nil && err == nil {
 		err = oerr
 	}
 	if errors.Is(err, context.Canceled) {
 		err = nil // a requested stop is a clean stop
 	}
-	d.log.Info("onaird stopped")
+	d.log.Info("onaird stopped", zap.Error(err))
 	return err
 }
 
+// buildComponents puts the in-process components under their supervisors.
+// Only the cadence keeper is vital.
+func (d *Daemon) buildComponents() error {
+	v := d.cfg.Video
+	encs := make([]encoder.Encoder, len(d.encoders))
+	for i, c := range d.encoders {
+		encs[i] = c.link
+	}
+	tcfg := encoder.TwinsConfig{GOP: v.GOP, FPSNum: v.FPS.Num, FPSDen: v.FPS.Den, Relock: encoder.RelockMode(v.Relock),
+		BitrateKbps: v.BitrateKbps, StallAfter: v.StallAfter.D(), HangAfter: v.HangAfter.D()}
+	var err error
+	if d.twins, err = encoder.NewTwins(tcfg, d.sw, encs, d.ring.Head, d.prog, d.queue, d.log.Named("twins"), d.clock); err != nil {
+		return err
+	}
+	backoff := d.backoff()
+	for _, spec := range []supervisor.ComponentSpec{
+		{Name: "cadence", Vital: true, Run: d.keeper.Run, Backoff: backoff},
+	} {
+		if err := d.front.Add(spec); err != nil {
+			return err
+		}
+	}
+	// Each API listener is its own component: a taken TCP port leaves
+	// onairctl's unix socket up, and neither takes the box off air.
+	for _, spec := range []supervisor.ComponentSpec{
+		{Name: "api-tcp", Run: d.api.RunTCP, Backoff: backoff},
+		{Name: "api-socket", Run: d.api.RunSocket, Backoff: backoff},
+	} {
+		if (spec.Name == "api-tcp" && d.cfg.API.Listen == "") || (spec.Name == "api-socket" && d.cfg.API.Socket == "") {
+			continue
+		}
+		if err := d.front.Add(spec); err != nil {
+			return err
+		}
+	}
+	return d.tail.Add(supervisor.ComponentSpec{Name: "output", Run: d.out.Run, Backoff: backoff})
+}
+
+func (d *Daemon) backoff() supervisor.Backoff {
+	return supervisor.Backoff{Initial: 200 * time.Millisecond, Max: d.cfg.Supervisor.BackoffMax.D(), ResetAfter: 60 * time.Second}
+}
+
+// buildChildren makes the link and the process supervisor of every onair-av child.
 func (d *Daemon) buildChildren() error {
 	v := d.cfg.Video
-	backoff := supervisor.Backoff{Initial: 200 * time.Millisecond, Max: d.cfg.Supervisor.BackoffMax.D(), ResetAfter: 60 * time.Second}
-	add := func(name, role string, slot int, stall time.Duration, args ...string) error {
-		c := &child{name: name, role: role, slot: slot}
-		spec := supervisor.Spec{
-			Name: name, Role: role, Path: d.av,
-			Args:         append([]string{"-role", role, "-name", name, "-console-log"}, args...),
-			Grace:        d.cfg.Supervisor.Grace.D(),
-			StallTimeout: stall,
-			Backoff:      backoff,
-			ExtraFiles:   func() ([]*os.File, func(), error) { return d.socketpair(c) },
-			OnStart:      func(inst supervisor.Instance) { d.attach(c, inst) },
-			OnExit:       func(inst supervisor.Instance, err error) { d.detach(c, inst, err) },
+	slots := uint64(v.RingSlots)
+	fps := v.FPS.Float()
+	// A media index must be near the box clock: a late encoder may lag by
+	// seconds (the twin control judges that), but an index ahead of the
+	// clock by more than the ring is a broken child.
+	videoWindow := func() (uint64, uint64) {
+		now := d.ring.IndexAt(ring.MonotonicNs())
+		return now - min(now, max(slots, uint64(10*fps))), now + slots
+	}
+	audioWindow := func() (uint64, uint64) {
+		now := audioIndexAt(ring.MonotonicNs() - d.ring.EpochNs())
+		return now - min(now, 10*audioFramesPerSecond), now + audioFramesPerSecond
+	}
+	maxVideo := min(wire.MaxPayload, v.Width*v.Height*3/2+1<<20) // an AU never exceeds the raw picture
+	add := func(name string, role link.Role, slot int, stall time.Duration, window func() (uint64, uint64), args ...string) error {
+		c := &child{}
+		deliver := func(m link.Msg) { d.queue.Put(m) }
+		if role == link.RoleAudio {
+			deliver = func(m link.Msg) { d.prog.WriteAudio(m.H.Index, m.Data) }
 		}
-		sup, err := supervisor.New(spec, d.log.Named("supervisor"), clockwork.NewRealClock())
+		l, err := link.New(link.Config{Name: name, Role: role, Slot: slot, MaxVideo: maxVideo, Window: window},
+			procOf{c}, deliver, d.log.Named("link"))
 		if err != nil {
+			return err
+		}
+		c.link = l
+		spec := supervisor.Spec{
+			Name: name, Role: string(role), Path: d.av,
+			Args:  append([]string{"-role", string(role), "-name", name, "-console-log"}, args...),
+			Grace: d.cfg.Supervisor.Grace.D(), StallTimeout: stall, Backoff: d.backoff(),
+			ExtraFiles: l.ExtraFiles,
+			OnStart:    func(inst supervisor.Instance) { l.Attach(inst.Seq) },
+			OnExit:     func(inst supervisor.Instance, _ error) { l.Detach(inst.Seq) },
+		}
+		if c.sup, err = supervisor.New(spec, d.log.Named("supervisor"), d.clock); err != nil {
 			return fmt.Errorf("daemon: child %s: %w", name, err)
 		}
-		c.sup = sup
 		d.children = append(d.children, c)
 		if slot >= 0 {
 			d.encoders = append(d.encoders, c)
@@ -262,23 +295,20 @@ func (d *Daemon) buildChildren() error {
 		return nil
 	}
 	rp := d.ring.Path()
-	if err := add("capture", "capture", -1, v.StallAfter.D(), "-source", v.Source, "-ring", rp); err != nil {
+	if err := add("capture", link.RoleCapture, -1, v.StallAfter.D(), videoWindow, "-source", v.Source, "-ring", rp); err != nil {
 		return err
 	}
 	encArgs := []string{"-ring", rp, "-bitrate-kbps", fmt.Sprint(v.BitrateKbps), "-gop", fmt.Sprint(v.GOP), "-preset", v.Preset}
 	if v.Relock == "gop" {
 		encArgs = append(encArgs, "-reset-every-gop")
 	}
-	if err := add("encoder-a", "encode", 0, v.StallAfter.D(), encArgs...); err != nil {
-		return err
-	}
-	if v.TwinsEnabled() {
-		if err := add("encoder-b", "encode", 1, v.StallAfter.D(), encArgs...); err != nil {
+	for slot, name := range d.sw.Status().Names {
+		if err := add(name, link.RoleEncode, slot, v.StallAfter.D(), videoWindow, encArgs...); err != nil {
 			return err
 		}
 	}
 	if s := d.cfg.Audio.Main.Source; s != "" {
-		if err := add("audio-main", "audio", -1, time.Second, "-source", s, "-epoch-ns", fmt.Sprint(d.ring.EpochNs()),
+		if err := add("audio-main", link.RoleAudio, -1, time.Second, audioWindow, "-source", s, "-epoch-ns", fmt.Sprint(d.ring.EpochNs()),
 			"-bitrate-kbps", fmt.Sprint(d.cfg.Audio.BitrateKbps)); err != nil {
 			return err
 		}
@@ -286,328 +316,61 @@ func (d *Daemon) buildChildren() error {
 	return nil
 }
 
-// socketpair makes the wire connection for the next instance of c: the child
-// gets one end as fd 3, onaird keeps the other until the instance exits.
-func (d *Daemon) socketpair(c *child) ([]*os.File, func(), error) {
-	parent, kid, err := socketPair(c.name)
-	if err != nil {
-		return nil, nil, err
+// procOf lets a link reach its child's supervisor, which is made after the link.
+type procOf struct{ c *child }
+
+func (p procOf) Progress(seq uint64)               { p.c.sup.Progress(seq) }
+func (p procOf) Restart(seq uint64, reason string) { p.c.sup.Restart(seq, reason) }
+func (p procOf) Fail(seq uint64, reason string)    { p.c.sup.Fail(seq, reason) }
+
+// audioFramesPerSecond is 48000/1024, rounded up.
+const audioFramesPerSecond = 47
+
+// audioIndexAt is the AAC frame index due ns after the epoch (48 kHz, 1024
+// samples a frame: 375/8 frames a second), exact for any uptime.
+func audioIndexAt(ns int64) uint64 {
+	if ns <= 0 {
+		return 0
 	}
-	c.mu.Lock()
-	if c.pending != nil {
-		c.pending.Close()
-	}
-	c.pending = parent
-	c.mu.Unlock()
-	return []*os.File{kid}, func() { kid.Close() }, nil
+	s, r := uint64(ns)/1e9, uint64(ns)%1e9
+	return (s*375 + r*375/1e9) / 8
 }
 
-// attach starts reading the instance that just started.
-func (d *Daemon) attach(c *child, inst supervisor.Instance) {
-	c.mu.Lock()
-	conn := c.pending
-	c.pending = nil
-	c.gen++
-	gen := c.gen
-	c.cmd = wire.NewWriter(conn)
-	c.hello = nil
-	c.lastVideo.Store(0)
-	c.mu.Unlock()
-	if conn == nil {
-		d.log.Error("[unexpected] child started without a connection", zap.String("child", c.name))
+// notifyReady tells systemd the box is up once the API listens, or once the
+// API has failed to (a taken port must not hold the box off air: status and
+// the log say so, and the API keeps retrying).
+func (d *Daemon) notifyReady(ctx context.Context) {
+	select {
+	case <-d.api.Ready():
+	case <-d.componentFailed(ctx, "api-tcp", "api-socket"):
+	case <-ctx.Done():
 		return
 	}
-	d.readers.Add(1)
-	go func() { defer d.readers.Done(); d.read(c, gen, conn) }()
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 }
 
-// detach records that the instance is gone. The switch learns it from the
-// end of the instance's connection, in order with its packets (read).
-func (d *Daemon) detach(c *child, _ supervisor.Instance, _ error) {
-	c.mu.Lock()
-	c.cmd = nil
-	c.hello = nil
-	c.mu.Unlock()
-}
-
-// read pumps one instance's messages into the mux loop until the child closes.
-func (d *Daemon) read(c *child, gen uint64, conn *os.File) {
-	defer conn.Close()
-	if c.slot >= 0 {
-		// The process has exited (or closed fd 3, which it does only by
-		// exiting): after its last packet, the switch counts it down.
-		defer func() { d.items <- item{from: c, gen: gen, ev: evEnded} }()
-	}
-	r := wire.NewReader(conn)
-	for {
-		h, p, err := r.Read()
-		if err != nil {
-			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
-				d.log.Debug("child connection closed", zap.String("child", c.name), zap.Error(err))
+// componentFailed is closed once one of the named components has failed at
+// least once.
+func (d *Daemon) componentFailed(ctx context.Context, names ...string) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		t := d.clock.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, st := range d.front.Status() {
+				if slices.Contains(names, st.Name) && st.LastError != "" {
+					close(ch)
+					return
+				}
 			}
-			if errors.Is(err, wire.ErrFraming) {
-				c.sup.Restart("framing error: " + err.Error())
-			}
-			return
-		}
-		c.sup.Progress()
-		switch h.Kind {
-		case wire.KindHello:
-			var hello wire.Hello
-			if err := unmarshal(p, &hello); err != nil {
-				d.log.Warn("bad hello", zap.String("child", c.name), zap.Error(err))
-				continue
-			}
-			c.mu.Lock()
-			c.hello = &hello
-			c.mu.Unlock()
-			if c.slot >= 0 {
-				d.items <- item{from: c, gen: gen, ev: evStarted, h: wire.Header{Index: hello.StartIndex}}
-				d.catchUp(c, hello.StartIndex)
-			}
-		case wire.KindProgress:
-			var pr wire.Progress
-			if unmarshal(p, &pr) == nil {
-				c.mu.Lock()
-				c.prog = pr
-				c.mu.Unlock()
-			}
-		case wire.KindVideo, wire.KindAudio:
-			if h.Kind == wire.KindVideo {
-				c.lastVideo.Store(h.Index + 1)
-			}
-			d.items <- item{from: c, gen: gen, h: h, data: p}
-		default:
-			d.log.Warn("unexpected message from child", zap.String("child", c.name), zap.Stringer("kind", h.Kind))
-		}
-	}
-}
-
-// muxLoop is the only goroutine that touches the muxer.
-func (d *Daemon) muxLoop() {
-	waitKey := true
-	var lastAudio uint64
-	haveAudio := false
-	current := make([]uint64, len(d.encoders)) // per encoder slot: the instance the switch follows
-	for it := range d.items {
-		if s := d.out.Session(); s != d.outW.session {
-			// A new SRT connection: its stream starts with tables and an
-			// IDR. Anything muxed for the previous one is refused by the
-			// output (WriteSession), even if the reconnect happens mid-write.
-			d.outW.session = s
-			d.mux.Reset()
-			waitKey = true
-		}
-		if slot := it.from.slot; slot >= 0 {
-			// Channel order is per instance; across instances an old one's
-			// tail could in theory queue behind the new one's start.
-			switch {
-			case it.ev == evStarted:
-				current[slot] = it.gen
-				d.sw.EncoderStarted(slot, it.h.Index)
-				continue
-			case it.gen != current[slot]:
-				continue // an earlier instance's packet or end: stale
-			case it.ev == evEnded:
-				d.sw.EncoderDown(slot)
-				continue
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.Chan():
 			}
 		}
-		switch it.h.Kind {
-		case wire.KindVideo:
-			p := encoder.Packet{From: it.from.slot, Index: it.h.Index, PTS: it.h.PTS, Key: it.h.Flags&wire.FlagKey != 0,
-				CaptureNs: it.h.CaptureNs, Data: it.data}
-			if !d.sw.Offer(p) {
-				continue
-			}
-			if waitKey && !p.Key {
-				continue
-			}
-			waitKey = false
-			pts := wire.VideoPTS(p.Index, d.cfg.Video.FPS.Num, d.cfg.Video.FPS.Den) + ptsOffset
-			if err := d.mux.WriteVideo(pts, p.Key, p.Data); err != nil {
-				d.muxErrors.Add(1)
-				d.log.Warn("mux video", zap.Uint64("index", p.Index), zap.Error(err))
-				continue
-			}
-			d.lat.add(time.Duration(ring.MonotonicNs() - p.CaptureNs))
-		case wire.KindAudio:
-			if haveAudio && it.h.Index <= lastAudio {
-				continue
-			}
-			if haveAudio && it.h.Index > lastAudio+1 {
-				d.audio.gaps.Add(it.h.Index - lastAudio - 1)
-			}
-			haveAudio, lastAudio = true, it.h.Index
-			pts := wire.AudioPTS(it.h.Index, audioRate) + ptsOffset
-			if err := d.mux.WriteAudio(pts, it.data); err != nil {
-				d.muxErrors.Add(1)
-				d.log.Warn("mux audio", zap.Uint64("index", it.h.Index), zap.Error(err))
-				continue
-			}
-			d.audio.frames.Add(1)
-			d.audio.last.Store(it.h.Index)
-		}
-	}
-}
-
-// relockLoop re-locks the twins whenever both run but their streams differ
-// (at start, and after either restarted). With video.relock "gop" every GOP is
-// a fresh codec session in both encoders, so they are identical from the
-// first GOP boundary both have reached: the survivor's stream is never
-// touched. With "command", both are told to reset at the same GOP boundary,
-// far enough ahead for the command to arrive first.
-func (d *Daemon) relockLoop(ctx context.Context) {
-	gop := uint64(d.cfg.Video.GOP)
-	every(ctx, 20*time.Millisecond, func() {
-		if !d.sw.NeedsRelock() {
-			return
-		}
-		a, b := d.encoders[0], d.encoders[1]
-		a.mu.Lock()
-		b.mu.Lock()
-		ready := a.hello != nil && b.hello != nil && a.cmd != nil && b.cmd != nil
-		wa, wb := a.cmd, b.cmd
-		var newest uint64
-		if ready {
-			newest = max(a.hello.StartIndex, b.hello.StartIndex)
-		}
-		a.mu.Unlock()
-		b.mu.Unlock()
-		if !ready {
-			return
-		}
-		if d.cfg.Video.Relock == "gop" {
-			// The first boundary both have reached fresh and the switch has not passed.
-			from := max(newest, d.sw.Status().LastIndex+1)
-			at := (from + gop - 1) / gop * gop
-			d.sw.RelockAt(at)
-			d.log.Info("re-lock expected at the next common GOP", zap.Uint64("at_index", at))
-			return
-		}
-		at := (max(d.ring.Head(), newest) + d.commandLead() + gop - 1) / gop * gop
-		cmd := wire.Command{Op: wire.OpReset, AtIndex: at}
-		d.sw.RelockAt(at)
-		errA := wa.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd)
-		errB := wb.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd)
-		d.log.Info("re-lock scheduled", zap.Uint64("at_index", at), zap.NamedError("a", errA), zap.NamedError("b", errB))
-	})
-}
-
-// healthLoop restarts a twin that is alive but useless, judged against its
-// twin, which proves the box itself keeps up (the supervisor separately kills
-// any child silent for video.stall_after):
-//
-//   - hung: while the twins are locked, it is video.hang_after behind its
-//     twin (SIGSTOP, starved of CPU, stuck in the library). Restarting a twin
-//     costs no frame while locked, so this can be quick: a few frame intervals.
-//   - lagging: it is video.stall_after behind capture while its twin is not;
-//     a twin that lags past the ring skips pictures and diverges.
-//
-// When both are late the whole box was slow for a moment: that is a delay,
-// and restarting both would make it a gap, so neither is restarted. With a
-// single encoder there is nothing to fail over to; it is left to catch up.
-func (d *Daemon) healthLoop(ctx context.Context) {
-	if len(d.encoders) != 2 {
-		return
-	}
-	v := d.cfg.Video
-	frames := func(t time.Duration) uint64 { return uint64(max(1, int(t.Seconds()*v.FPS.Float()))) }
-	lagLimit, hangLimit := max(5, frames(v.StallAfter.D())), frames(v.HangAfter.D())
-	every(ctx, 20*time.Millisecond, func() {
-		head := d.ring.Head()
-		a, b := d.encoders[0], d.encoders[1]
-		last := [2]uint64{a.lastVideo.Load(), b.lastVideo.Load()}
-		locked := d.sw.Locked()
-		if locked && last[0] != 0 && last[1] != 0 {
-			skew := max(last[0], last[1]) - min(last[0], last[1])
-			if skew > d.skewMax.Load() {
-				d.skewMax.Store(skew) // only this goroutine writes
-			}
-		}
-		n, why := restartVictim(head, last, locked, lagLimit, hangLimit)
-		if n < 0 {
-			return
-		}
-		c := d.encoders[n]
-		d.log.Warn("restarting encoder: "+why, zap.String("child", c.name), zap.Uint64("index", last[n]),
-			zap.Uint64("twin_index", last[1-n]), zap.Uint64("ring_head", head))
-		c.lastVideo.Store(0)
-		c.sup.Restart(why)
-	})
-}
-
-// restartVictim picks the twin to restart, or -1, and says why. last holds
-// each twin's last video index + 1 (0: nothing from its current instance yet,
-// which never counts as keeping up).
-func restartVictim(head uint64, last [2]uint64, locked bool, lagLimit, hangLimit uint64) (int, string) {
-	behind := func(l uint64) bool { return l == 0 || head > l+lagLimit }
-	for n := range last {
-		me, twin := last[n], last[1-n]
-		if me == 0 || twin == 0 {
-			continue
-		}
-		if locked && twin > me+hangLimit {
-			return n, fmt.Sprintf("hung: %d frames behind its twin", twin-me)
-		}
-		if behind(me) && !behind(twin) {
-			return n, fmt.Sprintf("lagging %d frames behind capture while its twin keeps up", head-me)
-		}
-	}
-	return -1, ""
-}
-
-// catchUp brings a (re)started encoder to the runtime state its twin has: it
-// starts with the configured bitrate, so a runtime change is sent again at
-// its first frame. It applies long before the next GOP boundary, where both
-// encoders start fresh sessions with equal settings and re-lock.
-func (d *Daemon) catchUp(c *child, start uint64) {
-	kbps := int(d.bitrate.Load())
-	if kbps == d.cfg.Video.BitrateKbps {
-		return
-	}
-	c.mu.Lock()
-	w := c.cmd
-	c.mu.Unlock()
-	if w == nil {
-		return
-	}
-	cmd := wire.Command{Op: wire.OpBitrate, AtIndex: start, BitrateKbps: kbps}
-	if err := w.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: start}, cmd); err != nil {
-		d.log.Warn("cannot send the current bitrate to a restarted encoder", zap.String("child", c.name), zap.Error(err))
-	}
-}
-
-// SetVideoBitrate changes the bitrate of every encoder at the same frame
-// index and returns that index (web.Box).
-func (d *Daemon) SetVideoBitrate(kbps int) (uint64, error) {
-	if kbps < 100 || kbps > 100000 {
-		return 0, fmt.Errorf("bitrate %d kbps: must be 100..100000", kbps)
-	}
-	d.bitrate.Store(int64(kbps))
-	at, err := d.SendCommand(wire.OpBitrate, kbps)
-	d.log.Info("video bitrate change", zap.Int("kbps", kbps), zap.Uint64("at_index", at), zap.Error(err))
-	return at, err
-}
-
-// SendCommand addresses a runtime command to every running encoder at the
-// same frame index (a little ahead of the ring head) and returns that index.
-func (d *Daemon) SendCommand(op wire.Op, bitrateKbps int) (uint64, error) {
-	at := d.ring.Head() + d.commandLead()
-	cmd := wire.Command{Op: op, AtIndex: at, BitrateKbps: bitrateKbps}
-	var errs []error
-	for _, c := range d.encoders {
-		c.mu.Lock()
-		w := c.cmd
-		c.mu.Unlock()
-		if w == nil {
-			continue
-		}
-		if err := w.WriteJSON(wire.Header{Kind: wire.KindCommand, Index: at}, cmd); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-		}
-	}
-	return at, errors.Join(errs...)
+	}()
+	return ch
 }
 
 // watchdog pets systemd's watchdog only while the cadence keeper advances:
@@ -617,81 +380,20 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	if err != nil || interval == 0 {
 		return
 	}
+	t := d.clock.NewTicker(interval / 3)
+	defer t.Stop()
 	last := uint64(0)
-	every(ctx, interval/3, func() {
-		idx := d.keeper.Status().KeeperIndex
-		if idx != last {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+		}
+		if idx := d.keeper.Status().KeeperIndex; idx != last {
 			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
 			last = idx
 		} else {
 			d.log.Error("[unexpected] cadence keeper not advancing: not petting the watchdog")
 		}
-	})
-}
-
-// commandLead is how many frames ahead of the ring head a command is
-// addressed (about 200 ms), so it reaches both encoders before that frame.
-func (d *Daemon) commandLead() uint64 {
-	return uint64(d.cfg.Video.FPS.Float()/5) + 3
-}
-
-// sessionWriter writes the muxer's output for one SRT connection only.
-// Only muxLoop uses it.
-type sessionWriter struct {
-	out     *output.SRT
-	session int
-}
-
-func (w *sessionWriter) Write(p []byte) (int, error) { return w.out.WriteSession(w.session, p) }
-
-// every calls f every interval until ctx is done.
-func every(ctx context.Context, interval time.Duration, f func()) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
 	}
-}
-
-// FailoverVideo swaps the active encoder (web.Box).
-func (d *Daemon) FailoverVideo() (string, bool, error) {
-	r, err := d.sw.Failover()
-	return r.Target, r.Pending, err
-}
-
-type audioStats struct {
-	frames atomic.Uint64
-	gaps   atomic.Uint64
-	last   atomic.Uint64
-}
-
-// latency keeps the last samples of capture → mux latency.
-type latency struct {
-	mu      sync.Mutex
-	samples [1024]time.Duration
-	n       int
-}
-
-func (l *latency) add(d time.Duration) {
-	l.mu.Lock()
-	l.samples[l.n%len(l.samples)] = d
-	l.n++
-	l.mu.Unlock()
-}
-
-func (l *latency) percentiles() (p50, p99 time.Duration) {
-	l.mu.Lock()
-	n := min(l.n, len(l.samples))
-	s := append([]time.Duration(nil), l.samples[:n]...)
-	l.mu.Unlock()
-	if n == 0 {
-		return 0, 0
-	}
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[n*50/100], s[min(n-1, n*99/100)]
 }

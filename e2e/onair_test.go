@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"onair/web/api"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,13 +12,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"onair/daemon"
 )
 
 const streamFor = 10 * time.Second
 
-func connected(st daemon.Status) bool { return st.Output.State == "connected" }
+func connected(st api.Status) bool { return st.Output.State == "connected" }
 
 // checkRecording asserts what issue 3 asks of every receiver: h264 1280x720
 // 30 fps and aac, frame count within 2 % of the time streamed, no decode error.
@@ -57,7 +56,7 @@ func checkRecording(t *testing.T, path string, streamed time.Duration) {
 // streamWindow waits until the output is connected, streams for d and returns
 // how long frames were actually flowing (from the first connection).
 func streamWindow(t *testing.T, b *box, d time.Duration) time.Duration {
-	b.waitFor(t, 20*time.Second, "connected with frames flowing", func(st daemon.Status) bool {
+	b.waitFor(t, 20*time.Second, "connected with frames flowing", func(st api.Status) bool {
 		return connected(st) && st.Video.Switch.Emitted > 0
 	})
 	time.Sleep(d)
@@ -69,7 +68,7 @@ func TestStreamsToOnairIngest(t *testing.T) {
 	port := freePort(t, "udp")
 	rx := startIngest(t, port, t.TempDir(), "")
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true})
-	st0 := b.waitFor(t, 20*time.Second, "first frames", func(st daemon.Status) bool { return connected(st) && st.Video.Switch.Emitted > 0 })
+	st0 := b.waitFor(t, 20*time.Second, "first frames", func(st api.Status) bool { return connected(st) && st.Video.Switch.Emitted > 0 })
 	time.Sleep(streamFor)
 	st1, _ := b.status(t)
 	b.stop(t, 10*time.Second)
@@ -160,7 +159,7 @@ func TestPassphraseEncryptsAndWrongOneIsRefused(t *testing.T) {
 		port := freePort(t, "udp")
 		rx := startIngest(t, port, t.TempDir(), secret)
 		b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200&passphrase=wrong-passphrase", port), twins: false})
-		st := b.waitFor(t, 20*time.Second, "a clear error in status", func(st daemon.Status) bool {
+		st := b.waitFor(t, 20*time.Second, "a clear error in status", func(st api.Status) bool {
 			return st.Output.LastError != "" && st.Output.State != "connected"
 		})
 		if !strings.Contains(strings.ToLower(st.Output.LastError), "passphrase") && !strings.Contains(strings.ToLower(st.Output.LastError), "reject") {
@@ -185,12 +184,12 @@ func TestKilledEncoderRestartsAndSessionSurvives(t *testing.T) {
 	port := freePort(t, "udp")
 	rx := startIngest(t, port, t.TempDir(), "")
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: false})
-	b.waitFor(t, 20*time.Second, "streaming", func(st daemon.Status) bool { return connected(st) && st.Video.Switch.Emitted > 30 })
+	b.waitFor(t, 20*time.Second, "streaming", func(st api.Status) bool { return connected(st) && st.Video.Switch.Emitted > 30 })
 	enc := b.child(t, "encoder-a")
 	if err := syscall.Kill(enc.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	st := b.waitFor(t, 15*time.Second, "encoder-a restarted and streaming", func(st daemon.Status) bool {
+	st := b.waitFor(t, 15*time.Second, "encoder-a restarted and streaming", func(st api.Status) bool {
 		for _, c := range st.Children {
 			if c.Name == "encoder-a" && c.Restarts >= 1 && c.PID != enc.PID && c.State == "running" {
 				return connected(st)
@@ -199,7 +198,7 @@ func TestKilledEncoderRestartsAndSessionSurvives(t *testing.T) {
 		return false
 	})
 	before := st.Video.Switch.Emitted
-	b.waitFor(t, 10*time.Second, "frames after restart", func(st daemon.Status) bool { return st.Video.Switch.Emitted > before+60 })
+	b.waitFor(t, 10*time.Second, "frames after restart", func(st api.Status) bool { return st.Video.Switch.Emitted > before+60 })
 	if st.Output.Connects != 1 {
 		t.Errorf("output reconnected %d times: the SRT session must survive an encoder crash", st.Output.Connects)
 	}
@@ -221,7 +220,7 @@ func TestReceiverAbsentAtStartAndRestartedMidStream(t *testing.T) {
 	port := freePort(t, "udp")
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: false})
 	pid := b.cmd.Process.Pid
-	st := b.waitFor(t, 15*time.Second, "a reason in status while the receiver is away", func(st daemon.Status) bool {
+	st := b.waitFor(t, 15*time.Second, "a reason in status while the receiver is away", func(st api.Status) bool {
 		return st.Output.State != "connected" && st.Output.LastError != ""
 	})
 	t.Logf("receiver away: output %s: %s", st.Output.State, st.Output.LastError)
@@ -231,11 +230,11 @@ func TestReceiverAbsentAtStartAndRestartedMidStream(t *testing.T) {
 	b.waitFor(t, 20*time.Second, "connected after the receiver appeared", connected)
 	time.Sleep(3 * time.Second)
 	rx.stop(t, 5*time.Second)
-	b.waitFor(t, 15*time.Second, "noticed the receiver went away", func(st daemon.Status) bool { return !connected(st) })
+	b.waitFor(t, 15*time.Second, "noticed the receiver went away", func(st api.Status) bool { return !connected(st) })
 
 	dir2 := t.TempDir()
 	rx2 := startIngest(t, port, dir2, "")
-	st = b.waitFor(t, 30*time.Second, "reconnected", func(st daemon.Status) bool { return connected(st) && st.Output.Connects >= 2 })
+	st = b.waitFor(t, 30*time.Second, "reconnected", func(st api.Status) bool { return connected(st) && st.Output.Connects >= 2 })
 	time.Sleep(3 * time.Second)
 	if b.exited() || b.cmd.Process.Pid != pid {
 		t.Fatal("onaird restarted")
@@ -289,7 +288,7 @@ func TestOnairctlStatus(t *testing.T) {
 	port := freePort(t, "udp")
 	startIngest(t, port, t.TempDir(), "")
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true})
-	b.waitFor(t, 20*time.Second, "streaming", func(st daemon.Status) bool { return connected(st) && st.Video.Switch.Emitted > 0 })
+	b.waitFor(t, 20*time.Second, "streaming", func(st api.Status) bool { return connected(st) && st.Video.Switch.Emitted > 0 })
 	out, err := exec.Command(bin("onairctl"), "--socket", b.socket, "status").CombinedOutput()
 	if err != nil {
 		t.Fatalf("onairctl status: %v\n%s", err, out)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"math"
+	"onair/web/api"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"onair/daemon"
 	"onair/encoder/ring"
 )
 
@@ -159,7 +159,7 @@ func listening(port int) bool {
 func startSignalBox(t *testing.T, srtPort, peerPort int) *box {
 	t.Helper()
 	dir := t.TempDir()
-	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	cfg := fmt.Sprintf(`version: 1
 video:
   source: "url:tcp://127.0.0.1:%d"
@@ -181,13 +181,13 @@ api:
 runtime_dir: %q
 supervisor:
   grace: 2s
-`, peerPort, srtPort, api, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"))
+`, peerPort, srtPort, apiAddr, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"))
 	path := filepath.Join(dir, "onair.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := start(t, nil, bin("onaird"), "-config", path)
-	b := &box{proc: p, api: api, socket: filepath.Join(dir, "onaird.sock")}
+	b := &box{proc: p, client: api.NewHTTPClient("http://" + apiAddr), socket: filepath.Join(dir, "onaird.sock")}
 	t.Cleanup(func() {
 		p.stop(t, 10*time.Second)
 		errs := p.stderr.String()
@@ -200,7 +200,7 @@ supervisor:
 			t.Logf("onaird stderr (tail):\n%s", tail(errs, 60))
 		}
 	})
-	b.waitFor(t, 20*time.Second, "api up", func(daemon.Status) bool { return true })
+	b.waitFor(t, 20*time.Second, "api up", func(api.Status) bool { return true })
 	return b
 }
 
@@ -222,7 +222,7 @@ func TestSourcePausedFiveSecondsStreamGoesOnAndLiveIsBackWithinOneSecond(t *test
 	}
 	rx := startRTReceiver(t, srtPort, t.TempDir())
 	b := startSignalBox(t, srtPort, peerPort)
-	b.waitFor(t, 20*time.Second, "live pictures streaming", func(st daemon.Status) bool {
+	b.waitFor(t, 20*time.Second, "live pictures streaming", func(st api.Status) bool {
 		return connected(st) && st.Video.Switch.Emitted > 90 && st.Video.Keeper.Signal == "live"
 	})
 	r, err := ring.Open(filepath.Join(filepath.Dir(b.socket), "run", "video.ring"))

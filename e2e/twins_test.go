@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"onair/daemon"
 	"onair/ingest"
 	"onair/internal/fault"
 
@@ -19,14 +18,14 @@ import (
 	"onair/web/api"
 )
 
-func locked(st daemon.Status) bool {
+func locked(st api.Status) bool {
 	return st.Video.Switch.Locked && st.Video.Switch.Alive[0] && st.Video.Switch.Alive[1]
 }
 
 // replaced reports whether the victim child runs again under a new PID (and,
 // with relocked, whether the twins are locked again).
-func replaced(victim string, pid int, relocked bool) func(daemon.Status) bool {
-	return func(st daemon.Status) bool {
+func replaced(victim string, pid int, relocked bool) func(api.Status) bool {
+	return func(st api.Status) bool {
 		for _, c := range st.Children {
 			if c.Name == victim {
 				return c.PID != pid && c.State == "running" && (!relocked || locked(st))
@@ -75,7 +74,7 @@ func TestTwentyFaultsLoseNoFrame(t *testing.T) {
 	testutil.NeedRoot(t, "CPU starvation uses a cgroup CPU quota")
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
-	b.waitFor(t, 20*time.Second, "twins locked and on air", func(st daemon.Status) bool { return connected(st) && locked(st) })
+	b.waitFor(t, 20*time.Second, "twins locked and on air", func(st api.Status) bool { return connected(st) && locked(st) })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -135,13 +134,13 @@ func TestCaptureLossFreezesWithoutGap(t *testing.T) {
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30,
 		stallAfter: "500ms"})
-	b.waitFor(t, 20*time.Second, "on air", func(st daemon.Status) bool { return connected(st) && locked(st) })
+	b.waitFor(t, 20*time.Second, "on air", func(st api.Status) bool { return connected(st) && locked(st) })
 
 	capPID := b.child(t, "capture").PID
 	if err := syscall.Kill(capPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(t, 10*time.Second, "capture back", func(st daemon.Status) bool {
+	b.waitFor(t, 10*time.Second, "capture back", func(st api.Status) bool {
 		for _, c := range st.Children {
 			if c.Name == "capture" {
 				return c.PID != capPID && st.Video.Keeper.Signal == "live"
@@ -154,7 +153,7 @@ func TestCaptureLossFreezesWithoutGap(t *testing.T) {
 	if err := fault.Inject(ctx, fault.Stop, capPID, 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st := b.waitFor(t, 10*time.Second, "live again after the stall", func(st daemon.Status) bool { return st.Video.Keeper.Signal == "live" })
+	st := b.waitFor(t, 10*time.Second, "live again after the stall", func(st api.Status) bool { return st.Video.Keeper.Signal == "live" })
 	time.Sleep(2 * time.Second)
 	b.stop(t, 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
@@ -176,7 +175,7 @@ func TestSlateAfterCaptureGoneLongEnough(t *testing.T) {
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: false, gop: 30,
 		stallAfter: "500ms"})
-	b.waitFor(t, 20*time.Second, "on air", func(st daemon.Status) bool { return connected(st) && st.Video.Switch.Emitted > 30 })
+	b.waitFor(t, 20*time.Second, "on air", func(st api.Status) bool { return connected(st) && st.Video.Switch.Emitted > 30 })
 	// Stop capture; the supervisor replaces it after stall_after, so keep
 	// stopping each new instance for 4 s: longer than the default slate_after (2 s).
 	deadline := time.Now().Add(4 * time.Second)
@@ -185,7 +184,7 @@ func TestSlateAfterCaptureGoneLongEnough(t *testing.T) {
 		syscall.Kill(pid, syscall.SIGSTOP)
 		time.Sleep(100 * time.Millisecond)
 	}
-	st := b.waitFor(t, 10*time.Second, "slate shown then live again", func(st daemon.Status) bool {
+	st := b.waitFor(t, 10*time.Second, "slate shown then live again", func(st api.Status) bool {
 		return st.Video.Keeper.Slates > 0 && st.Video.Keeper.Signal == "live"
 	})
 	time.Sleep(time.Second)
@@ -200,7 +199,7 @@ func TestSlateAfterCaptureGoneLongEnough(t *testing.T) {
 func TestManualFailoverTenTimesNoGap(t *testing.T) {
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
-	b.waitFor(t, 20*time.Second, "locked", func(st daemon.Status) bool { return connected(st) && locked(st) })
+	b.waitFor(t, 20*time.Second, "locked", func(st api.Status) bool { return connected(st) && locked(st) })
 	st0, _ := b.status(t)
 	for n := 0; n < 10; n++ {
 		if r, err := b.failover(t); err != nil || r.Result != api.FailoverSwitched {
@@ -247,7 +246,7 @@ func TestFailoverIsInvisibleInTheBits(t *testing.T) {
 	run := func(faults []fault.Kind) map[int64]uint64 {
 		port, out, rx := independentReceiver(t)
 		b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: gop})
-		b.waitFor(t, 20*time.Second, "locked", func(st daemon.Status) bool { return connected(st) && locked(st) })
+		b.waitFor(t, 20*time.Second, "locked", func(st api.Status) bool { return connected(st) && locked(st) })
 		begin := time.Now()
 		for n, k := range faults {
 			victim := []string{"encoder-a", "encoder-b"}[n%2]
@@ -301,7 +300,7 @@ func TestFailoverIsInvisibleInTheBits(t *testing.T) {
 func TestBitrateChangeKeepsTwinsLockedAndRestartedTwinRelocks(t *testing.T) {
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
-	b.waitFor(t, 20*time.Second, "locked", func(st daemon.Status) bool { return connected(st) && locked(st) })
+	b.waitFor(t, 20*time.Second, "locked", func(st api.Status) bool { return connected(st) && locked(st) })
 	res, err := exec.Command(bin("onairctl"), "--socket", b.socket, "bitrate", "1500").CombinedOutput()
 	if err != nil {
 		t.Fatalf("onairctl bitrate: %v %s", err, res)

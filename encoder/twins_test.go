@@ -50,6 +50,7 @@ type nopProc struct{}
 
 func (nopProc) Progress(uint64)        {}
 func (nopProc) Restart(uint64, string) {}
+func (nopProc) Fail(uint64, string)    {}
 
 type twinRig struct {
 	tw    *Twins

@@ -43,8 +43,11 @@ import (
 type Process interface {
 	// Progress records that instance seq did something useful.
 	Progress(seq uint64)
-	// Restart kills instance seq (it is restarted with backoff).
+	// Restart kills instance seq; a new one starts at once.
 	Restart(seq uint64, reason string)
+	// Fail kills instance seq as a failure: the next start waits for the
+	// backoff, so a child that keeps breaking the contract does not loop.
+	Fail(seq uint64, reason string)
 }
 
 // Role is what a child does; it decides which messages it may send.
@@ -390,7 +393,7 @@ func (l *Link) violation(seq uint64, err error) {
 	l.lastViol = err.Error()
 	l.mu.Unlock()
 	l.log.Warn("child broke the wire contract: restarting it", zap.Uint64("instance", seq), zap.Error(err))
-	l.proc.Restart(seq, "wire: "+err.Error())
+	l.proc.Fail(seq, "wire: "+err.Error())
 }
 
 // Allowed reports whether a child of role may send messages of kind.

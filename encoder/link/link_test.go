@@ -24,6 +24,7 @@ func newFakeProc() *fakeProc {
 }
 
 func (p *fakeProc) Progress(seq uint64) { p.mu.Lock(); p.progress[seq]++; p.mu.Unlock() }
+func (p *fakeProc) Fail(seq uint64, reason string) { p.Restart(seq, reason) }
 func (p *fakeProc) Restart(seq uint64, reason string) {
 	p.mu.Lock()
 	p.restarts[seq] = append(p.restarts[seq], reason)

@@ -43,6 +43,12 @@ type ChildStatus struct {
 	LastIndex uint64 `json:"last_index"`
 	LagFrames int64  `json:"lag_frames"`
 	Frames    uint64 `json:"frames"`
+	// Source is capture's view of its input: "live" or "no_signal".
+	Source string `json:"source,omitempty"`
+	// Violations counts messages that broke the wire contract (each one
+	// restarted the child); LastViolation says what the last one was.
+	Violations    uint64 `json:"violations"`
+	LastViolation string `json:"last_violation,omitempty"`
 }
 
 // RunState is where a supervision loop (of a child process or an in-process
@@ -88,6 +94,8 @@ type VideoStatus struct {
 	// TwinSkewMaxFrames is the largest distance seen between the locked
 	// twins (video.hang_after must stay above it, or healthy twins restart).
 	TwinSkewMaxFrames uint64 `json:"twin_skew_max_frames"`
+	// HealthRestarts counts twins restarted as hung or lagging.
+	HealthRestarts uint64 `json:"health_restarts"`
 }
 
 // AudioStatus is the audio path.
@@ -95,6 +103,8 @@ type AudioStatus struct {
 	Frames    uint64 `json:"frames"`
 	LastIndex uint64 `json:"last_index"`
 	GapFrames uint64 `json:"gap_frames"`
+	// Duplicates counts frames at or before the last one muxed (dropped).
+	Duplicates uint64 `json:"duplicates"`
 }
 
 // SwitchStatus is the hitless switch's state (encoder.SwitchStatus).
