@@ -157,6 +157,9 @@ type boxOpts struct {
 	stallAfter string
 	extra      string
 	env        []string
+	// listen, if set, is api.listen (e.g. a port already taken); the test
+	// then reads the status over the unix socket, as onairctl does.
+	listen string
 }
 
 func startBox(t *testing.T, o boxOpts) *box {
@@ -172,7 +175,10 @@ func startBox(t *testing.T, o boxOpts) *box {
 		o.stallAfter = "500ms"
 	}
 	audio := `"lavfi:sine=frequency=1000:sample_rate=48000"`
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	listen := o.listen
+	if listen == "" {
+		listen = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	}
 	cfg := fmt.Sprintf(`version: 1
 video:
   source: "lavfi:testsrc2=size=1280x720:rate=30"
@@ -202,6 +208,9 @@ supervisor:
 	}
 	p := startEnv(t, o.env, nil, bin("onaird"), "-config", path)
 	b := &box{proc: p, socket: filepath.Join(dir, "onaird.sock"), client: api.NewHTTPClient("http://" + listen)}
+	if o.listen != "" {
+		b.client = api.NewUnixClient(b.socket)
+	}
 	t.Cleanup(func() {
 		p.stop(t, 10*time.Second)
 		errs := p.stderr.String()
