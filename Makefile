@@ -14,7 +14,7 @@ LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/
 LIVE      := ./encoder/av/ ./e2e/
 LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault
 
-.PHONY: help deps build run test test-unit test-live test-nocgo bench lint tidy-check clean
+.PHONY: help deps build run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean
 
 ## help: list the targets
 help:
@@ -34,8 +34,19 @@ build: deps
 run: build
 	@bash scripts/demo.sh
 
-## test: install what is needed and run every test (unit, then live encoder tests one at a time)
-test: deps lint test-nocgo test-unit test-live
+## test: install what is needed and run every test (unit, fuzz smoke, then live encoder tests one at a time)
+test: deps lint test-nocgo test-unit test-fuzz test-live
+
+# Fuzz targets (package:target) run for FUZZTIME each by test-fuzz; their
+# committed corpora under testdata/fuzz run in every plain go test too.
+FUZZ     := ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer
+FUZZTIME ?= 5s
+
+## test-fuzz: run every fuzz target for FUZZTIME (default 5s) on top of its committed corpus
+test-fuzz: deps
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 
 ## test-unit: fast tests of every package that does not stream in real time, with the race detector
 test-unit: deps
