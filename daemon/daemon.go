@@ -260,8 +260,9 @@ func (d *Daemon) buildChildren() error {
 		now := d.ring.IndexAt(ring.MonotonicNs())
 		return now - min(now, max(slots, uint64(10*fps))), now + slots
 	}
+	audioClock := ring.Cadence{EpochNs: d.ring.EpochNs(), Num: tsmux.AudioRate, Den: wire.AudioFrameSamples}
 	audioWindow := func() (uint64, uint64) {
-		now := audioIndexAt(ring.MonotonicNs() - d.ring.EpochNs())
+		now := audioClock.IndexAt(ring.MonotonicNs())
 		return now - min(now, 10*audioFramesPerSecond), now + audioFramesPerSecond
 	}
 	maxVideo := min(wire.MaxPayload, v.Width*v.Height*3/2+1<<20) // an AU never exceeds the raw picture
@@ -325,16 +326,6 @@ func (p procOf) Fail(seq uint64, reason string)    { p.c.sup.Fail(seq, reason) }
 
 // audioFramesPerSecond is 48000/1024, rounded up.
 const audioFramesPerSecond = 47
-
-// audioIndexAt is the AAC frame index due ns after the epoch (48 kHz, 1024
-// samples a frame: 375/8 frames a second), exact for any uptime.
-func audioIndexAt(ns int64) uint64 {
-	if ns <= 0 {
-		return 0
-	}
-	s, r := uint64(ns)/1e9, uint64(ns)%1e9
-	return (s*375 + r*375/1e9) / 8
-}
 
 // notifyReady tells systemd the box is up once the API listens, or once the
 // API has failed to (a taken port must not hold the box off air: status and
