@@ -14,7 +14,7 @@ func TestDescribeDialError(t *testing.T) {
 		{"connection rejected: REJECT (vj)", "rejected: passphrase missing or not expected"},
 		{"connection rejected: REJECT (2b3)", "rejected: by receiver (code 403)"}, // 2403
 	} {
-		if got := describeDialError(errors.New(tc.in), tg); got != tc.want {
+		if got := describeDialError(errors.New(tc.in), tg.Addr()); got != tc.want {
 			t.Errorf("%q -> %q, want %q", tc.in, got, tc.want)
 		}
 	}

@@ -10,6 +10,10 @@
 // unspaced bursts that lose packets (FACTS.md §3) and IDR frames arrive as
 // 100 KB+ bursts.
 //
+// The UDP may go to a dial address other than the SRT peer (Config.Dial): a
+// bonding layer on a loopback port forwards it, while passphrase, streamid
+// and latency stay end to end. Stats is the input of adaptive bitrate.
+//
 // It is not the bonding layer (SRTLA, package bond), not a listener, and not
 // a muxer: the caller hands it whole TS packets (package encoder/tsmux) and
 // restarts the TS with PAT/PMT and an IDR on every (re)connect, writing
@@ -18,7 +22,6 @@
 package output
 
 import (
-	"onair/output/srturl"
 	"onair/web/api"
 
 	"context"
@@ -35,6 +38,9 @@ import (
 	srt "github.com/datarhei/gosrt"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+
+	"onair/output/srturl"
+	"onair/supervisor"
 )
 
 const (
@@ -43,8 +49,6 @@ const (
 	// QueueSize bounds the bytes waiting to be sent (about 6 s at 5 Mbit/s).
 	QueueSize = 4 << 20
 
-	minBackoff = 500 * time.Millisecond
-	maxBackoff = 5 * time.Second
 	// peerIdleTimeout closes a connection whose receiver went silent (no ACK,
 	// no keepalive). The receiver ACKs every 10 ms while data flows, so 2 s
 	// is long for a healthy link and short enough to redial quickly.
@@ -78,20 +82,37 @@ const (
 	StateBackoff    State = "backoff"
 )
 
+// Redial backoff defaults, for the zero fields of Config.Backoff.
+const (
+	DefaultBackoffInitial    = 500 * time.Millisecond
+	DefaultBackoffMax        = 5 * time.Second
+	DefaultBackoffResetAfter = 10 * time.Second
+)
+
 // Config configures an SRT output.
 type Config struct {
 	// Target is the SRT peer: address, latency, passphrase, streamid
 	// (srturl.Parse of output.url).
 	Target srturl.URL
+	// Dial is the host:port the UDP is sent to; empty means Target's. A
+	// bonding layer listening on a loopback port sets it; the SRT session
+	// (passphrase, streamid, latency) is still Target's, end to end.
+	Dial string
+	// Backoff paces redials after a failed dial or a lost connection; zero
+	// fields take 500 ms, 5 s and (healthy connection time that starts the
+	// count over) 10 s.
+	Backoff supervisor.Backoff
 }
 
 // SRT is a self-healing SRT caller. Create it with New, start it with Run,
 // feed it with Write from any goroutine.
 type SRT struct {
-	target srturl.URL
-	log    *zap.Logger
-	clock  clockwork.Clock
-	pace   func(inBps float64) float64 // bits/s for a measured input rate
+	target  srturl.URL
+	dial    string // host:port the UDP goes to
+	backoff supervisor.Backoff
+	log     *zap.Logger
+	clock   clockwork.Clock
+	pace    func(inBps float64) float64 // bits/s for a measured input rate
 
 	wake chan struct{} // cap 1: data queued
 
@@ -123,6 +144,27 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*SRT, error) {
 	if t.Host == "" || t.Port == 0 {
 		return nil, errors.New("output: no target (output.url)")
 	}
+	dial := cfg.Dial
+	if dial == "" {
+		dial = t.Addr()
+	} else if host, port, err := net.SplitHostPort(dial); err != nil || host == "" {
+		return nil, fmt.Errorf("output: dial address %q: want host:port", dial)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("output: dial address %q: bad port", dial)
+	}
+	b := cfg.Backoff
+	if b.Initial == 0 {
+		b.Initial = DefaultBackoffInitial
+	}
+	if b.Max == 0 {
+		b.Max = max(DefaultBackoffMax, b.Initial)
+	}
+	if b.ResetAfter == 0 {
+		b.ResetAfter = DefaultBackoffResetAfter
+	}
+	if err := b.Validate(); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -130,12 +172,14 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*SRT, error) {
 		clock = clockwork.NewRealClock()
 	}
 	return &SRT{
-		target: t,
-		log:    log,
-		clock:  clock,
-		pace:   defaultPace,
-		wake:   make(chan struct{}, 1),
-		state:  StateStopped,
+		target:  t,
+		dial:    dial,
+		backoff: b,
+		log:     log,
+		clock:   clock,
+		pace:    defaultPace,
+		wake:    make(chan struct{}, 1),
+		state:   StateStopped,
 	}, nil
 }
 
@@ -221,44 +265,55 @@ func (s *SRT) measureOut(now time.Time, n uint64) {
 	}
 }
 
-// Run dials, sends and redials until ctx is done. It then sends what is
-// queued (for up to about 1 s plus the SRT latency, until the receiver has
-// acknowledged it), closes the connection and returns ctx.Err().
+// Run dials, sends and redials (with Config.Backoff) until ctx is done. It
+// then sends what is queued (for up to about 1 s plus the SRT latency, until
+// the receiver has acknowledged it), closes the connection and returns
+// ctx.Err(). A cancel in the middle of a dial returns at once; a connection
+// that the abandoned dial still makes is closed.
 func (s *SRT) Run(ctx context.Context) error {
-	log := s.log.With(zap.String("target", s.target.String()))
-	backoff := minBackoff
+	log := s.log.With(zap.String("target", s.target.String()), zap.String("dial", s.dial))
+	failures := 0 // consecutive, for the backoff
 	defer s.setState(StateStopped)
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		s.setState(StateConnecting)
-		conn, err := s.dial()
+		conn, err := s.dialSRT(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
-			msg := describeDialError(err, s.target)
+			failures++
+			msg := describeDialError(err, s.dial)
 			s.mu.Lock()
 			s.lastErr = msg
 			s.mu.Unlock()
-			log.Warn("srt connect failed", zap.String("reason", msg), zap.Error(err), zap.Duration("backoff", backoff))
+			log.Warn("srt connect failed", zap.String("reason", msg), zap.Error(err), zap.Duration("backoff", s.backoff.Delay(failures)))
 		} else {
-			backoff = minBackoff
+			start := s.clock.Now()
 			err = s.serve(ctx, log, conn)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if s.clock.Since(start) >= s.backoff.ResetAfter {
+				failures = 0
+			}
+			failures++
 			msg := describeConnError(err)
 			s.mu.Lock()
 			s.lastErr = msg
 			s.mu.Unlock()
-			log.Warn("srt connection lost", zap.String("reason", msg), zap.Error(err), zap.Duration("backoff", backoff))
+			log.Warn("srt connection lost", zap.String("reason", msg), zap.Error(err), zap.Duration("backoff", s.backoff.Delay(failures)))
 		}
 		s.setState(StateBackoff)
+		t := s.clock.NewTimer(s.backoff.Delay(failures))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-s.clock.After(backoff):
+		case <-t.Chan():
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
@@ -272,7 +327,33 @@ func (s *SRT) setState(st State) {
 	s.mu.Unlock()
 }
 
-func (s *SRT) dial() (srt.Conn, error) {
+// dialSRT dials Target's SRT session over UDP to the dial address. gosrt's
+// Dial is not context-aware: it runs in a goroutine, a cancel returns at
+// once, and a connection it makes after that is closed.
+func (s *SRT) dialSRT(ctx context.Context) (srt.Conn, error) {
+	type result struct {
+		conn srt.Conn
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		conn, err := s.dialOnce()
+		res <- result{conn, err}
+	}()
+	select {
+	case r := <-res:
+		return r.conn, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-res; r.conn != nil {
+				r.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+func (s *SRT) dialOnce() (srt.Conn, error) {
 	c := srt.DefaultConfig()
 	c.ConnectionTimeout = s.target.ConnectTimeout
 	c.PeerLatency = s.target.Latency
@@ -284,7 +365,7 @@ func (s *SRT) dial() (srt.Conn, error) {
 	c.PayloadSize = ChunkSize
 	c.PeerIdleTimeout = peerIdleTimeout
 	c.Logger = nil
-	return srt.Dial("srt", s.target.Addr(), c)
+	return srt.Dial("srt", s.dial, c)
 }
 
 // serve runs one connection until it fails or ctx is done.
@@ -470,6 +551,7 @@ func (s *SRT) Status() Status {
 		State:        s.state,
 		Peer:         s.peer,
 		Target:       s.target.String(),
+		Dial:         s.dial,
 		LastError:    s.lastErr,
 		Connects:     s.connects,
 		BytesSent:    s.sent,
@@ -492,6 +574,53 @@ func (s *SRT) Status() Status {
 	}
 }
 
+// Stats are the live figures of the current connection, the input of an
+// adaptive bitrate. When not connected they are the last connection's, with
+// Connected false. Counters are per connection (Session).
+type Stats struct {
+	Connected    bool    `json:"connected"`
+	Session      int     `json:"session"`        // Session(): 1 for the first connection, 0 before
+	RTTms        float64 `json:"rtt_ms"`         // smoothed round-trip time
+	SendBufPkts  uint64  `json:"send_buf_pkts"`  // sent, not yet acknowledged
+	SendBufBytes uint64  `json:"send_buf_bytes"` // the same in bytes, with headers
+	SendBufMs    uint64  `json:"send_buf_ms"`    // time span of the unacknowledged packets
+	PktSent      uint64  `json:"pkt_sent"`
+	PktRetrans   uint64  `json:"pkt_retrans"`
+	PktSendLoss  uint64  `json:"pkt_send_loss"` // reported lost by the receiver
+	PktSendDrop  uint64  `json:"pkt_send_drop"` // too late, dropped by the sender
+	PktRecvNAK   uint64  `json:"pkt_recv_nak"`
+	SendRateMbps float64 `json:"send_rate_mbps"` // gosrt's estimate (Mbit = 1024²), updated about once a second
+	QueuedBytes  int     `json:"queued_bytes"`   // in the output's own queue, not yet handed to SRT
+}
+
+// Stats returns the current connection's figures. Cheap enough to call
+// every 100 ms; safe for concurrent use.
+func (s *SRT) Stats() Stats {
+	var st srt.Statistics
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		s.conn.Stats(&st)
+	} else {
+		st = s.stats
+	}
+	return Stats{
+		Connected:    s.conn != nil && s.state == StateConnected,
+		Session:      s.connects,
+		RTTms:        st.Instantaneous.MsRTT,
+		SendBufPkts:  st.Instantaneous.PktSendBuf,
+		SendBufBytes: st.Instantaneous.ByteSendBuf,
+		SendBufMs:    st.Instantaneous.MsSendBuf,
+		PktSent:      st.Accumulated.PktSent,
+		PktRetrans:   st.Accumulated.PktRetrans,
+		PktSendLoss:  st.Accumulated.PktSendLoss,
+		PktSendDrop:  st.Accumulated.PktSendDrop,
+		PktRecvNAK:   st.Accumulated.PktRecvNAK,
+		SendRateMbps: st.Instantaneous.MbpsSentRate,
+		QueuedBytes:  len(s.queue) - s.head,
+	}
+}
+
 // SRT rejection reasons (libsrt SRT_REJECT_REASON); on the wire a rejection
 // is handshake type 1000+reason.
 var rejectReasons = map[uint64]string{
@@ -504,7 +633,8 @@ var rejectReasons = map[uint64]string{
 }
 
 // describeDialError turns gosrt's dial errors into what the crew reads.
-func describeDialError(err error, t srturl.URL) string {
+// addr is where the UDP went.
+func describeDialError(err error, addr string) string {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "connection rejected: REJECT ("):
@@ -524,7 +654,7 @@ func describeDialError(err error, t srturl.URL) string {
 		}
 		return "rejected: reason " + strconv.FormatUint(n, 10)
 	case strings.Contains(msg, "connection timeout"):
-		if probeRefused(t.Addr()) {
+		if probeRefused(addr) {
 			return "connection refused"
 		}
 		return "timeout: no response from receiver"

@@ -44,7 +44,7 @@ const (
 const (
 	// maxLineLen bounds one captured output line; the rest of a longer line
 	// is dropped and the kept part marked "[truncated]".
-	maxLineLen = 4096
+	maxLineLen = 16 << 10
 	// outputDrain is how long a dead instance's output pipe is read before
 	// giving up on EOF: only something that escaped the process group and
 	// inherited the pipe keeps it open longer.
@@ -621,7 +621,7 @@ func (c *Child) readOutput(r *os.File, done chan<- struct{}) {
 		line, err := readLine(br)
 		if line != "" || err == nil {
 			c.ring.add(line)
-			c.out.Info(line)
+			logChildLine(c.out, parseChildLine(line))
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			c.log.Warn("[unexpected] output pipe still open after the group died; something outside the group holds it")

@@ -157,6 +157,7 @@ type OutputStatus struct {
 	State        OutputState `json:"state"`
 	Peer         string      `json:"peer"`
 	Target       string      `json:"target"` // URL, passphrase redacted
+	Dial         string      `json:"dial"`   // host:port the UDP goes to (Target's, or a bonding layer's)
 	LastError    string      `json:"last_error,omitempty"`
 	Connects     int         `json:"connects"`
 	BytesSent    uint64      `json:"bytes_sent"`
