@@ -8,6 +8,7 @@ package logging
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"go.uber.org/zap"
@@ -28,6 +29,11 @@ const (
 // on stderr (keys level, ts, logger, msg, and caller, stacktrace when
 // present; fields inline), at level ("" is info), named name.
 func NewChild(name, level string) (*zap.Logger, error) {
+	return NewChildTo(os.Stderr, name, level)
+}
+
+// NewChildTo is NewChild writing to w instead of stderr.
+func NewChildTo(w io.Writer, name, level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("logging: level %q: %w", level, err)
@@ -45,7 +51,7 @@ func NewChild(name, level string) (*zap.Logger, error) {
 		EncodeDuration: zapcore.StringDurationEncoder,
 		EncodeCaller:   zapcore.ShortCallerEncoder,
 	}
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), lvl)
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
 	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)).Named(name), nil
 }
 
