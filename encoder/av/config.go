@@ -1,6 +1,15 @@
 package av
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"go.uber.org/zap"
+
+	"onair/encoder/wire"
+)
 
 // ErrWireClosed is returned by the Run functions when the peer closed the
 // wire: onaird is gone, and a child without a parent must not keep running.
@@ -50,3 +59,39 @@ const (
 	AudioSampleRate = 48000
 	AudioChannels   = 2
 )
+
+// Run runs the role a names, configured from a (see wire.ChildArgs), over
+// the wire rw, until ctx ends, the wire closes or the role fails.
+func Run(ctx context.Context, a wire.ChildArgs, rw io.ReadWriter, log *zap.Logger) error {
+	switch a.Role {
+	case wire.RoleCapture:
+		return RunCapture(ctx, CaptureConfigOf(a), rw, log)
+	case wire.RoleEncode:
+		return RunEncoder(ctx, EncoderConfigOf(a), rw, log)
+	case wire.RoleAudio:
+		return RunAudio(ctx, AudioConfigOf(a), rw, log)
+	}
+	return fmt.Errorf("av: unknown role %q", a.Role)
+}
+
+// CaptureConfigOf is the capture configuration a child's arguments describe.
+func CaptureConfigOf(a wire.ChildArgs) CaptureConfig {
+	return CaptureConfig{Name: a.Name, Source: a.Source, InputFormat: a.InputFormat,
+		VideoSize: a.VideoSize, Framerate: a.Framerate, RingPath: a.Ring}
+}
+
+// EncoderConfigOf is the encoder configuration a child's arguments describe;
+// no StartIndex is the ring head.
+func EncoderConfigOf(a wire.ChildArgs) EncoderConfig {
+	c := EncoderConfig{Name: a.Name, RingPath: a.Ring, BitrateKbps: a.BitrateKbps, GOP: a.GOP,
+		Preset: a.Preset, StartIndex: -1, ResetEveryGOP: a.ResetEveryGOP}
+	if a.StartIndex != nil {
+		c.StartIndex = *a.StartIndex
+	}
+	return c
+}
+
+// AudioConfigOf is the audio configuration a child's arguments describe.
+func AudioConfigOf(a wire.ChildArgs) AudioConfig {
+	return AudioConfig{Name: a.Name, Source: a.Source, EpochNs: a.EpochNs, BitrateKbps: a.BitrateKbps}
+}
