@@ -266,28 +266,31 @@ func (d *Daemon) buildChildren() error {
 		return now - min(now, 10*audioFramesPerSecond), now + audioFramesPerSecond
 	}
 	maxVideo := min(wire.MaxPayload, v.Width*v.Height*3/2+1<<20) // an AU never exceeds the raw picture
-	add := func(name string, role link.Role, slot int, stall time.Duration, window func() (uint64, uint64), args ...string) error {
+	add := func(a wire.ChildArgs, slot int, stall time.Duration, window func() (uint64, uint64)) error {
+		a.LogLevel = d.cfg.LogLevel
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("daemon: child %s: %w", a.Name, err)
+		}
 		c := &child{}
 		deliver := func(m link.Msg) { d.queue.Put(m) }
-		if role == link.RoleAudio {
+		if a.Role == wire.RoleAudio {
 			deliver = func(m link.Msg) { d.prog.WriteAudio(m.H.Index, m.Data) }
 		}
-		l, err := link.New(link.Config{Name: name, Role: role, Slot: slot, MaxVideo: maxVideo, Window: window},
+		l, err := link.New(link.Config{Name: a.Name, Role: a.Role, Slot: slot, MaxVideo: maxVideo, Window: window},
 			procOf{c}, deliver, d.log.Named("link"))
 		if err != nil {
 			return err
 		}
 		c.link = l
 		spec := supervisor.Spec{
-			Name: name, Role: string(role), Path: d.av,
-			Args:  append([]string{"-role", string(role), "-name", name, "-console-log"}, args...),
+			Name: a.Name, Role: string(a.Role), Path: d.av, Args: a.Args(),
 			Grace: d.cfg.Supervisor.Grace.D(), StallTimeout: stall, Backoff: d.backoff(),
 			ExtraFiles: l.ExtraFiles,
 			OnStart:    func(inst supervisor.Instance) { l.Attach(inst.Seq) },
 			OnExit:     func(inst supervisor.Instance, _ error) { l.Detach(inst.Seq) },
 		}
 		if c.sup, err = supervisor.New(spec, d.log.Named("supervisor"), d.clock); err != nil {
-			return fmt.Errorf("daemon: child %s: %w", name, err)
+			return fmt.Errorf("daemon: child %s: %w", a.Name, err)
 		}
 		d.children = append(d.children, c)
 		if slot >= 0 {
@@ -296,21 +299,19 @@ func (d *Daemon) buildChildren() error {
 		return nil
 	}
 	rp := d.ring.Path()
-	if err := add("capture", link.RoleCapture, -1, v.StallAfter.D(), videoWindow, "-source", v.Source, "-ring", rp); err != nil {
+	if err := add(wire.ChildArgs{Role: wire.RoleCapture, Name: "capture", Source: v.Source, Ring: rp}, -1, v.StallAfter.D(), videoWindow); err != nil {
 		return err
 	}
-	encArgs := []string{"-ring", rp, "-bitrate-kbps", fmt.Sprint(v.BitrateKbps), "-gop", fmt.Sprint(v.GOP), "-preset", v.Preset}
-	if v.Relock == "gop" {
-		encArgs = append(encArgs, "-reset-every-gop")
-	}
 	for slot, name := range d.sw.Status().Names {
-		if err := add(name, link.RoleEncode, slot, v.StallAfter.D(), videoWindow, encArgs...); err != nil {
+		a := wire.ChildArgs{Role: wire.RoleEncode, Name: name, Ring: rp, BitrateKbps: v.BitrateKbps, GOP: v.GOP, Preset: v.Preset,
+			ResetEveryGOP: v.Relock == "gop"}
+		if err := add(a, slot, v.StallAfter.D(), videoWindow); err != nil {
 			return err
 		}
 	}
 	if s := d.cfg.Audio.Main.Source; s != "" {
-		if err := add("audio-main", link.RoleAudio, -1, time.Second, audioWindow, "-source", s, "-epoch-ns", fmt.Sprint(d.ring.EpochNs()),
-			"-bitrate-kbps", fmt.Sprint(d.cfg.Audio.BitrateKbps)); err != nil {
+		a := wire.ChildArgs{Role: wire.RoleAudio, Name: "audio-main", Source: s, EpochNs: d.ring.EpochNs(), BitrateKbps: d.cfg.Audio.BitrateKbps}
+		if err := add(a, -1, time.Second, audioWindow); err != nil {
 			return err
 		}
 	}

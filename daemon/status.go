@@ -48,4 +48,3 @@ func (b box) FailoverVideo() (string, bool, error) {
 
 // SetVideoBitrate changes both encoders' bitrate at one frame index.
 func (b box) SetVideoBitrate(kbps int) (uint64, error) { return b.d.twins.SetBitrate(kbps) }
-

@@ -51,13 +51,13 @@ type Process interface {
 }
 
 // Role is what a child does; it decides which messages it may send.
-type Role string
+type Role = wire.Role
 
 // Roles of onair-av.
 const (
-	RoleCapture Role = "capture"
-	RoleEncode  Role = "encode"
-	RoleAudio   Role = "audio"
+	RoleCapture = wire.RoleCapture
+	RoleEncode  = wire.RoleEncode
+	RoleAudio   = wire.RoleAudio
 )
 
 // Payload limits per kind. A video access unit is bounded by Config.MaxVideo.

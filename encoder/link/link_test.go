@@ -23,7 +23,7 @@ func newFakeProc() *fakeProc {
 	return &fakeProc{progress: map[uint64]int{}, restarts: map[uint64][]string{}}
 }
 
-func (p *fakeProc) Progress(seq uint64) { p.mu.Lock(); p.progress[seq]++; p.mu.Unlock() }
+func (p *fakeProc) Progress(seq uint64)            { p.mu.Lock(); p.progress[seq]++; p.mu.Unlock() }
 func (p *fakeProc) Fail(seq uint64, reason string) { p.Restart(seq, reason) }
 func (p *fakeProc) Restart(seq uint64, reason string) {
 	p.mu.Lock()
