@@ -41,7 +41,6 @@ import (
 	"onair/internal/runlock"
 	"onair/internal/version"
 	"onair/output"
-	"onair/output/srturl"
 	"onair/supervisor"
 	"onair/web"
 )
@@ -90,11 +89,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if d.sw, err = encoder.NewSwitch(names, log.Named("switch")); err != nil {
 		return nil, err
 	}
-	target, err := srturl.Parse(cfg.Output.URL)
-	if err != nil {
-		return nil, fmt.Errorf("output.url: %w", err)
-	}
-	ocfg := output.Config{Target: target}
+	ocfg := output.Config{Target: cfg.Output.URL}
 	if d.out, err = output.New(ocfg, log.Named("output"), d.clock); err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}

@@ -84,7 +84,36 @@ type AudioChain struct {
 
 // Output configures where the stream goes.
 type Output struct {
-	URL string `yaml:"url"` // srt://host:port?latency=…&passphrase=…&streamid=…
+	URL srturl.URL `yaml:"url"` // srt://host:port?latency=…&passphrase=…&streamid=…, parsed once
+}
+
+// UnmarshalYAML reads the section with unknown keys refused and parses
+// output.url once, into the typed value; a bad URL is an error naming the
+// key (and never quoting the passphrase).
+func (o *Output) UnmarshalYAML(n *yaml.Node) error {
+	var raw struct {
+		URL string `yaml:"url"`
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "url" {
+				return fmt.Errorf("line %d: field %s not found in type config.Output", n.Content[i].Line, k)
+			}
+		}
+	}
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	if raw.URL == "" {
+		*o = Output{}
+		return nil
+	}
+	u, err := srturl.Parse(raw.URL)
+	if err != nil {
+		return fmt.Errorf("output.url: %w", err)
+	}
+	o.URL = u
+	return nil
 }
 
 // API configures the local status API.
@@ -291,15 +320,15 @@ func (c Config) Validate() error {
 		bad("audio.bitrate_kbps", "%d: must be 32..512", c.Audio.BitrateKbps)
 	}
 
-	if c.Output.URL == "" {
+	if c.Output.URL.IsZero() {
 		bad("output.url", "missing: set srt://host:port?latency=…")
-	} else if _, err := srturl.Parse(c.Output.URL); err != nil {
-		bad("output.url", "%v", err)
 	}
 
 	if c.API.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		if host, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 			bad("api.listen", "%q: %v", c.API.Listen, err)
+		} else if !loopback(host) {
+			bad("api.listen", "%q: only loopback addresses (127.0.0.1, [::1], localhost) until the web page has authentication", c.API.Listen)
 		}
 	}
 	if c.API.Socket != "" && !filepath.IsAbs(c.API.Socket) {
@@ -323,6 +352,15 @@ func (c Config) Validate() error {
 		return &Error{Problems: p}
 	}
 	return nil
+}
+
+// loopback reports whether host names this machine only.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func hasAnyPrefix(s string, prefixes ...string) bool {

@@ -41,6 +41,23 @@ type URL struct {
 // Addr is host:port for dialing.
 func (t URL) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
+// GoString is String: %#v must not print the passphrase either.
+func (t URL) GoString() string { return t.String() }
+
+// IsZero reports whether no URL is set.
+func (t URL) IsZero() bool { return t.Host == "" }
+
+// UnmarshalText parses a URL (YAML and JSON decoding use it), so a
+// configuration holds the typed value and nothing parses the string twice.
+func (t *URL) UnmarshalText(b []byte) error {
+	u, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*t = u
+	return nil
+}
+
 // String is the URL with the passphrase redacted, safe for logs and status.
 func (t URL) String() string {
 	q := []string{"latency=" + strconv.FormatInt(t.Latency.Milliseconds(), 10)}
@@ -62,7 +79,10 @@ func (t URL) String() string {
 func Parse(s string) (URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return URL{}, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		// net/url's errors quote the URL or a piece of it (the whole URL,
+		// "invalid port \":passphrase=…\"", the bad escape): say what is
+		// wrong without quoting anything the operator wrote.
+		return URL{}, fmt.Errorf("%w: %s", ErrInvalidURL, describeParseError(err))
 	}
 	if u.Scheme != "srt" {
 		return URL{}, fmt.Errorf("%w: scheme %q, want srt", ErrInvalidURL, u.Scheme)
@@ -76,6 +96,9 @@ func Parse(s string) (URL, error) {
 	if t.Host == "" {
 		return URL{}, fmt.Errorf("%w: missing host", ErrInvalidURL)
 	}
+	if !validHost(t.Host) {
+		return URL{}, fmt.Errorf("%w: host is neither an IP address nor a DNS name", ErrInvalidURL)
+	}
 	if u.Port() == "" {
 		return URL{}, fmt.Errorf("%w: missing port", ErrInvalidURL)
 	}
@@ -88,7 +111,7 @@ func Parse(s string) (URL, error) {
 
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return URL{}, fmt.Errorf("%w: query: %w", ErrInvalidURL, err)
+		return URL{}, fmt.Errorf("%w: query: %s", ErrInvalidURL, describeParseError(err))
 	}
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -154,4 +177,39 @@ func msInRange(key, v string, lo, hi int) (time.Duration, error) {
 		return 0, fmt.Errorf("%w: %s %q must be %d..%d ms", ErrInvalidURL, key, v, lo, hi)
 	}
 	return time.Duration(n) * time.Millisecond, nil
+}
+
+// describeParseError names the kind of a net/url error without its text.
+func describeParseError(err error) string {
+	var esc url.EscapeError
+	var host url.InvalidHostError
+	switch {
+	case errors.As(err, &esc):
+		return "bad %-escape (write % as %25)"
+	case errors.As(err, &host):
+		return "invalid character in the host"
+	case strings.Contains(err.Error(), "invalid port"):
+		return "invalid port after the host (want host:port)"
+	case strings.Contains(err.Error(), "control character"):
+		return "control character in the URL"
+	case strings.Contains(err.Error(), "missing protocol scheme"):
+		return "missing srt:// scheme"
+	}
+	return "malformed URL"
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits, '-', '.').
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
