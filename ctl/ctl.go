@@ -117,6 +117,13 @@ func printStatus(w io.Writer, st api.Status) error {
 	for _, c := range st.Children {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\n", c.Name, c.Role, c.PID, c.State, c.Restarts, c.LagFrames, c.LastError)
 	}
+	if len(st.Components) > 0 {
+		fmt.Fprintln(tw, "\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "COMPONENT\tVITAL\t\tSTATE\tRESTARTS\t\tLAST ERROR")
+		for _, c := range st.Components {
+			fmt.Fprintf(tw, "%s\t%v\t\t%s\t%d\t\t%s\n", c.Name, c.Vital, c.State, c.Restarts, c.LastError)
+		}
+	}
 	return tw.Flush()
 }
 
