@@ -13,6 +13,7 @@ PUREGO  := ./cmd/onaird ./cmd/onairctl ./cmd/onair-ingest
 LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/
 LIVE      := ./encoder/av/ ./e2e/
 LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault
+GOLANGCI_LINT := bin/golangci-lint
 
 .PHONY: help deps build run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean
 
@@ -66,10 +67,17 @@ test-nocgo: deps
 bench: build
 	@$(GO) run ./scripts/bench -bin bin
 
-## lint: gofmt and go vet
-lint: deps
+## lint: gofmt, go vet and golangci-lint (.golangci.yml; the linter is built into bin/ on first use)
+lint: deps $(GOLANGCI_LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+
+# golangci-lint is pinned in its own module (tools/golangci-lint/go.mod), so its
+# dependencies never move onair's go.mod; changing the pin rebuilds it.
+$(GOLANGCI_LINT): tools/golangci-lint/go.mod tools/golangci-lint/go.sum
+	@mkdir -p bin
+	$(GO) build -C tools/golangci-lint -mod=readonly -trimpath -o ../../$(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 ## tidy-check: go.mod and go.sum are tidy
 tidy-check:

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -43,7 +44,9 @@ func checkRecording(t *testing.T, path string, streamed time.Duration) {
 		t.Fatalf("audio stream: %+v", audio)
 	}
 	var frames int
-	fmt.Sscan(video.NbReadFrames, &frames)
+	if _, err := fmt.Sscan(video.NbReadFrames, &frames); err != nil {
+		t.Fatalf("nb_read_frames %q: %v", video.NbReadFrames, err)
+	}
 	want := streamed.Seconds() * 30
 	if math.Abs(float64(frames)-want) > 0.02*want {
 		t.Errorf("%d video frames, want %.0f ±2%%", frames, want)
@@ -102,8 +105,10 @@ func TestStreamsToSrtLiveTransmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	rx := start(t, f, "srt-live-transmit", "-q", fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), "file://con")
+	if err := f.Close(); err != nil { // the receiver holds its own copy
+		t.Fatal(err)
+	}
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true})
 	streamWindow(t, b, streamFor)
 	b.stop(t, 10*time.Second)
@@ -265,10 +270,12 @@ func TestCheckRejectsBadConfigNamingTheKey(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "bad.yaml")
-			os.WriteFile(path, []byte(tc.yaml), 0o600)
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			out, err := exec.Command(bin("onaird"), "-config", path, "-check").CombinedOutput()
-			ee, ok := err.(*exec.ExitError)
-			if !ok || ee.ExitCode() != 2 {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("exit %v, want 2; output %s", err, out)
 			}
 			if !strings.Contains(string(out), tc.key) {
@@ -277,7 +284,9 @@ func TestCheckRejectsBadConfigNamingTheKey(t *testing.T) {
 		})
 	}
 	path := filepath.Join(t.TempDir(), "good.yaml")
-	os.WriteFile(path, []byte(good), 0o600)
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command(bin("onaird"), "-config", path, "-check").CombinedOutput(); err != nil {
 		t.Fatalf("good config: %v %s", err, out)
 	}
@@ -313,7 +322,11 @@ func TestNotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() {
+		if err := conn.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	msgs := make(chan string, 100)
 	go func() {
 		buf := make([]byte, 4096)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,7 +14,6 @@ import (
 
 	"onair/ingest"
 	"onair/internal/fault"
-
 	"onair/internal/testutil"
 	"onair/web/api"
 )
@@ -45,8 +45,10 @@ func independentReceiver(t *testing.T) (port int, out string, p *proc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
 	p = start(t, f, "srt-live-transmit", "-q", fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), "file://con")
+	if err := f.Close(); err != nil { // the receiver holds its own copy
+		t.Fatal(err)
+	}
 	return port, out, p
 }
 
@@ -181,7 +183,10 @@ func TestSlateAfterCaptureGoneLongEnough(t *testing.T) {
 	deadline := time.Now().Add(4 * time.Second)
 	for time.Now().Before(deadline) {
 		pid := b.child(t, "capture").PID
-		syscall.Kill(pid, syscall.SIGSTOP)
+		// The supervisor may have replaced it in between: a gone pid is fine.
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Fatalf("stop capture %d: %v", pid, err)
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	st := b.waitFor(t, 10*time.Second, "slate shown then live again", func(st api.Status) bool {
@@ -311,7 +316,9 @@ func TestBitrateChangeKeepsTwinsLockedAndRestartedTwinRelocks(t *testing.T) {
 		t.Fatalf("after bitrate change: mismatches %d bitrate %d", st.Video.Switch.Mismatches, st.Video.BitrateKbps)
 	}
 	pid := b.child(t, "encoder-b").PID
-	syscall.Kill(pid, syscall.SIGKILL)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	b.waitFor(t, 10*time.Second, "encoder-b replaced and re-locked", replaced("encoder-b", pid, true))
 	time.Sleep(2 * time.Second)
 	st, _ = b.status(t)

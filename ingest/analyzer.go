@@ -108,7 +108,7 @@ func AnalyzeFile(path string, opts Options) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("ingest: analyze: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	a := NewAnalyzer(opts)
 	if _, err := io.Copy(a, f); err != nil {
 		return Report{}, fmt.Errorf("ingest: analyze %s: %w", path, err)
@@ -648,7 +648,7 @@ func (es *esState) consume(a *Analyzer, b []byte) {
 		}
 	}
 	es.got += len(b)
-	es.esData(a, b)
+	es.esData(b)
 	if es.pesLen > 0 && es.got >= es.pesLen {
 		es.finish(a)
 	}
@@ -703,7 +703,7 @@ func readTS(b []byte) int64 {
 	return int64(b[0]>>1&7)<<30 | int64(b[1])<<22 | int64(b[2]>>1)<<15 | int64(b[3])<<7 | int64(b[4]>>1)
 }
 
-func (es *esState) esData(a *Analyzer, b []byte) {
+func (es *esState) esData(b []byte) {
 	if len(b) == 0 {
 		return
 	}

@@ -123,7 +123,7 @@ func TestAnalyzerInjectedFaults(t *testing.T) {
 		check func(t *testing.T, r Report)
 	}{{
 		name: "drop one frame",
-		edit: func(t *testing.T, ps [][]byte) []byte {
+		edit: func(_ *testing.T, ps [][]byte) []byte {
 			sp := pesSpans(ps, videoPID)[50]
 			var out [][]byte
 			for i, p := range ps {
@@ -144,7 +144,7 @@ func TestAnalyzerInjectedFaults(t *testing.T) {
 		},
 	}, {
 		name: "duplicate one PES",
-		edit: func(t *testing.T, ps [][]byte) []byte {
+		edit: func(_ *testing.T, ps [][]byte) []byte {
 			sp := pesSpans(ps, videoPID)[70]
 			var dup, out [][]byte
 			for i := sp[0]; i < sp[1]; i++ {
@@ -188,7 +188,7 @@ func TestAnalyzerInjectedFaults(t *testing.T) {
 		},
 	}, {
 		name: "lose one packet mid-frame",
-		edit: func(t *testing.T, ps [][]byte) []byte {
+		edit: func(_ *testing.T, ps [][]byte) []byte {
 			sp := pesSpans(ps, videoPID)[30] // a key frame: several packets
 			return joinPackets(append(ps[:sp[0]+2:sp[0]+2], ps[sp[0]+3:]...))
 		},
@@ -199,7 +199,7 @@ func TestAnalyzerInjectedFaults(t *testing.T) {
 		},
 	}, {
 		name: "garbage between packets",
-		edit: func(t *testing.T, ps [][]byte) []byte {
+		edit: func(_ *testing.T, ps [][]byte) []byte {
 			g1 := bytes.Repeat([]byte{0x47, 0x00, 0xff, 0x12, 0x47}, 10) // 50 bytes, sync-like bytes included
 			g2 := []byte{0x47}
 			g3 := bytes.Repeat([]byte{0xab}, 187)
@@ -229,7 +229,7 @@ func TestAnalyzerInjectedFaults(t *testing.T) {
 		},
 	}, {
 		name: "transport error indicator",
-		edit: func(t *testing.T, ps [][]byte) []byte {
+		edit: func(_ *testing.T, ps [][]byte) []byte {
 			sp := pesSpans(ps, audioPID)[3]
 			ps[sp[0]+1][1] |= 0x80
 			return joinPackets(ps)
@@ -241,7 +241,7 @@ func TestAnalyzerInjectedFaults(t *testing.T) {
 		},
 	}, {
 		name: "truncated tail",
-		edit: func(t *testing.T, ps [][]byte) []byte {
+		edit: func(_ *testing.T, ps [][]byte) []byte {
 			b := joinPackets(ps)
 			return b[:len(b)-100]
 		},

@@ -60,7 +60,9 @@ func sampleTS(t testing.TB) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if sampleDir != "" {
-		os.RemoveAll(sampleDir)
+		if err := os.RemoveAll(sampleDir); err != nil {
+			fmt.Fprintln(os.Stderr, "ingest: remove sample dir:", err)
+		}
 	}
 	os.Exit(code)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"onair/ingest"
-
 	"onair/internal/testutil"
 )
 
@@ -40,6 +39,20 @@ func wait(t *testing.T, ch <-chan error, d time.Duration) error {
 		t.Fatalf("process still running after %s", d)
 		return nil
 	}
+}
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 func TestAnalyzeFlag(t *testing.T) {
@@ -79,13 +92,7 @@ func TestLiveSIGINT(t *testing.T) {
 	bin := build(t)
 	dir := t.TempDir()
 	out, rep := filepath.Join(dir, "rec.ts"), filepath.Join(dir, "rec.json")
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
 	srv := exec.Command(bin, "-listen", addr, "-out", out, "-report", rep, "-fps", "30")
 	srvDone := testutil.StartProcess(t, srv)
 	time.Sleep(200 * time.Millisecond) // the caller retries the handshake anyway
@@ -115,7 +122,11 @@ func TestLiveSIGINT(t *testing.T) {
 		t.Fatalf("exit: %v", err)
 	}
 	var r ingest.Report
-	if b, err := os.ReadFile(rep); err != nil || json.Unmarshal(b, &r) != nil {
+	b, err := os.ReadFile(rep)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	if err != nil {
 		t.Fatalf("final report: %v", err)
 	}
 	st, err := os.Stat(out)

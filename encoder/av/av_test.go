@@ -22,7 +22,6 @@ import (
 
 	"onair/encoder/ring"
 	"onair/encoder/wire"
-
 	"onair/internal/testutil"
 )
 
@@ -45,7 +44,11 @@ func newTestRing(t *testing.T, w, h int) *ring.Ring {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return r
 }
 
@@ -77,7 +80,7 @@ func start(t *testing.T, name string, role func(ctx context.Context, rw *wireEnd
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(name)
 	go func() { o.done <- role(ctx, &wireEnd{b}, log) }()
 	go o.read()
-	t.Cleanup(func() { o.stop() })
+	t.Cleanup(func() { _ = o.stop() }) // a test that cares checks stop's error itself
 	return o
 }
 
@@ -157,7 +160,9 @@ func (o *onaird) stop() error {
 	case <-time.After(5 * time.Second):
 		err = errors.New("role did not stop within 5 s")
 	}
-	o.conn.Close()
+	if cerr := o.conn.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -283,7 +288,7 @@ func TestKeyframesOnlyAtGOPBoundary(t *testing.T) {
 			t.Errorf("index %d: key=%v, want %v", i, k[i], want)
 		}
 		// Every IDR carries SPS (7) and PPS (8) in-band; no other picture is an IDR (5).
-		if want && !(hasNAL(v[i], 7) && hasNAL(v[i], 8) && hasNAL(v[i], 5)) {
+		if want && (!hasNAL(v[i], 7) || !hasNAL(v[i], 8) || !hasNAL(v[i], 5)) {
 			t.Errorf("IDR %d has NAL types %v, want SPS, PPS and IDR", i, nalTypes(v[i]))
 		}
 		if !want && hasNAL(v[i], 5) {

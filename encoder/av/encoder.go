@@ -40,7 +40,11 @@ func RunEncoder(ctx context.Context, cfg EncoderConfig, rw io.ReadWriter, log *z
 	if err != nil {
 		return fmt.Errorf("av: encoder: %w", err)
 	}
-	defer r.Close()
+	defer func() {
+		if cerr := r.Close(); cerr != nil {
+			log.Warn("close ring", zap.Error(cerr))
+		}
+	}()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -308,7 +312,7 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 			// The cadence keeper decides substitutes; never skip on our own
 			// timeout or the twins would diverge (DESIGN.md).
 			if time.Now().After(nextProgress) {
-				if err := progress("waiting for frame " + strconv.FormatUint(i, 10)); err != nil {
+				if err = progress("waiting for frame " + strconv.FormatUint(i, 10)); err != nil {
 					return fmt.Errorf("av: encoder: %w", err)
 				}
 			}

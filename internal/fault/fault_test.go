@@ -26,15 +26,27 @@ func cpuTicks(t *testing.T, pid int) int64 {
 	return u + k
 }
 
-// A starved process must get (almost) no CPU while the fault lasts, or the
-// hang-detection tests would test nothing.
-func TestStarveReallyStarves(t *testing.T) {
-	testutil.NeedRoot(t, "cgroup CPU quota")
+// spin starts a shell that burns CPU until the test ends.
+func spin(t *testing.T) *exec.Cmd {
+	t.Helper()
 	victim := exec.Command("/bin/sh", "-c", "while :; do :; done")
 	if err := victim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { victim.Process.Kill(); victim.Wait() }()
+	t.Cleanup(func() {
+		if err := victim.Process.Kill(); err != nil {
+			t.Error(err)
+		}
+		_ = victim.Wait() // "signal: killed", by design
+	})
+	return victim
+}
+
+// A starved process must get (almost) no CPU while the fault lasts, or the
+// hang-detection tests would test nothing.
+func TestStarveReallyStarves(t *testing.T) {
+	testutil.NeedRoot(t, "cgroup CPU quota")
+	victim := spin(t)
 	time.Sleep(200 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() { done <- Inject(context.Background(), Starve, victim.Process.Pid, 1500*time.Millisecond) }()
@@ -57,11 +69,7 @@ func TestStarveReallyStarves(t *testing.T) {
 }
 
 func TestStopThenContinue(t *testing.T) {
-	victim := exec.Command("/bin/sh", "-c", "while :; do :; done")
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { victim.Process.Kill(); victim.Wait() }()
+	victim := spin(t)
 	done := make(chan error, 1)
 	go func() { done <- Inject(context.Background(), Stop, victim.Process.Pid, 500*time.Millisecond) }()
 	time.Sleep(100 * time.Millisecond)
@@ -69,7 +77,9 @@ func TestStopThenContinue(t *testing.T) {
 	if !strings.Contains(string(b), ") T ") {
 		t.Fatalf("not stopped: %s", b)
 	}
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	b, _ = os.ReadFile("/proc/" + strconv.Itoa(victim.Process.Pid) + "/stat")
 	if strings.Contains(string(b), ") T ") {
 		t.Fatalf("not continued: %s", b)
