@@ -133,7 +133,7 @@ func findAV(configured string) (string, error) {
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.started = d.clock.Now()
 	v := d.cfg.Video
-	if err := os.MkdirAll(d.cfg.RuntimeDir, 0o750); err != nil {
+	if err = os.MkdirAll(d.cfg.RuntimeDir, 0o750); err != nil {
 		return fmt.Errorf("runtime_dir: %w", err)
 	}
 	// First, before anything of a running onaird could be touched.
@@ -146,14 +146,22 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if d.ring, err = ring.Create(filepath.Join(d.cfg.RuntimeDir, "video.ring"), geo, v.RingSlots, ring.MonotonicNs()); err != nil {
 		return err
 	}
-	defer func() { d.ring.Close(); os.Remove(d.ring.Path()) }()
+	defer func() {
+		// Too late to fail the run: a ring left behind is only worth a note.
+		if cerr := d.ring.Close(); cerr != nil {
+			d.log.Warn("video ring close failed", zap.Error(cerr))
+		}
+		if rerr := os.Remove(d.ring.Path()); rerr != nil {
+			d.log.Warn("video ring remove failed", zap.Error(rerr))
+		}
+	}()
 	if d.keeper, err = encoder.NewKeeper(d.ring, encoder.KeeperConfig{LateFrames: v.LateFrames, SlateAfter: v.SlateAfter.D()}, d.log.Named("keeper")); err != nil {
 		return err
 	}
-	if err := d.buildChildren(); err != nil {
+	if err = d.buildChildren(); err != nil {
 		return err
 	}
-	if err := d.buildComponents(); err != nil {
+	if err = d.buildComponents(); err != nil {
 		return err
 	}
 

@@ -21,7 +21,7 @@ func TestAPIPortTakenLeavesTheBoxOnAir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }() // only holds the port
 	port := freePort(t, "udp")
 	rx := startIngest(t, port, t.TempDir(), "")
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, listen: taken.Addr().String()})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"onair/web/api"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"onair/web/api"
 )
 
 const streamFor = 10 * time.Second

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"math"
-	"onair/web/api"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"onair/encoder/ring"
+	"onair/web/api"
 )
 
 // The signal-loss test source: an independent ffmpeg peer that generates
@@ -109,7 +109,7 @@ func startRTReceiver(t *testing.T, port int, dir string) *rtReceiver {
 			}
 			rx.mu.Unlock()
 		}
-		rx.cmd.Wait()
+		_ = rx.cmd.Wait() // ffmpeg's exit after SIGINT is not judged; its output is
 	}()
 	t.Cleanup(func() { rx.stop(t) })
 	return rx
@@ -122,12 +122,12 @@ func (rx *rtReceiver) stop(t *testing.T) {
 		return
 	default:
 	}
-	syscall.Kill(-rx.cmd.Process.Pid, syscall.SIGINT)
+	killGroup(t, rx.cmd.Process.Pid, syscall.SIGINT)
 	select {
 	case <-rx.done:
 	case <-time.After(5 * time.Second):
 		t.Log("receiver ignored SIGINT: killing it")
-		syscall.Kill(-rx.cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(t, rx.cmd.Process.Pid, syscall.SIGKILL)
 		<-rx.done
 	}
 }
@@ -229,7 +229,7 @@ func TestSourcePausedFiveSecondsStreamGoesOnAndLiveIsBackWithinOneSecond(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // an unmap: nothing to save
 	// The receiver buffers while it probes the stream: wait until it
 	// decodes in real time, so the figure below is not its start-up backlog.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -250,16 +250,16 @@ func TestSourcePausedFiveSecondsStreamGoesOnAndLiveIsBackWithinOneSecond(t *test
 
 	pid := peer.cmd.Process.Pid
 	tStop := ring.MonotonicNs()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err = syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	var sawSlate bool
 	for end := time.Now().Add(signalPause); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if st, err := b.status(t); err == nil && st.Video.Keeper.Signal == "slate" {
+		if st, serr := b.status(t); serr == nil && st.Video.Keeper.Signal == "slate" {
 			sawSlate = true
 		}
 	}
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+	if err = syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	tCont := ring.MonotonicNs()
@@ -295,7 +295,9 @@ func TestSourcePausedFiveSecondsStreamGoesOnAndLiveIsBackWithinOneSecond(t *test
 		for _, f := range frames {
 			fmt.Fprintf(&sb, "%d n=%d y=%d sd=%.1f delay=%v\n", f.index, f.n, f.y, f.stdevY, time.Duration(f.at-r.TimeOf(uint64(f.index))).Round(time.Millisecond))
 		}
-		os.WriteFile(dump, []byte(sb.String()+"\n"+b.logs()), 0o644)
+		if err = os.WriteFile(dump, []byte(sb.String()+"\n"+b.logs()), 0o644); err != nil {
+			t.Errorf("ONAIR_SIGNAL_DUMP: %v", err)
+		}
 	}
 	if len(frames) < 300 {
 		rx.mu.Lock()

@@ -20,7 +20,11 @@ func keeperOn(t *testing.T, g ring.Geometry, slots int, epoch int64, cfg KeeperC
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if cerr := r.Close(); cerr != nil {
+			t.Error(cerr)
+		}
+	})
 	k, err := NewKeeper(r, cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +197,11 @@ func TestKeeperRefusesLateFramesFromHalfTheRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	for _, lf := range []int{6, 7, 12, 100} {
 		if _, err := NewKeeper(r, KeeperConfig{LateFrames: lf}, zaptest.NewLogger(t)); err == nil || !strings.Contains(err.Error(), "half the ring") {
 			t.Errorf("late frames %d of 12 slots: err %v, want a refusal naming half the ring", lf, err)

@@ -26,7 +26,7 @@ func Slate(width, height int, caption string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoder: slate face: %w", err)
 	}
-	defer face.Close()
+	defer func() { _ = face.Close() }() // frees the rasteriser; nothing to report
 
 	const bg, band = 40, 16 // luma of background and of the band under the caption
 	y := image.NewGray(image.Rect(0, 0, width, height))

@@ -2,6 +2,7 @@ package output
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -46,7 +47,12 @@ func startSwallower(t *testing.T) *swallower {
 			}
 		}
 	}()
-	t.Cleanup(func() { c.Close(); <-done })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		<-done
+	})
 	return sw
 }
 
@@ -77,7 +83,7 @@ func TestStopDuringDialReturnsAtOnce(t *testing.T) {
 	cancel()
 	select {
 	case err := <-errc:
-		if err != context.Canceled {
+		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Run = %v, want context.Canceled", err)
 		}
 	case <-time.After(15 * time.Second): // a bound, well below the 60 s the dial would take
@@ -106,7 +112,7 @@ func TestDialAddressIsWhereTheUDPGoes(t *testing.T) {
 	if strings.Contains(fmt.Sprintf("%+v", st), "correct-horse-battery") {
 		t.Errorf("status shows the passphrase: %+v", st)
 	}
-	if err := stop(); err != context.Canceled {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
 	}
 }

@@ -22,8 +22,6 @@
 package output
 
 import (
-	"onair/web/api"
-
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +39,7 @@ import (
 
 	"onair/output/srturl"
 	"onair/supervisor"
+	"onair/web/api"
 )
 
 const (
@@ -346,7 +345,7 @@ func (s *SRT) dialSRT(ctx context.Context) (srt.Conn, error) {
 	case <-ctx.Done():
 		go func() {
 			if r := <-res; r.conn != nil {
-				r.conn.Close()
+				_ = r.conn.Close() // a connection nobody wants: no one to tell
 			}
 		}()
 		return nil, ctx.Err()
@@ -387,7 +386,8 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 		}
 	}()
 	defer wg.Wait()
-	defer conn.Close()
+	// The connection ends here either way; what ended it is serve's error.
+	defer func() { _ = conn.Close() }()
 
 	s.mu.Lock()
 	s.conn = conn
@@ -690,8 +690,8 @@ func probeRefused(addr string) bool {
 	if err != nil {
 		return false
 	}
-	defer c.Close()
-	if _, err := c.Write(nil); err != nil {
+	defer func() { _ = c.Close() }() // a probe socket: nothing to flush
+	if _, err = c.Write(nil); err != nil {
 		return errors.Is(err, syscall.ECONNREFUSED)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))

@@ -1,8 +1,6 @@
 package output
 
 import (
-	"onair/output/srturl"
-
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -24,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"onair/internal/testutil"
+	"onair/output/srturl"
 )
 
 func needSLT(t *testing.T) {
@@ -38,7 +37,7 @@ func freeUDPPort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // only asked for its port
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
@@ -74,9 +73,12 @@ func startReceiver(t *testing.T, port int, query, out string) *receiver {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil { // the child writes through its own copy
+		t.Fatal(err)
+	}
 	r := &receiver{cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(r.done) }()
+	// Stopped by a signal: its exit status says nothing, its file does.
+	go func() { _ = cmd.Wait(); close(r.done) }()
 	t.Cleanup(func() { r.kill(); t.Logf("srt-live-transmit stderr: %s", stderr.String()) })
 	// ready once the UDP port is taken
 	waitFor(t, 3*time.Second, "srt-live-transmit to listen", func() bool {
@@ -84,7 +86,7 @@ func startReceiver(t *testing.T, port int, query, out string) *receiver {
 		if err != nil {
 			return true
 		}
-		c.Close()
+		_ = c.Close() // a probe: the port was free
 		return false
 	})
 	return r
@@ -158,7 +160,7 @@ func (p *producer) run(ctx context.Context, w *SRT, frames int) {
 		}
 		f := p.frame(i)
 		st := w.Status()
-		w.Write(f)
+		_, _ = w.Write(f) // always len(f), nil: a drop shows in Status
 		if st.State == StateConnected {
 			p.mu.Lock()
 			p.all.Write(f)
@@ -194,7 +196,11 @@ func runSRT(t *testing.T, s *SRT) (stop func() error) {
 		})
 		return err
 	}
-	t.Cleanup(func() { stop() })
+	t.Cleanup(func() {
+		if err := stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want context.Canceled", err)
+		}
+	})
 	return stop
 }
 
@@ -290,7 +296,7 @@ func startRelay(t *testing.T, to int) *relay {
 					r.clearDataPkts.Add(1)
 				}
 			}
-			back.Write(buf[:n])
+			_, _ = back.Write(buf[:n]) // ECONNREFUSED while the receiver is away: lost, as on a network
 		}
 	}()
 	go func() {
@@ -305,11 +311,19 @@ func startRelay(t *testing.T, to int) *relay {
 				continue // ECONNREFUSED while the receiver is away
 			}
 			if a := client.Load(); a != nil {
-				front.WriteToUDP(buf[:n], a)
+				_, _ = front.WriteToUDP(buf[:n], a) // lost, as on a network
 			}
 		}
 	}()
-	t.Cleanup(func() { front.Close(); back.Close(); wg.Wait() })
+	t.Cleanup(func() {
+		if err := front.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := back.Close(); err != nil {
+			t.Error(err)
+		}
+		wg.Wait()
+	})
 	return r
 }
 
@@ -346,7 +360,9 @@ func TestWrongPassphraseNeverSendsClear(t *testing.T) {
 	waitFor(t, 5*time.Second, "a retry", func() bool { return s.Status().State == StateConnecting })
 	time.Sleep(500 * time.Millisecond)
 	cancel()
-	stop()
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
 	st := s.Status()
 	if st.Connects != 0 || calls.Load() != 0 || st.BytesSent != 0 || st.BytesDropped == 0 {
 		t.Errorf("status %+v, OnConnect calls %d", st, calls.Load())
@@ -450,7 +466,9 @@ func TestWriteNeverBlocksOrFails(t *testing.T) {
 	s.accepting = true
 	s.mu.Unlock()
 	for range 10 {
-		s.Write(b)
+		if n, err := s.Write(b); n != len(b) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
 	}
 	if st := s.Status(); st.BytesQueued != 4<<20 || st.BytesDropped != 16<<20 {
 		t.Errorf("queued %d dropped %d", st.BytesQueued, st.BytesDropped)
@@ -494,7 +512,9 @@ func TestWriteSessionNeverLetsAnEarlierConnectionsBytesIntoALaterOne(t *testing.
 			p := make([]byte, 188)
 			p[0], p[1], p[2], p[3] = 0x47, 0x1f, 0xff, 0x10 // null PID
 			p[4], p[5], p[6] = byte(session), byte(i>>8), byte(i)
-			s.WriteSession(session, p)
+			if m, err := s.WriteSession(session, p); m != len(p) || err != nil {
+				t.Fatalf("WriteSession = %d, %v", m, err)
+			}
 		}
 	}
 	waitFor(t, 5*time.Second, "connect", func() bool { return s.Session() == 1 && s.Status().State == StateConnected })

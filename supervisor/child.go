@@ -164,7 +164,7 @@ type Child struct {
 	lastProgress atomic.Int64
 	restartCh    chan request  // pending Restart or Fail, capacity 1
 	cur          atomic.Uint64 // Seq of the running instance, 0 while none runs
-	active       atomic.Bool // Run in progress
+	active       atomic.Bool   // Run in progress
 	// waitExit waits for a process to exit without reaping it; a field so
 	// a test can stand in for a process stuck in the kernel.
 	waitExit func(pid int) error
@@ -251,7 +251,7 @@ loop:
 			}
 			continue
 		}
-		cause, healthy := c.watch(ctx, inst)
+		healthy, cause := c.watch(ctx, inst)
 		switch {
 		case errors.Is(cause, ErrStopped):
 			break loop
@@ -413,9 +413,9 @@ func (c *Child) start() (*instance, error) {
 	cmd.SysProcAttr = sysProcAttr()
 	startOff := c.clock.Since(c.epoch)
 	err = cmd.Start()
-	w.Close()
+	_ = w.Close() // the child has its own copy of the write end
 	if err != nil {
-		r.Close()
+		_ = r.Close() // nothing was read; the start error is the one to report
 		return nil, fmt.Errorf("supervisor: %s: start %s: %w", c.spec.Name, c.spec.Path, err)
 	}
 
@@ -446,7 +446,7 @@ func (c *Child) start() (*instance, error) {
 // watch waits for the instance to exit, stall, be restarted or be stopped,
 // makes sure it is reaped, and records the cause. healthy is how long it
 // ran (up to its last progress, for a stall).
-func (c *Child) watch(ctx context.Context, inst *instance) (cause error, healthy time.Duration) {
+func (c *Child) watch(ctx context.Context, inst *instance) (healthy time.Duration, cause error) {
 	var stallC <-chan time.Time
 	var stallT clockwork.Timer
 	if c.spec.StallTimeout > 0 {
@@ -511,7 +511,7 @@ wait:
 	if c.spec.OnExit != nil {
 		c.spec.OnExit(inst.Instance, cause)
 	}
-	return cause, healthy
+	return healthy, cause
 }
 
 // idle returns how long inst has gone without progress, the limit that
@@ -615,7 +615,7 @@ func exitCause(ps *os.ProcessState, werr error) error {
 // log until EOF (or the drain deadline), then closes r.
 func (c *Child) readOutput(r *os.File, done chan<- struct{}) {
 	defer close(done)
-	defer r.Close()
+	defer func() { _ = r.Close() }() // the read end: nothing to flush
 	br := bufio.NewReaderSize(r, maxLineLen)
 	for {
 		line, err := readLine(br)

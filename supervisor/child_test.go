@@ -208,7 +208,8 @@ func pipeFiles(readEnds chan<- *os.File) func() ([]*os.File, func(), error) {
 			return nil, nil, err
 		}
 		readEnds <- r
-		return []*os.File{w}, func() { w.Close() }, nil
+		// The child has its own copy of w; closing ours loses nothing.
+		return []*os.File{w}, func() { _ = w.Close() }, nil
 	}
 }
 
@@ -422,7 +423,8 @@ func TestChildIgnoringSIGTERMIsKilledAfterGrace(t *testing.T) {
 	}, clockwork.NewRealClock())
 	st := h.waitState(StateRunning, 1)
 	r := <-readEnds
-	defer r.Close()
+	// The read end: nothing to flush.
+	defer func() { _ = r.Close() }()
 	pids := readReady(t, r, 2) // child and grandchild, both ignoring SIGTERM now
 	var grandchild int
 	for _, pid := range pids {
@@ -438,10 +440,14 @@ func TestChildIgnoringSIGTERMIsKilledAfterGrace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pidfd_open(%d): %v", grandchild, err)
 	}
-	defer unix.Close(pidfd)
+	defer func() {
+		if cerr := unix.Close(pidfd); cerr != nil {
+			t.Error(cerr)
+		}
+	}()
 
 	start := time.Now()
-	if err := h.stop(); err != nil {
+	if err = h.stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	if d := time.Since(start); d < grace {
@@ -482,7 +488,7 @@ func TestExtraFilesAreFreshForEachInstanceAtFD3(t *testing.T) {
 
 	st := h.waitState(StateRunning, 1)
 	r1 := <-readEnds
-	defer r1.Close()
+	defer func() { _ = r1.Close() }() // the read end: nothing to flush
 	if pids := readReady(t, r1, 1); pids[0] != st.PID {
 		t.Errorf("fd 3 of instance 1 reported pid %d, want %d", pids[0], st.PID)
 	}
@@ -490,7 +496,7 @@ func TestExtraFilesAreFreshForEachInstanceAtFD3(t *testing.T) {
 	h.c.Restart(0, "new socketpair")
 	st = h.waitState(StateRunning, 2)
 	r2 := <-readEnds
-	defer r2.Close()
+	defer func() { _ = r2.Close() }() // the read end: nothing to flush
 	if pids := readReady(t, r2, 1); pids[0] != st.PID {
 		t.Errorf("fd 3 of instance 2 reported pid %d, want %d", pids[0], st.PID)
 	}

@@ -213,4 +213,3 @@ func (g *Group) State(name string) (ComponentStatus, bool) {
 	}
 	return ComponentStatus{}, false
 }
-

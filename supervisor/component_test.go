@@ -78,7 +78,7 @@ func TestPanickingComponentIsRecoveredAndRestarted(t *testing.T) {
 	g := NewGroup(nil, fc)
 	must(t, g.Add(ComponentSpec{Name: "panel", Run: func(context.Context) error {
 		var m map[string]int
-		m["x"]++ // nil map write: panics
+		m["x"]++ //nolint:staticcheck // SA5000 on purpose: the test needs a runtime panic (nil map write)
 		return nil
 	}}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,7 +114,9 @@ func TestFinishedComponentIsNotRestarted(t *testing.T) {
 	go func() { done <- g.Run(ctx) }()
 	waitComponent(t, g, "once", func(st ComponentStatus) bool { return n.Load() == 1 && st.State == StateStopped })
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
 	if n.Load() != 1 {
 		t.Fatalf("ran %d times", n.Load())
 	}

@@ -23,10 +23,10 @@ var testHookBeforeListen = func(string) {}
 // call, and a chmod after it leaves a window). The umask is never changed: it
 // is process-wide. cleanup removes the socket file if it is still this one.
 func listenUnix(path string, mode os.FileMode) (ln net.Listener, cleanup func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err = os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, nil, fmt.Errorf("web: api.socket dir: %w", err)
 	}
-	if err := removeStale(path); err != nil {
+	if err = removeStale(path); err != nil {
 		return nil, nil, err
 	}
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -34,15 +34,15 @@ func listenUnix(path string, mode os.FileMode) (ln net.Listener, cleanup func(),
 		return nil, nil, fmt.Errorf("web: api.socket %s: socket: %w", path, err)
 	}
 	f := os.NewFile(uintptr(fd), path) // owns fd from here on
-	defer f.Close()                    // net.FileListener holds a dup
-	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+	defer func() { _ = f.Close() }()   // net.FileListener holds a dup
+	if err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
 		return nil, nil, fmt.Errorf("web: api.socket %s: bind: %w", path, err)
 	}
 	fail := func(what string, err error) (net.Listener, func(), error) {
 		_ = os.Remove(path)
 		return nil, nil, fmt.Errorf("web: api.socket %s: %s: %w", path, what, err)
 	}
-	if err := os.Chmod(path, mode); err != nil {
+	if err = os.Chmod(path, mode); err != nil {
 		return fail("chmod", err)
 	}
 	bound, err := os.Lstat(path)
@@ -50,7 +50,7 @@ func listenUnix(path string, mode os.FileMode) (ln net.Listener, cleanup func(),
 		return fail("stat", err)
 	}
 	testHookBeforeListen(path)
-	if err := syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
+	if err = syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
 		return fail("listen", err)
 	}
 	if ln, err = net.FileListener(f); err != nil {

@@ -221,7 +221,7 @@ func (s *Server) serve(ctx context.Context, kind string, ln net.Listener, h http
 			_ = srv.Close()
 		}
 		cancel()
-		<-served
+		<-served //nolint:errcheck // after Shutdown or Close, Serve only says http.ErrServerClosed
 	}
 	if cleanup != nil {
 		cleanup()

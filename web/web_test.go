@@ -115,7 +115,7 @@ func send(t *testing.T, addr string, req *http.Request) (code int, allow, body s
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // only read from
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -148,9 +148,9 @@ func TestStatusAndCommandsOnTCPAndUnixSocket(t *testing.T) {
 	ctx := context.Background()
 	tc, uc := api.NewHTTPClient("http://"+addr), api.NewUnixClient(sock)
 	for name, c := range map[string]*api.Client{"tcp": tc, "unix": uc} {
-		st, err := c.Status(ctx)
-		if err != nil || st.State != api.BoxOnAir || st.Version != "test" {
-			t.Fatalf("%s status: %v %+v", name, err, st)
+		st, serr := c.Status(ctx)
+		if serr != nil || st.State != api.BoxOnAir || st.Version != "test" {
+			t.Fatalf("%s status: %v %+v", name, serr, st)
 		}
 	}
 	r, err := uc.FailoverVideo(ctx)
@@ -370,12 +370,12 @@ func TestSilentClientIsDisconnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"); err != nil {
+	defer func() { _ = c.Close() }() // the server has hung up (or the test failed)
+	if _, err = io.WriteString(c, "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	// Our own deadline only bounds the test; the server must hang up first.
-	if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+	if err = c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = bufio.NewReader(c).ReadString('\n')
@@ -528,7 +528,7 @@ func TestTakenPortMakesRunFailAndReadyStayOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }() // only holds the port
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	s, err := New(Config{Listen: taken.Addr().String(), Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
 	if err != nil {

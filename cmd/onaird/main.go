@@ -11,12 +11,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"onair/daemon"
 	"onair/internal/config"
 	"onair/internal/logging"
 	"onair/internal/version"
-
-	"go.uber.org/zap"
 )
 
 func main() {

@@ -43,7 +43,7 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, rw io.ReadWriter, log *z
 	if err != nil {
 		return fmt.Errorf("av: capture: %w", err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // an unmap at exit: nothing left to save
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -241,7 +241,7 @@ func (c *capture) runPaced(ctx context.Context, next uint64) error {
 		if now := r.IndexAt(ring.MonotonicNs()); now > next+uint64(r.Slots())/2 {
 			next = now
 		}
-		if err := ring.SleepUntil(ctx, r.TimeOf(next)); err != nil {
+		if err = ring.SleepUntil(ctx, r.TimeOf(next)); err != nil {
 			return err
 		}
 		buf, err := r.Claim(next)
@@ -295,7 +295,8 @@ func (c *capture) runLive(ctx context.Context, cfg CaptureConfig) error {
 	defer func() {
 		stopReader()
 		select {
-		case <-readerDone:
+		case err := <-readerDone:
+			_ = err // only the exit is awaited here; the loop dealt with a read error
 		case <-time.After(readerExitWait):
 			c.leaked = true
 			c.log.Warn("source read does not return: leaving it to the exit")

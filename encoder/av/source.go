@@ -116,14 +116,14 @@ func (in *input) next(ctx context.Context, f *astiav.Frame) error {
 		if !errors.Is(err, astiav.ErrEagain) {
 			return fmt.Errorf("av: decode: %w", err)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
 		}
-		if err := in.fc.ReadFrame(in.pkt); err != nil {
+		if rerr := in.fc.ReadFrame(in.pkt); rerr != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, astiav.ErrEagain) {
+			if errors.Is(rerr, astiav.ErrEagain) {
 				// A non-blocking device has no frame yet (or no signal).
 				t := time.NewTimer(pollInterval)
 				select {
@@ -134,7 +134,7 @@ func (in *input) next(ctx context.Context, f *astiav.Frame) error {
 				}
 				continue
 			}
-			return fmt.Errorf("av: read: %w", err)
+			return fmt.Errorf("av: read: %w", rerr)
 		}
 		if in.pkt.StreamIndex() == in.st.Index() {
 			err = in.dec.SendPacket(in.pkt)

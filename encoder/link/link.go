@@ -178,11 +178,12 @@ func (l *Link) ExtraFiles() ([]*os.File, func(), error) {
 	kid := os.NewFile(uintptr(fds[1]), l.cfg.Name+"-child")
 	l.mu.Lock()
 	if l.pending != nil {
-		l.pending.Close()
+		_ = l.pending.Close() // an end no instance attached to: nothing was sent on it
 	}
 	l.pending = parent
 	l.mu.Unlock()
-	return []*os.File{kid}, func() { kid.Close() }, nil
+	// The child holds its own copy of kid; closing ours cannot lose data.
+	return []*os.File{kid}, func() { _ = kid.Close() }, nil
 }
 
 // Attach starts reading instance seq, which has just started (supervisor
@@ -283,7 +284,7 @@ func (l *Link) Status() Status {
 // read pumps one instance's messages until its connection ends or it breaks
 // a rule.
 func (l *Link) read(seq uint64, conn io.ReadCloser) {
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // only read from: nothing to flush
 	encoder := l.cfg.Role == RoleEncode
 	if encoder {
 		// After its last packet, the consumer counts the instance down.

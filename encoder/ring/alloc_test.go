@@ -46,7 +46,9 @@ func TestCreateOnFullShmFailsClearlyInsteadOfSIGBUS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a small ring on the same tmpfs: %v", err)
 	}
-	r.Close()
+	if err := r.Close(); err != nil {
+		t.Error(err)
+	}
 }
 
 // The ring's pages are allocated by Create, not on first write.
@@ -60,7 +62,14 @@ func TestCreateAllocatesEveryPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close(); os.Remove(path) })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Error(err)
+		}
+	})
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		t.Fatal(err)

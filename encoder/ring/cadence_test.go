@@ -103,7 +103,9 @@ func TestRingIndexAtExactAt1000Hours(t *testing.T) {
 				t.Errorf("%d/%d at %s: TimeOf(%d) %d, want %d", rt.num, rt.den, up, i, tm, want)
 			}
 		}
-		r.Close()
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

@@ -143,14 +143,17 @@ func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ring: create %s: %w", path, err)
 	}
-	defer f.Close()
-	if err := allocate(f, path, total); err != nil {
-		os.Remove(tmp)
+	// The ring is written through the mapping, not f: closing the
+	// descriptor once mapped loses nothing, and a failure there has no
+	// consequence for the ring.
+	defer func() { _ = f.Close() }()
+	if err = allocate(f, path, total); err != nil {
+		_ = os.Remove(tmp) // best effort: the allocate error is the one to report
 		return nil, err
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp) // best effort: the map error is the one to report
 		return nil, fmt.Errorf("ring: map %s: %w", path, err)
 	}
 	le := binary.LittleEndian
@@ -165,8 +168,8 @@ func Create(path string, g Geometry, slots int, epochNs int64) (*Ring, error) {
 	le.PutUint64(mem[offEpoch:], uint64(epochNs))
 	copy(mem[offMagic:], magic) // last: a reader never sees a half-written header as valid
 	if err := os.Rename(tmp, path); err != nil {
-		unix.Munmap(mem)
-		os.Remove(tmp)
+		_ = unix.Munmap(mem) // best effort: the rename error is the one to report
+		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("ring: publish %s: %w", path, err)
 	}
 	return &Ring{path: path, mem: mem, geo: g, slots: uint64(slots), stride: stride, fsize: fsize, epoch: epochNs}, nil
@@ -208,7 +211,9 @@ func Open(path string) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ring: open %s: %w", path, err)
 	}
-	defer f.Close()
+	// Only mapped, never written through the descriptor: nothing to lose
+	// on close.
+	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("ring: stat %s: %w", path, err)
@@ -222,7 +227,7 @@ func Open(path string) (*Ring, error) {
 	}
 	le := binary.LittleEndian
 	if string(mem[offMagic:offMagic+8]) != magic || le.Uint32(mem[offVersion:]) != version {
-		unix.Munmap(mem)
+		_ = unix.Munmap(mem) // best effort: the bad header is the error to report
 		return nil, fmt.Errorf("ring: %s: %w", path, ErrBadRing)
 	}
 	r := &Ring{
@@ -237,7 +242,7 @@ func Open(path string) (*Ring, error) {
 		epoch:  int64(le.Uint64(mem[offEpoch:])),
 	}
 	if r.slots < 2 || int64(headerSize)+int64(r.stride)*int64(r.slots) > st.Size() || r.fsize != r.geo.FrameSize() {
-		unix.Munmap(mem)
+		_ = unix.Munmap(mem) // best effort: the bad header is the error to report
 		return nil, fmt.Errorf("ring: %s: %w (inconsistent header)", path, ErrBadRing)
 	}
 	return r, nil
@@ -442,7 +447,9 @@ func (r *Ring) Wait(ctx context.Context, i uint64, timeout time.Duration) error 
 
 func futexWake(addr *uint32) {
 	const futexWakeOp = 1 // FUTEX_WAKE, not private: the ring is shared between processes
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(^uint32(0)>>1), 0, 0, 0)
+	// A wake has no failure a caller could act on (a waiter re-checks at
+	// least every 50 ms anyway).
+	_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(^uint32(0)>>1), 0, 0, 0)
 }
 
 func futexWait(addr *uint32, val uint32, d time.Duration) {

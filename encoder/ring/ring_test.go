@@ -15,7 +15,11 @@ func newRing(t *testing.T, slots int) *Ring {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return r
 }
 
@@ -31,7 +35,11 @@ func TestOpenSeesWhatCreateWrote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Close()
+	defer func() {
+		if cerr := o.Close(); cerr != nil {
+			t.Error(cerr)
+		}
+	}()
 	if o.Geometry() != r.Geometry() || o.EpochNs() != r.EpochNs() || o.FrameSize() != 64*32*3/2 {
 		t.Fatalf("opened %+v epoch %d, created %+v epoch %d", o.Geometry(), o.EpochNs(), r.Geometry(), r.EpochNs())
 	}
@@ -172,7 +180,11 @@ func TestIndexTimeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	for _, i := range []uint64{0, 1, 29, 30, 1799, 107892} {
 		if got := r.IndexAt(r.TimeOf(i)); got != i {
 			t.Errorf("IndexAt(TimeOf(%d)) = %d", i, got)
@@ -203,7 +215,7 @@ func TestReclaimPublishesAnAbandonedClaim(t *testing.T) {
 	if !r.Reclaim(2, func(buf []byte) (int64, Flags) { fill(buf, 9); return 77, FlagRepeat }) {
 		t.Fatal("Reclaim refused an abandoned claim")
 	}
-	if err := <-done; err != nil {
+	if err = <-done; err != nil {
 		t.Fatalf("reader waiting on the abandoned index: %v", err)
 	}
 	_ = stale // the stale claimer resumes and tries to publish

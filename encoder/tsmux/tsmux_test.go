@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,9 @@ func TestMain(m *testing.M) {
 	}
 	mediaDir = d
 	code := m.Run()
-	os.RemoveAll(d)
+	if err := os.RemoveAll(d); err != nil {
+		fmt.Fprintln(os.Stderr, "tsmux: remove media dir:", err)
+	}
 	os.Exit(code)
 }
 
@@ -189,7 +192,7 @@ func TestFFprobeCountsExactFrames(t *testing.T) {
 	}
 	muxAll(t, m, md, -1, -1)
 	out := filepath.Join(t.TempDir(), "out.ts")
-	if err := os.WriteFile(out, pw.buf.Bytes(), 0o644); err != nil {
+	if err = os.WriteFile(out, pw.buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 

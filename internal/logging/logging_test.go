@@ -19,7 +19,11 @@ func stderrOf(t *testing.T, f func()) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tmp.Close()
+	defer func() {
+		if cerr := tmp.Close(); cerr != nil {
+			t.Error(cerr)
+		}
+	}()
 	old := os.Stderr
 	os.Stderr = tmp
 	defer func() { os.Stderr = old }()

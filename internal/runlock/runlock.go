@@ -41,7 +41,7 @@ func Acquire(dir string) (release func() error, err error) {
 		return nil, fmt.Errorf("runlock: open %s: %w", path, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		defer f.Close()
+		defer func() { _ = f.Close() }() // not ours: only read from
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if pid := holder(f); pid > 0 {
 				return nil, fmt.Errorf("%w: %s is locked by pid %d (%s)", ErrLocked, dir, pid, path)
@@ -51,7 +51,7 @@ func Acquire(dir string) (release func() error, err error) {
 		return nil, fmt.Errorf("runlock: lock %s: %w", path, err)
 	}
 	if err := writePID(f); err != nil {
-		f.Close() // closing drops the lock
+		_ = f.Close() // closing drops the lock; the write error is the one to report
 		return nil, fmt.Errorf("runlock: write pid to %s: %w", path, err)
 	}
 	released := false

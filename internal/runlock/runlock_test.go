@@ -19,10 +19,12 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		release, err := Acquire(dir)
 		if err != nil {
-			os.Stdout.WriteString("error: " + err.Error() + "\n")
+			_, _ = os.Stdout.WriteString("error: " + err.Error() + "\n") // exiting with 1 says it anyway
 			os.Exit(1)
 		}
-		os.Stdout.WriteString("locked\n")
+		if _, err := os.Stdout.WriteString("locked\n"); err != nil {
+			os.Exit(3) // the test cannot learn that the lock is held
+		}
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the test closes stdin
 		if err := release(); err != nil {
 			os.Exit(2)
@@ -46,7 +48,7 @@ func holderProcess(t *testing.T, dir string) (*exec.Cmd, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err = cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -58,7 +60,9 @@ func holderProcess(t *testing.T, dir string) (*exec.Cmd, func()) {
 		t.Fatalf("holder process: %q %v", line, err)
 	}
 	return cmd, func() {
-		stdin.Close()
+		if err := stdin.Close(); err != nil {
+			t.Fatalf("closing the holder's stdin: %v", err)
+		}
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("holder exit: %v", err)
 		}
@@ -125,7 +129,11 @@ func TestLockOfKilledOnairdDoesNotBlockRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Acquire after the holder was killed: %v", err)
 	}
-	defer release()
+	defer func() {
+		if err := release(); err != nil {
+			t.Error(err)
+		}
+	}()
 }
 
 // Within one process a second Acquire fails too (each takes its own open
@@ -136,7 +144,11 @@ func TestAcquireTwiceInOneProcessFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer func() {
+		if err := release(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if _, err := Acquire(dir); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("second Acquire in one process: %v", err)
 	}

@@ -44,7 +44,11 @@ func main() {
 	flag.Parse()
 	work, err := os.MkdirTemp("", "onair-bench-")
 	check(err)
-	defer os.RemoveAll(work)
+	defer func() {
+		if err := os.RemoveAll(work); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: remove work dir:", err)
+		}
+	}()
 	d := time.Duration(*seconds) * time.Second
 
 	single := runBox(work, "single", false, "gop", d, nil)
@@ -143,12 +147,12 @@ func freePort(network string) int {
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
 		check(err)
-		defer c.Close()
+		defer func() { _ = c.Close() }() // only asked for its port
 		return c.LocalAddr().(*net.UDPAddr).Port
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only asked for its port
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -164,11 +168,12 @@ func startIngest(dir string, port int) (*exec.Cmd, string) {
 func stop(cmd *exec.Cmd) *os.ProcessState {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	// A signalled exit is an error here; the caller judges ProcessState.
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH: the group is gone already
 		<-done
 	}
 	return cmd.ProcessState

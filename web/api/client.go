@@ -133,7 +133,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		}
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // only read from: nothing to save
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
 		return nil, fmt.Errorf("api: read answer of %s %s: %w", method, path, err)

@@ -52,7 +52,7 @@ func TestStatusJSONKeysAreUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err = json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -61,7 +61,7 @@ func TestStatusJSONKeysAreUnchanged(t *testing.T) {
 	got = slices.Compact(got)
 	const golden = "testdata/status-keys.txt"
 	if *update {
-		if err := os.WriteFile(golden, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
+		if err = os.WriteFile(golden, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
