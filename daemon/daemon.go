@@ -270,7 +270,7 @@ func (d *Daemon) buildChildren() error {
 	}
 	maxVideo := min(wire.MaxPayload, v.Width*v.Height*3/2+1<<20) // an AU never exceeds the raw picture
 	add := func(a wire.ChildArgs, slot int, stall time.Duration, window func() (uint64, uint64)) error {
-		a.LogLevel = d.cfg.LogLevel
+		a.LogLevel = string(d.cfg.LogLevel)
 		if err := a.Validate(); err != nil {
 			return fmt.Errorf("daemon: child %s: %w", a.Name, err)
 		}
@@ -302,18 +302,18 @@ func (d *Daemon) buildChildren() error {
 		return nil
 	}
 	rp := d.ring.Path()
-	if err := add(wire.ChildArgs{Role: wire.RoleCapture, Name: "capture", Source: v.Source, Ring: rp}, -1, v.StallAfter.D(), videoWindow); err != nil {
+	if err := add(wire.ChildArgs{Role: wire.RoleCapture, Name: "capture", Source: v.Source.String(), Ring: rp}, -1, v.StallAfter.D(), videoWindow); err != nil {
 		return err
 	}
 	for slot, name := range d.sw.Status().Names {
-		a := wire.ChildArgs{Role: wire.RoleEncode, Name: name, Ring: rp, BitrateKbps: v.BitrateKbps, GOP: v.GOP, Preset: v.Preset,
-			ResetEveryGOP: v.Relock == "gop"}
+		a := wire.ChildArgs{Role: wire.RoleEncode, Name: name, Ring: rp, BitrateKbps: v.BitrateKbps, GOP: v.GOP, Preset: string(v.Preset),
+			ResetEveryGOP: v.Relock.ResetEveryGOP()}
 		if err := add(a, slot, v.StallAfter.D(), videoWindow); err != nil {
 			return err
 		}
 	}
-	if s := d.cfg.Audio.Main.Source; s != "" {
-		a := wire.ChildArgs{Role: wire.RoleAudio, Name: "audio-main", Source: s, EpochNs: d.ring.EpochNs(), BitrateKbps: d.cfg.Audio.BitrateKbps}
+	if s := d.cfg.Audio.Main.Source; s.Enabled() {
+		a := wire.ChildArgs{Role: wire.RoleAudio, Name: "audio-main", Source: s.String(), EpochNs: d.ring.EpochNs(), BitrateKbps: d.cfg.Audio.BitrateKbps}
 		if err := add(a, -1, time.Second, audioWindow); err != nil {
 			return err
 		}

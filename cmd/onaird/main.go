@@ -37,7 +37,7 @@ func main() {
 		fmt.Printf("%s: ok\n", *path)
 		return
 	}
-	log, err := logging.New("onaird", cfg.LogLevel)
+	log, err := logging.New("onaird", string(cfg.LogLevel))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "onaird:", err)
 		os.Exit(2)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -82,7 +83,8 @@ func TestBadConfigErrorNamesTheKey(t *testing.T) {
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
 	_, err := Parse([]byte("video:\n  width: 3\n  gop: 0\n"))
-	e, ok := err.(*Error)
+	e := &Error{}
+	ok := errors.As(err, &e)
 	if !ok {
 		t.Fatalf("want *Error, got %T %v", err, err)
 	}
