@@ -221,15 +221,24 @@ runtime_dir: %q
 supervisor:
   grace: 2s
 %s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, listen, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"), o.extra)
+	client := api.NewHTTPClient("http://" + listen)
+	if o.listen != "" {
+		client = api.NewUnixClient(filepath.Join(dir, "onaird.sock"))
+	}
+	return launchBox(t, dir, cfg, o.env, client)
+}
+
+// launchBox writes cfg into dir (whose onaird.sock is api.socket), starts
+// onaird on it, fails the test on any race, panic or fatal error it prints,
+// and returns once the API answers through client.
+func launchBox(t *testing.T, dir, cfg string, env []string, client *api.Client) *box {
+	t.Helper()
 	path := filepath.Join(dir, "onair.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startEnv(t, o.env, nil, bin("onaird"), "-config", path)
-	b := &box{proc: p, socket: filepath.Join(dir, "onaird.sock"), client: api.NewHTTPClient("http://" + listen)}
-	if o.listen != "" {
-		b.client = api.NewUnixClient(b.socket)
-	}
+	p := startEnv(t, env, nil, bin("onaird"), "-config", path)
+	b := &box{proc: p, socket: filepath.Join(dir, "onaird.sock"), client: client}
 	t.Cleanup(func() {
 		p.stop(t, 10*time.Second)
 		errs := p.stderr.String()

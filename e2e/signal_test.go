@@ -182,26 +182,7 @@ runtime_dir: %q
 supervisor:
   grace: 2s
 `, peerPort, srtPort, apiAddr, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"))
-	path := filepath.Join(dir, "onair.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := start(t, nil, bin("onaird"), "-config", path)
-	b := &box{proc: p, client: api.NewHTTPClient("http://" + apiAddr), socket: filepath.Join(dir, "onaird.sock")}
-	t.Cleanup(func() {
-		p.stop(t, 10*time.Second)
-		errs := p.stderr.String()
-		for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
-			if strings.Contains(errs, bad) {
-				t.Errorf("onaird printed %q", bad)
-			}
-		}
-		if t.Failed() {
-			t.Logf("onaird stderr (tail):\n%s", tail(errs, 60))
-		}
-	})
-	b.waitFor(t, 20*time.Second, "api up", func(api.Status) bool { return true })
-	return b
+	return launchBox(t, dir, cfg, nil, api.NewHTTPClient("http://"+apiAddr))
 }
 
 // A source that delivers nothing for 5 s and then resumes (a pulled HDMI
