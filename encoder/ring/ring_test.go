@@ -142,7 +142,11 @@ func TestConcurrentReadNeverTorn(t *testing.T) {
 	r := newRing(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
+	writer := make(chan struct{})
+	// The ring is unmapped at cleanup: the writer must be gone by then.
+	defer func() { cancel(); <-writer }()
 	go func() {
+		defer close(writer)
 		for i := uint64(0); ctx.Err() == nil; i++ {
 			b, err := r.Claim(i)
 			if err != nil {
