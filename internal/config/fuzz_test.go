@@ -59,7 +59,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error %T %v is not an *Error", err, err)
 		}
 		for _, p := range e.Problems {
-			named := strings.HasPrefix(p, "malformed YAML") || strings.Contains(p, " unknown key (")
+			named := strings.HasPrefix(p, "malformed YAML") || strings.Contains(p, "unknown key (")
 			for _, k := range keys {
 				named = named || strings.HasPrefix(p, k+": ")
 			}
