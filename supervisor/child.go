@@ -656,24 +656,6 @@ func (c *Child) backoff(ctx context.Context, failures int) bool {
 	c.log.Info("restarting after backoff", zap.Duration("delay", delay), zap.Int("failures", failures))
 	t := c.clock.NewTimer(delay)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.Chan():
-		return true
-	case req := <-c.restartCh:
-		if req.seq != 0 {
-			// for an instance that is already gone: the backoff stands
-			c.log.Debug("restart of a gone instance ignored during backoff", zap.String("reason", req.reason))
-			return c.backoffRest(ctx, t)
-		}
-		c.log.Info("restart requested, skipping backoff", zap.String("reason", req.reason))
-		return true
-	}
-}
-
-// backoffRest waits out the rest of the backoff timer t.
-func (c *Child) backoffRest(ctx context.Context, t clockwork.Timer) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -681,10 +663,13 @@ func (c *Child) backoffRest(ctx context.Context, t clockwork.Timer) bool {
 		case <-t.Chan():
 			return true
 		case req := <-c.restartCh:
-			if req.seq == 0 {
-				c.log.Info("restart requested, skipping backoff", zap.String("reason", req.reason))
-				return true
+			if req.seq != 0 {
+				// for an instance that is already gone: the backoff stands
+				c.log.Debug("restart of a gone instance ignored during backoff", zap.String("reason", req.reason))
+				continue
 			}
+			c.log.Info("restart requested, skipping backoff", zap.String("reason", req.reason))
+			return true
 		}
 	}
 }
