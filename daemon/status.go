@@ -3,6 +3,7 @@ package daemon
 import (
 	"onair/internal/version"
 	"onair/output"
+	"onair/supervisor"
 	"onair/web/api"
 )
 
@@ -33,7 +34,7 @@ func (b box) Status() api.Status {
 		st.State = api.BoxDegraded
 	}
 	for _, c := range st.Components {
-		if c.State != api.RunState("running") && st.State == api.BoxOnAir {
+		if c.State != supervisor.StateRunning && st.State == api.BoxOnAir {
 			st.State = api.BoxDegraded // on air, but a part is down: say so
 		}
 	}
