@@ -94,7 +94,7 @@ type BitrateStatus struct {
 // BondStatus is the bonding layer (present only for an srtla:// output).
 type BondStatus struct {
 	Group       GroupState     `json:"group"`
-	Receiver    string         `json:"receiver"` // host:port of the SRTLA receiver
+	Receiver    string         `json:"receiver"`  // host:port of the SRTLA receiver
 	Registers   int            `json:"registers"` // REG1 sent that got a group
 	OutageSince time.Time      `json:"outage_since,omitzero"`
 	Bitrate     BitrateStatus  `json:"bitrate"`
