@@ -1,12 +1,12 @@
 // Package config is onaird's typed configuration: one file per section
-// (video, audio, output, api, supervisor), each with its defaults and its
+// (video, audio, output, uplinks, api, supervisor), each with its defaults and its
 // validation, plus this root: loading YAML with unknown keys rejected, and
 // the shared Rate and Duration types. Every error names the YAML key at fault
 // ("video.fps: must be …") or says the YAML is malformed, and none carries
 // the SRT passphrase. A bad file never replaces a good one: the caller keeps
 // running the last Config that validated.
 //
-// A later part (uplinks, power, board, recording) adds one file with its
+// A later part (power, board, recording) adds one file with its
 // section type, defaults and validate, and one field here.
 //
 // Not for: runtime state, or values the operator changes live (those are API
@@ -35,10 +35,12 @@ const CurrentVersion = 1
 
 // Config is the whole configuration of onaird.
 type Config struct {
-	Version    int        `yaml:"version"`
-	Video      Video      `yaml:"video"`
-	Audio      Audio      `yaml:"audio"`
-	Output     Output     `yaml:"output"`
+	Version int    `yaml:"version"`
+	Video   Video  `yaml:"video"`
+	Audio   Audio  `yaml:"audio"`
+	Output  Output `yaml:"output"`
+	// Uplinks are the network paths of a bonded (srtla://) output.
+	Uplinks    []Uplink   `yaml:"uplinks"`
 	API        API        `yaml:"api"`
 	Supervisor Supervisor `yaml:"supervisor"`
 	// RuntimeDir holds the frame ring and other per-run files (tmpfs).
@@ -229,6 +231,7 @@ func (c Config) Validate() error {
 	c.Video.validate(&p)
 	c.Audio.validate(&p)
 	c.Output.validate(&p)
+	validateUplinks(&p, c.Uplinks, c.Output.URL.SRTLA)
 	c.API.validate(&p)
 	c.Supervisor.validate(&p)
 	if c.RuntimeDir == "" || !filepath.IsAbs(c.RuntimeDir) {

@@ -8,18 +8,41 @@ type Video struct {
 	Width       int         `yaml:"width"`
 	Height      int         `yaml:"height"`
 	FPS         Rate        `yaml:"fps"`
-	BitrateKbps int         `yaml:"bitrate_kbps"`
-	GOP         int         `yaml:"gop"`
-	Preset      Preset      `yaml:"preset"`
-	Twins       *bool       `yaml:"twins"`       // run encoders A and B (default true)
-	SlateAfter  Duration    `yaml:"slate_after"` // repeat the last picture this long, then show the slate
-	StallAfter  Duration    `yaml:"stall_after"` // an encoder with no packet for this long is restarted
+	BitrateKbps int         `yaml:"bitrate_kbps"` // the bitrate, and the maximum of the adaptive bitrate
+	// BitrateMinKbps is the adaptive bitrate's floor; 0 means a quarter of
+	// bitrate_kbps, at least 300.
+	BitrateMinKbps int `yaml:"bitrate_min_kbps"`
+	// ABR follows the network between bitrate_min_kbps and bitrate_kbps;
+	// unset means on for an srtla:// output and off for srt://.
+	ABR        *bool    `yaml:"abr"`
+	GOP        int      `yaml:"gop"`
+	Preset     Preset   `yaml:"preset"`
+	Twins      *bool    `yaml:"twins"`       // run encoders A and B (default true)
+	SlateAfter Duration `yaml:"slate_after"` // repeat the last picture this long, then show the slate
+	StallAfter Duration `yaml:"stall_after"` // an encoder with no packet for this long is restarted
 	// HangAfter: while the twins are locked, an encoder this far behind its
 	// twin is hung and restarted (restarting it costs no frame then).
 	HangAfter  Duration `yaml:"hang_after"`
 	RingSlots  int      `yaml:"ring_slots"`  // pictures the capture ring holds
 	LateFrames int      `yaml:"late_frames"` // frames capture may be late before the keeper substitutes
 	Relock     Relock   `yaml:"relock"`      // how a restarted twin re-locks: gop (default) or command
+}
+
+// MinKbps is the adaptive bitrate's floor with its default applied.
+func (v Video) MinKbps() int {
+	if v.BitrateMinKbps > 0 {
+		return v.BitrateMinKbps
+	}
+	return min(v.BitrateKbps, max(300, v.BitrateKbps/4))
+}
+
+// ABREnabled reports whether the adaptive bitrate runs for an output that is
+// bonded (srtla) or not.
+func (v Video) ABREnabled(bonded bool) bool {
+	if v.ABR == nil {
+		return bonded
+	}
+	return *v.ABR
 }
 
 // TwinsEnabled reports whether both encoders run.
@@ -52,6 +75,9 @@ func (v Video) validate(p *problems) {
 	}
 	if v.BitrateKbps < 100 || v.BitrateKbps > 100000 {
 		p.add("video.bitrate_kbps", "%d: must be 100..100000", v.BitrateKbps)
+	}
+	if v.BitrateMinKbps != 0 && (v.BitrateMinKbps < 100 || v.BitrateMinKbps > v.BitrateKbps) {
+		p.add("video.bitrate_min_kbps", "%d: must be 100..video.bitrate_kbps (%d), or 0 for a quarter of it", v.BitrateMinKbps, v.BitrateKbps)
 	}
 	if v.GOP < 1 || v.GOP > 600 {
 		p.add("video.gop", "%d: must be 1..600 frames", v.GOP)

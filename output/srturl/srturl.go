@@ -1,12 +1,14 @@
 // Package srturl parses and validates the SRT caller URL of output.url
-// (srt://host:port?latency=…&passphrase=…&streamid=…) into a typed value, once,
+// (srt://host:port?latency=…&passphrase=…&streamid=…, or srtla://… for a
+// bonded output whose host:port is an SRTLA receiver; passphrase, streamid
+// and latency stay end to end either way) into a typed value, once,
 // and prints it with the passphrase redacted. The passphrase never appears in
 // anything this package prints: not in String, GoString, JSON or YAML, and not
 // in a Parse error (net/url's errors quote the whole URL; Parse's never do).
 // It depends on the standard library and yaml.v3 only (for the config's
 // unmarshaller), so config, the CLI and the output can all share it.
 //
-// Not for: dialing (output) or any other URL scheme.
+// Not for: dialing (output), bonding (bond) or any other URL scheme.
 package srturl
 
 import (
@@ -39,6 +41,10 @@ var ErrInvalidURL = errors.New("invalid srt url")
 
 // URL is a parsed, validated SRT caller URL. The zero value is "no URL".
 type URL struct {
+	// SRTLA is true for srtla://: Host:Port is an SRTLA receiver that the
+	// bonding layer reaches over every uplink; the SRT session inside is
+	// the same as for srt://.
+	SRTLA          bool
 	Host           string        // host name or IP, without brackets
 	Port           int           // UDP port
 	Latency        time.Duration // SRT latency (both directions)
@@ -70,7 +76,15 @@ func (u URL) String() string {
 	if u.ConnectTimeout != DefaultConnectTimeout {
 		q = append(q, "connect_timeout="+strconv.FormatInt(u.ConnectTimeout.Milliseconds(), 10))
 	}
-	return "srt://" + u.Addr() + "?" + strings.Join(q, "&")
+	return u.Scheme() + "://" + u.Addr() + "?" + strings.Join(q, "&")
+}
+
+// Scheme is "srt" or "srtla".
+func (u URL) Scheme() string {
+	if u.SRTLA {
+		return "srtla"
+	}
+	return "srt"
 }
 
 // GoString keeps %#v from printing the passphrase.
@@ -84,7 +98,7 @@ func (u URL) MarshalJSON() ([]byte, error) { return json.Marshal(u.String()) }
 // passphrase back out; a tool that saves a config must carry it separately.
 func (u URL) MarshalYAML() (any, error) { return u.String(), nil }
 
-// Parse parses srt://host:port?latency=ms&passphrase=...&pbkeylen=16&streamid=...&connect_timeout=ms.
+// Parse parses srt:// or srtla://host:port?latency=ms&passphrase=...&pbkeylen=16&streamid=...&connect_timeout=ms.
 // mode=caller is accepted for URLs copied from FFmpeg; any other query key,
 // or any value out of range, is an error naming the key.
 // Limits: latency 20..8000 ms, passphrase 10..79 characters, pbkeylen
@@ -111,13 +125,14 @@ func parse(s string) (URL, error) {
 		}
 		return URL{}, fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
-	if u.Scheme != "srt" {
-		return URL{}, fmt.Errorf("%w: scheme %q, want srt", ErrInvalidURL, u.Scheme)
+	if u.Scheme != "srt" && u.Scheme != "srtla" {
+		return URL{}, fmt.Errorf("%w: scheme %q, want srt or srtla", ErrInvalidURL, u.Scheme)
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.Fragment != "" || u.Opaque != "" || strings.Contains(rawQuery, "#") {
 		return URL{}, fmt.Errorf("%w: unexpected user, path or fragment", ErrInvalidURL)
 	}
 	t := URL{
+		SRTLA:          u.Scheme == "srtla",
 		Host:           u.Hostname(),
 		Latency:        DefaultLatency,
 		PBKeyLen:       DefaultPBKeyLen,

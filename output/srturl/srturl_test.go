@@ -21,6 +21,8 @@ func TestParseURL(t *testing.T) {
 		{url: "srt://ingest.example:9000?latency=2000&passphrase=0123456789&pbkeylen=32&streamid=%23%21%3A%3Dr%3Dcam1&connect_timeout=1500&mode=caller",
 			want: URL{Host: "ingest.example", Port: 9000, Latency: 2 * time.Second, Passphrase: "0123456789", PBKeyLen: 32, StreamID: "#!:=r=cam1", ConnectTimeout: 1500 * time.Millisecond}},
 		{url: "srt://[::1]:9000?latency=20", want: URL{Host: "::1", Port: 9000, Latency: 20 * time.Millisecond, PBKeyLen: 16, ConnectTimeout: 3 * time.Second}},
+		{url: "srtla://studio.example:5000?latency=1500&streamid=cam1",
+			want: URL{SRTLA: true, Host: "studio.example", Port: 5000, Latency: 1500 * time.Millisecond, PBKeyLen: 16, StreamID: "cam1", ConnectTimeout: 3 * time.Second}},
 		{url: "udp://10.0.0.1:9000", errKeys: []string{"scheme"}},
 		{url: "srt://:9000", errKeys: []string{"host"}},
 		{url: "srt://bad host:9000", errKeys: []string{"host"}},
@@ -118,18 +120,20 @@ func TestEveryPrintedFormRedactsThePassphrase(t *testing.T) {
 }
 
 func TestStringParsesBackWithThePassphraseRedacted(t *testing.T) {
-	u, err := Parse("srt://[2001:db8::1]:9000?passphrase=" + secret + "&pbkeylen=24&streamid=%23%21%3A%3Dr%3Dcam%261&connect_timeout=700&latency=350")
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := Parse(u.String())
-	if err != nil {
-		t.Fatalf("Parse(%q): %v", u.String(), err)
-	}
-	want := u
-	want.Passphrase = Redacted
-	if back != want {
-		t.Fatalf("String %q parsed back to %+v, want %+v", u.String(), back, want)
+	for _, scheme := range []string{"srt", "srtla"} {
+		u, err := Parse(scheme + "://[2001:db8::1]:9000?passphrase=" + secret + "&pbkeylen=24&streamid=%23%21%3A%3Dr%3Dcam%261&connect_timeout=700&latency=350")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(u.String())
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", u.String(), err)
+		}
+		want := u
+		want.Passphrase = Redacted
+		if back != want {
+			t.Fatalf("String %q parsed back to %+v, want %+v", u.String(), back, want)
+		}
 	}
 }
 
