@@ -97,6 +97,10 @@ type Config struct {
 	// bonding layer listening on a loopback port sets it; the SRT session
 	// (passphrase, streamid, latency) is still Target's, end to end.
 	Dial string
+	// PeerIdle is how long a receiver may stay silent before the connection
+	// is given up; zero means 2 s. A bonded output sets output.outage_hold,
+	// so the SRT session outlives a total outage of every uplink.
+	PeerIdle time.Duration
 	// Backoff paces redials after a failed dial or a lost connection; zero
 	// fields take 500 ms, 5 s and (healthy connection time that starts the
 	// count over) 10 s.
@@ -108,6 +112,7 @@ type Config struct {
 type SRT struct {
 	target  srturl.URL
 	dial    string // host:port the UDP goes to
+	idle    time.Duration
 	backoff supervisor.Backoff
 	log     *zap.Logger
 	clock   clockwork.Clock
@@ -170,9 +175,16 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*SRT, error) {
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
+	idle := cfg.PeerIdle
+	if idle == 0 {
+		idle = peerIdleTimeout
+	} else if idle < 500*time.Millisecond || idle > 5*time.Minute {
+		return nil, fmt.Errorf("output: peer idle %s: want 500ms..5m", idle)
+	}
 	return &SRT{
 		target:  t,
 		dial:    dial,
+		idle:    idle,
 		backoff: b,
 		log:     log,
 		clock:   clock,
@@ -362,7 +374,7 @@ func (s *SRT) dialOnce() (srt.Conn, error) {
 	c.PBKeylen = s.target.PBKeyLen
 	c.EnforcedEncryption = true
 	c.PayloadSize = ChunkSize
-	c.PeerIdleTimeout = peerIdleTimeout
+	c.PeerIdleTimeout = s.idle
 	c.Logger = nil
 	return srt.Dial("srt", s.dial, c)
 }
