@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"fmt"
+
 	"onair/internal/version"
 	"onair/output"
 	"onair/supervisor"
+	"onair/web"
 	"onair/web/api"
 )
 
@@ -49,3 +52,8 @@ func (b box) FailoverVideo() (string, bool, error) {
 
 // SetVideoBitrate changes both encoders' bitrate at one frame index.
 func (b box) SetVideoBitrate(kbps int) (uint64, error) { return b.d.twins.SetBitrate(kbps) }
+
+// SetUplink enables or disables one uplink of a bonded output.
+func (b box) SetUplink(name string, enabled bool) (api.UplinkStatus, error) {
+	return api.UplinkStatus{}, fmt.Errorf("daemon: uplink %q: the output is not bonded (output.url is srt://): %w", name, web.ErrNotFound)
+}

@@ -45,7 +45,14 @@ type Box interface {
 	// returned. An error means the value is refused (answered 400 with its
 	// text).
 	SetVideoBitrate(kbps int) (atIndex uint64, err error)
+	// SetUplink enables or disables one uplink of a bonded output without a
+	// gap. An error wrapping ErrNotFound is answered 404, any other 409.
+	SetUplink(name string, enabled bool) (api.UplinkStatus, error)
 }
+
+// ErrNotFound is wrapped by a Box error about something that does not exist
+// (an unknown uplink, no bonding configured).
+var ErrNotFound = errors.New("not found")
 
 // Config says where to listen.
 type Config struct {
@@ -97,6 +104,7 @@ func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	route(mux, api.PathStatus, http.MethodGet, s.status)
 	route(mux, api.PathFailoverVideo, http.MethodPost, s.failoverVideo)
 	route(mux, api.PathVideoBitrate, http.MethodPost, s.videoBitrate)
+	route(mux, api.PathUplinks+"{name}", http.MethodPost, s.setUplink)
 	route(mux, "/{$}", http.MethodGet, s.index)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "web: no such endpoint: "+r.URL.Path)
@@ -296,6 +304,23 @@ func (s *Server) videoBitrate(w http.ResponseWriter, _ *http.Request, body []byt
 		return
 	}
 	writeJSON(w, http.StatusOK, api.BitrateResult{Result: "ok", AtIndex: at, Kbps: req.Kbps})
+}
+
+func (s *Server) setUplink(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req api.UplinkRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "web: body must be {\"enabled\": true|false}: "+err.Error())
+		return
+	}
+	st, err := s.box.SetUplink(r.PathValue("name"), req.Enabled)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request, _ []byte) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -25,6 +26,7 @@ type fakeBox struct {
 	mu        sync.Mutex
 	failovers int
 	kbps      []int
+	uplinks   int
 }
 
 func (b *fakeBox) Status() api.Status {
@@ -51,6 +53,20 @@ func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
 	}
 	b.kbps = append(b.kbps, kbps)
 	return 90, nil
+}
+
+func (b *fakeBox) SetUplink(name string, enabled bool) (api.UplinkStatus, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if name != "cell1" {
+		return api.UplinkStatus{}, fmt.Errorf("bond: uplink %q: %w", name, ErrNotFound)
+	}
+	b.uplinks++
+	st := api.UplinkState(api.UplinkUp)
+	if !enabled {
+		st = api.UplinkDisabled
+	}
+	return api.UplinkStatus{Name: name, Enabled: enabled, State: st}, nil
 }
 
 func (b *fakeBox) calls() (failovers, bitrates int) {
@@ -601,5 +617,36 @@ func TestSocketIsRemovedOnStop(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("socket left after stop: %v", err)
+	}
+}
+
+// POST /api/uplinks/{name} reaches the box with the name from the path; an
+// unknown uplink is 404, a malformed body 400 and never reaches the box.
+func TestUplinkEnableDisable(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	c := api.NewHTTPClient("http://" + addr)
+	st, err := c.SetUplink(t.Context(), "cell1", false)
+	if err != nil || st.Name != "cell1" || st.Enabled || st.State != api.UplinkDisabled {
+		t.Fatalf("disable cell1: %+v, %v", st, err)
+	}
+	_, err = c.SetUplink(t.Context(), "cell9", true)
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Fatalf("unknown uplink: %v", err)
+	}
+	for _, body := range []string{``, `{"enabled": "yes"}`, `{"enabled": true, "x": 1}`} {
+		code, _, b := send(t, addr, newReq(t, http.MethodPost, api.PathUplinks+"cell1", "application/json", body))
+		if code != http.StatusBadRequest {
+			t.Errorf("body %q: %d %s", body, code, b)
+		}
+	}
+	if code, _, b := send(t, addr, newReq(t, http.MethodGet, api.PathUplinks+"cell1", "", "")); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d %s", code, b)
+	}
+	box.mu.Lock()
+	defer box.mu.Unlock()
+	if box.uplinks != 1 {
+		t.Fatalf("box saw %d uplink calls, want 1", box.uplinks)
 	}
 }

@@ -97,6 +97,14 @@ func (c *Client) SetVideoBitrate(ctx context.Context, kbps int) (BitrateResult, 
 	return r, err
 }
 
+// SetUplink enables or disables one uplink (POST /api/uplinks/{name}). An
+// unknown name is a *StatusError with Code 404.
+func (c *Client) SetUplink(ctx context.Context, name string, enabled bool) (UplinkStatus, error) {
+	var r UplinkStatus
+	err := c.post(ctx, PathUplinks+url.PathEscape(name), UplinkRequest{Enabled: enabled}, &r)
+	return r, err
+}
+
 func (c *Client) post(ctx context.Context, path string, req, answer any) error {
 	body, err := json.Marshal(req)
 	if err != nil {

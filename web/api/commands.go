@@ -13,6 +13,11 @@ const (
 	// PathVideoBitrate changes both encoders' bitrate at one frame index on
 	// POST with a BitrateRequest: 200 with a BitrateResult, 400 when refused.
 	PathVideoBitrate = "/api/video/bitrate"
+	// PathUplinks is the prefix of POST /api/uplinks/{name} with an
+	// UplinkRequest: enables or disables one uplink without a gap; 200 with
+	// its UplinkStatus, 404 for an unknown name or an output that is not
+	// bonded.
+	PathUplinks = "/api/uplinks/"
 )
 
 // MaxBodyBytes bounds the body of every POST; a longer one is answered 413.

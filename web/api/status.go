@@ -32,6 +32,8 @@ type Status struct {
 	Video    VideoStatus   `json:"video"`
 	Audio    AudioStatus   `json:"audio"`
 	Output   OutputStatus  `json:"output"`
+	// Bond is the bonding layer, present only for an srtla:// output.
+	Bond *BondStatus `json:"bond,omitempty"`
 	// Components are onaird's in-process parts under its supervisor
 	// (output, API listeners, …).
 	Components []Component `json:"components"`

@@ -26,6 +26,9 @@ func full() Status {
 		},
 		Output:     OutputStatus{State: "connected", LastError: "x"},
 		Components: []Component{{Name: "api", State: "running", Since: now}},
+		Bond: &BondStatus{Group: GroupRegistered, OutageSince: now,
+			Bitrate: BitrateStatus{Kbps: 1, ChangedAt: now},
+			Uplinks: []UplinkStatus{{Name: "wired", LastError: "x", CapBytes: 1}}},
 	}
 }
 
