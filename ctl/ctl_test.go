@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,6 +46,15 @@ func (b *fakeBox) FailoverVideo() (string, bool, error) {
 func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
 	b.kbps = kbps
 	return 1234, nil
+}
+
+func (b *fakeBox) SetUplink(name string, enabled bool) (api.UplinkStatus, error) {
+	if b.st.Bond == nil || name != "cell1" {
+		return api.UplinkStatus{}, fmt.Errorf("bond: no uplink %q: %w", name, web.ErrNotFound)
+	}
+	b.st.Bond.Uplinks[1].Enabled = enabled
+	b.st.Bond.Uplinks[1].State = api.UplinkDisabled
+	return b.st.Bond.Uplinks[1], nil
 }
 
 // serve runs the real API server (every check included) on a socket.
@@ -141,5 +151,44 @@ func TestVersionPrintsTheBuildVersion(t *testing.T) {
 	out, err := run("/nonexistent.sock", "version")
 	if err != nil || out != "v9.9.9-test\n" {
 		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+// onairctl uplinks prints what a crew asks first: which link carries, how
+// well, how much of a cap is used; a plain srt:// box says it is not bonded.
+func TestUplinksPrintsEveryLinkAndTheBitrate(t *testing.T) {
+	box := &fakeBox{st: api.Status{Bond: &api.BondStatus{
+		Group: api.GroupRegistered, Receiver: "studio.example:5000", Registers: 1,
+		Bitrate: api.BitrateStatus{Kbps: 3200, MinKbps: 1000, MaxKbps: 4000, ABR: true, Reason: "congestion: send buffer 420 ms"},
+		Uplinks: []api.UplinkStatus{
+			{Name: "wired", Interface: "eth0", Policy: api.PolicyBond, State: api.UplinkUp, Carrying: true, Addresses: []string{"192.0.2.2"}, RTTms: 12, ThroughputKbps: 2100, BytesSent: 5_500_000},
+			{Name: "cell1", Interface: "wwan0", Policy: api.PolicyBackup, State: api.UplinkCapped, Addresses: []string{"2001:db8::2"}, BytesSent: 5_000_000_000, CapBytes: 5_000_000_000},
+		},
+	}}}
+	sock := serve(t, box)
+	out, err := run(sock, "uplinks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"studio.example:5000", "registered", "3200 kbit/s", "adaptive 1000..4000", "send buffer 420 ms",
+		"wired", "eth0", "192.0.2.2", "5.5 MB", "cell1", "capped", "5000.0 MB / 5000.0 MB", "2001:db8::2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("uplinks output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(sock, "uplink", "cell1", "disable")
+	if err != nil || out != "uplink cell1 disabled: disabled\n" {
+		t.Fatalf("disable: %v %q", err, out)
+	}
+	if _, err := run(sock, "uplink", "cell9", "disable"); err == nil || !strings.Contains(err.Error(), "cell9") {
+		t.Fatalf("unknown uplink: %v", err)
+	}
+	if _, err := run(sock, "uplink", "cell1", "off"); err == nil {
+		t.Fatal("uplink cell1 off accepted")
+	}
+	box.st.Bond = nil
+	box.st.Output.Target = "srt://127.0.0.1:9000?latency=200"
+	if out, err := run(sock, "uplinks"); err != nil || !strings.Contains(out, "not bonded") {
+		t.Fatalf("plain srt: %v %q", err, out)
 	}
 }
