@@ -100,7 +100,9 @@ func startLoop(t *testing.T, cfg Config, k *fakeKernel) *loopHarness {
 	go func() { h.done <- m.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-h.done
+		if err := <-h.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	})
 	return h
 }

@@ -196,7 +196,7 @@ func (l *lab) udpFrom(src netip.Addr) *net.UDPConn {
 		runtime.UnlockOSThread()
 		l.t.Fatal(err)
 	}
-	defer orig.Close()
+	defer func() { _ = orig.Close() }()
 	if err := netns.Set(l.ns); err != nil {
 		runtime.UnlockOSThread()
 		l.t.Fatal(err)
@@ -216,7 +216,8 @@ func (l *lab) udpFrom(src netip.Addr) *net.UDPConn {
 }
 
 // leavesThrough sends 100 datagrams from src to the far end and checks that
-// they left through dev, and not through the other uplink.
+// they left through dev, and (but for a few neighbour discovery packets) not
+// through the other uplink.
 func (l *lab) leavesThrough(src netip.Addr, dev string) {
 	l.t.Helper()
 	const n = 100
@@ -240,7 +241,7 @@ func (l *lab) leavesThrough(src netip.Addr, dev string) {
 	}
 	sent, stray := l.txPackets(dev)-before, l.txPackets(other)-otherBefore
 	l.t.Logf("from %s: %d packets left through %s, %d through %s", src, sent, dev, stray, other)
-	if sent < n || stray >= n {
+	if sent < n || stray > n/10 {
 		l.t.Fatalf("from %s: %d of %d left through %s and %d through %s", src, sent, n, dev, stray, other)
 	}
 }
@@ -380,6 +381,9 @@ func TestNetnsSourceBoundSocketLeavesThroughItsUplinkAndRunLeavesNoTrace(t *test
 	l.leavesThrough(netip.MustParseAddr("192.0.2.2"), "wa0")
 
 	r.stop(t)
+	// The control: without our rule the cell address leaves by the main
+	// table's default, wired.
+	l.leavesThrough(netip.MustParseAddr("198.51.100.2"), "wa0")
 	if after := l.routing(); after != before {
 		b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
 		t.Fatalf("routing after Run returned differs from before it started:\nonly before: %q\nonly after: %q",

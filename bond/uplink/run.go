@@ -27,7 +27,7 @@ type kernel interface {
 }
 
 // Run watches the uplinks until ctx is done and keeps their routing in
-// place. It returns only after removing every route and rule of ours, with
+// place. Call it once per Monitor. It returns only after removing every route and rule of ours, with
 // the error of that clean-up if it failed, or the error that kept it from
 // starting (no netlink, the first read failed).
 func (m *Monitor) Run(ctx context.Context) (err error) {
@@ -38,6 +38,9 @@ func (m *Monitor) Run(ctx context.Context) (err error) {
 	defer k.close()
 
 	r := &runner{m: m, k: k, log: m.log, owned: ownership(m.cfg), wake: make(chan struct{}, 1)}
+	// Subscribe before the first read, so that no change falls between them.
+	r.subscribe()
+	defer r.unsubscribe()
 	st, err := k.read()
 	if err != nil {
 		return fmt.Errorf("uplink: first read: %w", err)
@@ -47,8 +50,6 @@ func (m *Monitor) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
-	r.subscribe()
-	defer r.unsubscribe()
 	r.update(st, true) // also removes what a crashed run left in our tables
 
 	resync := m.clock.NewTicker(m.cfg.Resync)
@@ -144,7 +145,7 @@ func (r *runner) sync() {
 func (r *runner) update(st state, first bool) {
 	ms := build(r.m.cfg, st)
 	routes, rules := desired(ms)
-	r.applyAll(plan(r.owned, st, routes, rules))
+	_ = r.applyAll(plan(r.owned, st, routes, rules)) // logged; the next resync retries
 
 	next := uplinks(ms)
 	diff := changed(r.prev, next)
