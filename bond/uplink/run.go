@@ -27,9 +27,9 @@ type kernel interface {
 }
 
 // Run watches the uplinks until ctx is done and keeps their routing in
-// place. Call it once per Monitor. It returns only after removing every route and rule of ours, with
-// the error of that clean-up if it failed, or the error that kept it from
-// starting (no netlink, the first read failed).
+// place; call it once per Monitor. It returns only after removing every route
+// and rule of ours, with the error of that clean-up if it failed, or the error
+// that kept it from starting (no netlink, the first read failed).
 func (m *Monitor) Run(ctx context.Context) (err error) {
 	k, err := m.open(m.cfg, m.log)
 	if err != nil {

@@ -193,8 +193,15 @@ type Monitor struct {
 	snap []Uplink
 }
 
-// New validates cfg, fills in its defaults and returns a Monitor.
+// New validates cfg, fills in its defaults and returns a Monitor. A nil log
+// discards, a nil clock is the real one.
 func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*Monitor, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
 	if cfg.TableBase == 0 {
 		cfg.TableBase = DefaultTableBase
 	}
