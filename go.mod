@@ -10,6 +10,8 @@ require (
 	github.com/datarhei/gosrt v0.11.0
 	github.com/jonboulle/clockwork v0.5.0
 	github.com/spf13/cobra v1.8.1
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	go.uber.org/zap v1.28.0
 	golang.org/x/image v0.47.0
 	golang.org/x/sync v0.24.0

@@ -8,11 +8,13 @@ set -euo pipefail
 #   build (cgo onair-av):   pkg-config gcc libav*-dev libx264-dev
 #   demo and tests:         ffmpeg (ffmpeg/ffprobe CLIs), srt-tools (srt-live-transmit),
 #                           procps (pgrep/ps), util-linux (setsid)
+#   netns labs and tests:   iproute2 (ip netns/link/addr/route/rule, tc), nftables (nft loss and cuts)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libavutil-dev libx264-dev
   ffmpeg srt-tools procps util-linux
+  iproute2 nftables
 )
 
 missing=()
