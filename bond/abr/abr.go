@@ -45,6 +45,8 @@ type ABR struct {
 	pending   bool
 	reason    string
 	changedAt time.Time
+
+	stepped func() // tests: called after every step
 }
 
 // New validates cfg and returns an ABR that has not touched the encoders
@@ -84,6 +86,9 @@ func (a *ABR) Run(ctx context.Context) error {
 }
 
 func (a *ABR) step() {
+	if a.stepped != nil {
+		defer a.stepped()
+	}
 	s := a.src.Sample()
 	now := a.clock.Now()
 	a.mu.Lock()

@@ -316,9 +316,10 @@ func (c *Controller) decrease(now time.Time, target float64, why string, urgent 
 }
 
 // apply rounds target to 100 kbps (down for a decrease, up for an
-// increase), clamps it, and takes it when the
-// step is big enough (or reaches a bound, or is urgent) and not too soon.
+// increase), clamps it, and takes it when the unrounded step is big enough
+// (or the result is a bound, or it is urgent) and not too soon.
 func (c *Controller) apply(now time.Time, target int, why string, urgent bool) Decision {
+	raw := target - c.cur
 	if target < c.cur {
 		target = target / 100 * 100
 	} else {
@@ -332,7 +333,7 @@ func (c *Controller) apply(now time.Time, target int, why string, urgent bool) D
 	if !urgent {
 		minStep := max(minStepKbps, int(minStepShare*float64(c.cur)))
 		atBound := target == c.ceiling || target == c.cfg.MinKbps
-		if (abs(step) < minStep && !atBound) || now.Sub(c.lastChange) < minChangeGap {
+		if (abs(raw) < minStep && !atBound) || now.Sub(c.lastChange) < minChangeGap {
 			return c.hold()
 		}
 	}

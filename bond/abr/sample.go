@@ -26,7 +26,8 @@ type Config struct {
 	StartKbps int
 	// Latency is the SRT latency: the emergency threshold is a third of it.
 	Latency time.Duration
-	// Interval is the sample period (default DefaultInterval).
+	// Interval is the sample period (default DefaultInterval, at most
+	// 200 ms).
 	Interval time.Duration
 }
 
@@ -41,8 +42,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: start_kbps %d: must be 0 or %d..%d", ErrConfig, c.StartKbps, c.MinKbps, c.MaxKbps)
 	case c.Latency < 20*time.Millisecond:
 		return fmt.Errorf("%w: latency %v: must be at least 20ms", ErrConfig, c.Latency)
-	case c.Interval < 0 || c.Interval > time.Second:
-		return fmt.Errorf("%w: interval %v: must be 0 (default) or up to 1s", ErrConfig, c.Interval)
+	case c.Interval < 0 || c.Interval > 200*time.Millisecond:
+		// the rate and growth windows (200 and 500 ms) need several samples
+		return fmt.Errorf("%w: interval %v: must be 0 (default) or up to 200ms", ErrConfig, c.Interval)
 	}
 	return nil
 }
