@@ -246,14 +246,25 @@ type tick struct {
 // calling event (if not nil) before every model step.
 type simRun struct {
 	m     *netModel
-	ctrl  *Controller
+	ctrl  updater
 	cfg   Config
 	start time.Time
 	ticks []tick
 }
 
+// updater is a bitrate controller: Controller, or the reference one in
+// reference_test.go.
+type updater interface {
+	Update(now time.Time, s Sample) Decision
+	Kbps() int
+}
+
 func newSimRun(cfg Config, m *netModel) *simRun {
-	r := &simRun{m: m, ctrl: NewController(cfg), cfg: cfg.withDefaults(), start: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
+	return newSimRunWith(cfg, m, NewController(cfg))
+}
+
+func newSimRunWith(cfg Config, m *netModel, u updater) *simRun {
+	r := &simRun{m: m, ctrl: u, cfg: cfg.withDefaults(), start: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
 	r.controllerTick()
 	return r
 }
