@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"onair/web/api"
 )
 
 var t0 = time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
@@ -224,5 +226,26 @@ func TestLinkLostCutsItsShareAtOnce(t *testing.T) {
 	}
 	if d := f.feed(1, func(f *feeder) Sample { s := clean(f); s.Links = links(false); return s }); d.Changed {
 		t.Fatalf("the same dead link cut again: %+v", d)
+	}
+}
+
+func TestLinksFromUplinksMapsStatus(t *testing.T) {
+	got := LinksFromUplinks([]api.UplinkStatus{
+		{Name: "wired", State: api.UplinkUp, Carrying: true, Window: 20000, InFlight: 7, ThroughputKbps: 4100, RTTms: 12, LossPct: 0.5},
+		{Name: "cell2", State: api.UplinkDead, Window: 1000},
+		{Name: "cell3", State: api.UplinkCapped},
+	})
+	want := []LinkSample{
+		{Name: "wired", Alive: true, Carrying: true, WindowPkts: 20, InFlight: 7, ThroughputKbps: 4100, RTTms: 12, LossPct: 0.5},
+		{Name: "cell2", WindowPkts: 1},
+		{Name: "cell3", Alive: true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d links, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("link %d: %+v, want %+v", i, got[i], want[i])
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"onair/web/api"
 )
 
 // ErrConfig reports an unusable Config (see Config.Validate).
@@ -68,9 +70,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Sample is what the controller reads each tick. The SRT fields map one to
-// one onto output.Stats; cumulative counters belong to one SRT session (a
-// counter going backwards is taken as a new session).
+// Sample is what the controller reads each tick. The SRT fields map onto
+// output.Stats: Connected, RTTms, SendBufMs, SendBufPkts, PktSent,
+// PktRetrans, PktLoss = PktSendLoss, SendRateKbps = SendRateMbps·1048.576
+// (gosrt's Mbit is 1024² bit). Cumulative counters belong to one SRT
+// session (a counter going backwards is taken as a new session).
 type Sample struct {
 	// Connected is false while there is no SRT session: the controller
 	// holds the bitrate and forgets its history.
@@ -86,9 +90,12 @@ type Sample struct {
 	// (retransmissions included), retransmitted, reported lost.
 	PktSent, PktRetrans, PktLoss uint64
 	// PktAcked is the cumulative number of packets acknowledged by the
-	// receiver. Zero: derived as PktSent − PktRetrans − SendBufPkts (exact
-	// when the send buffer counts only sent packets, an underestimate while
-	// unsent packets queue in it — the safe side).
+	// receiver. Zero: derived as PktSent − PktRetrans − SendBufPkts. gosrt's
+	// send buffer counts packets pushed and neither acknowledged nor dropped,
+	// so this is exact up to the few ms of packets waiting for the sender's
+	// next tick (a near-constant offset, gone in a rate) and the packets it
+	// drops as too late (counted as delivered: only past the latency, long
+	// after the emergency rule).
 	PktAcked uint64
 	// PktBytes is the payload of one data packet (0: DefaultPktBytes).
 	PktBytes int
@@ -126,4 +133,24 @@ type Decision struct {
 	Reason string
 	// Changed is true when Kbps differs from the last decision: apply it.
 	Changed bool
+}
+
+// LinksFromUplinks converts the SRTLA sender's uplink status into link
+// samples (Window is in packets × 1000 there). An uplink is alive while up
+// or capped (registered and heard from), carrying as its status says.
+func LinksFromUplinks(ups []api.UplinkStatus) []LinkSample {
+	out := make([]LinkSample, 0, len(ups))
+	for _, u := range ups {
+		out = append(out, LinkSample{
+			Name:           u.Name,
+			Alive:          u.State == api.UplinkUp || u.State == api.UplinkCapped,
+			Carrying:       u.Carrying,
+			WindowPkts:     float64(u.Window) / 1000,
+			InFlight:       u.InFlight,
+			ThroughputKbps: u.ThroughputKbps,
+			RTTms:          u.RTTms,
+			LossPct:        u.LossPct,
+		})
+	}
+	return out
 }
