@@ -72,6 +72,7 @@ type point struct {
 	t      time.Time
 	acked  float64 // cumulative packets
 	sbPkts float64
+	sent   float64 // cumulative unique packets handed to the network
 }
 
 // NewController returns a controller at cfg.StartKbps (MaxKbps by
@@ -165,7 +166,8 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 		c.stallEnd = now
 	}
 
-	c.hist = append(c.hist, point{t: now, acked: acked, sbPkts: float64(s.SendBufPkts)})
+	sentUnique := float64(s.PktSent) - float64(s.PktRetrans)
+	c.hist = append(c.hist, point{t: now, acked: acked, sbPkts: float64(s.SendBufPkts), sent: sentUnique})
 	for len(c.hist) > 1 && now.Sub(c.hist[0].t) > historyKeep {
 		c.hist = c.hist[1:]
 	}
@@ -257,8 +259,13 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 		}
 	}
 
-	// 4. Climb while the network delivers what is offered.
-	if clean && rate >= 0.9*offered && c.cur < c.ceiling && !now.Before(c.incHoldUntil) {
+	// 4. Climb while the network delivers what the encoder offers. That is
+	// compared with what entered SRT, not with the bitrate: x264 runs
+	// without filler, so a static picture (slides) sends far less than
+	// the bitrate and must not hold the climb back. An encoder that sent
+	// nothing for the whole window (a CPU stall) holds it.
+	input := c.inputKbps(now, rateWindow, pktKbit)
+	if clean && input > 0 && rate >= 0.9*input && c.cur < c.ceiling && !now.Before(c.incHoldUntil) {
 		return c.climb(now)
 	}
 	return c.hold()
@@ -288,7 +295,7 @@ func (c *Controller) climb(now time.Time) Decision {
 		if now.Sub(c.lastChange) < step {
 			return c.hold()
 		}
-		return c.apply(now, int(cur*(1+probeShare)+0.5), "probing", false)
+		return c.apply(now, int(max(cur*(1+probeShare), cur+minStepKbps)+0.5), "probing", false)
 	default:
 		// No known limit (or already past it): a geometric climb that
 		// reaches the ceiling within climbTime from where it started.
@@ -300,7 +307,9 @@ func (c *Controller) climb(now time.Time) Decision {
 		}
 		steps := float64(climbTime) / float64(climbStep)
 		f := math.Pow(float64(c.ceiling)/float64(c.climbFrom), 1/steps)
-		return c.apply(now, int(cur*max(f, 1+minStepShare)+0.5), "climbing", false)
+		// never under the smallest step apply takes, or a low bitrate
+		// would ask for steps it refuses and never climb
+		return c.apply(now, int(max(cur*max(f, 1+minStepShare), cur+minStepKbps)+0.5), "climbing", false)
 	}
 }
 
@@ -362,6 +371,18 @@ func (c *Controller) rateSince(now, from time.Time, pktKbit float64) (float64, b
 		return (last.acked - p.acked) * pktKbit / span.Seconds(), true
 	}
 	return 0, false
+}
+
+// inputKbps is the unique stream rate handed to the network over the last
+// window.
+func (c *Controller) inputKbps(now time.Time, window time.Duration, pktKbit float64) float64 {
+	last := c.hist[len(c.hist)-1]
+	for _, p := range c.hist {
+		if span := now.Sub(p.t); span <= window && span > 0 {
+			return (last.sent - p.sent) * pktKbit / span.Seconds()
+		}
+	}
+	return 0
 }
 
 // growthKbps is how fast the send buffer grew over the last window.

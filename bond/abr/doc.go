@@ -51,14 +51,15 @@
 //     measured since the queue started building, in one step; the next
 //     congestion cut waits 500 ms, the next increase 1 s.
 //  4. Climb, on clean ticks (no growth, queue under threshold, span under
-//     latency/3, delivered ≥ 90 % of offered):
+//     latency/3, delivered ≥ 90 % of what entered SRT — not of the bitrate:
+//     x264 runs without filler, and a static picture sends far less):
 //     - the capacity was measured within 5 s and the bitrate is below 75 %
 //     of it (after a cut or a hiccup): jump back to 80 % of it;
 //     - the bitrate is within 110 % of a capacity measured within 20 s:
 //     probe +5 % a second (every 2 s from 90 % of it, where the last
 //     congestion happened);
 //     - otherwise, a geometric climb that reaches the ceiling within 12 s
-//     of its start.
+//     of its start (every step at least 100 kbps).
 //
 // Changes are rounded to 100 kbps (down for decreases, up for increases),
 // clamped to [MinKbps, ceiling], and applied only when at least
@@ -76,8 +77,9 @@
 // goes in one step to what the network was measured to deliver, an RTT
 // rise or a delay step that does not grow the buffer never cuts, and the
 // climb is bounded in time: back at the maximum in well under 30 s after
-// capacity returns (the tests: ~4 s after a 1 s or 10 s cut, ~7 s after a
-// 1 s CPU hiccup, ~10 s after capacity halved and restored).
+// capacity returns (the tests: ~4 s after a 1 s or 10 s cut, ~10 s after
+// the same cut with a static picture, ~7 s after a 1 s CPU hiccup, ~10 s
+// after capacity halved and restored).
 //
 // The tests drive both through a fluid model of SRT over a bond
 // (netmodel_test.go, reference_test.go): after a 1 s cut belacoder sits at

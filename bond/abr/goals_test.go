@@ -65,6 +65,12 @@ func TestNotStuckLowAfterTransient(t *testing.T) {
 	}{
 		{"1s total cut", time.Second, func(m *netModel) { m.setUp("wired", false); m.setUp("cell1", false) },
 			func(m *netModel) { m.setUp("wired", true); m.setUp("cell1", true) }},
+		// The encoder sends a fifth of its bitrate (no filler, slides): no
+		// capacity is measured while draining, so this is the plain climb
+		// from the minimum, whose steps once fell under apply's 100-kbps
+		// minimum and never happened.
+		{"1s total cut, static picture", time.Second, func(m *netModel) { m.fill = 0.2; m.setUp("wired", false); m.setUp("cell1", false) },
+			func(m *netModel) { m.setUp("wired", true); m.setUp("cell1", true) }},
 		{"10s total outage", 10 * time.Second, func(m *netModel) { m.setUp("wired", false); m.setUp("cell1", false) },
 			func(m *netModel) { m.setUp("wired", true); m.setUp("cell1", true) }},
 		{"1s CPU hiccup", time.Second, func(m *netModel) { m.hiccup(time.Second) }, func(*netModel) {}},

@@ -26,6 +26,7 @@ import (
 type netModel struct {
 	links      []*simLink
 	overhead   float64 // stream kbps per video kbps
+	fill       float64 // share of the bitrate the encoder produces (1; less: a static picture)
 	applyDelay time.Duration
 	rng        *rand.Rand
 	jitterMs   float64 // ± per step on each link's RTT
@@ -74,7 +75,7 @@ func newNetModel(startKbps int, links ...*simLink) *netModel {
 		l.up = true
 	}
 	return &netModel{
-		links: links, overhead: 1.04, applyDelay: 80 * time.Millisecond,
+		links: links, overhead: 1.04, fill: 1, applyDelay: 80 * time.Millisecond,
 		rng: rand.New(rand.NewPCG(1, 2)), bitrate: float64(startKbps),
 		inCum: []float64{0}, outCum: []float64{0}, rtt: 40,
 	}
@@ -123,7 +124,7 @@ func (m *netModel) step() {
 		m.bitrate = m.pending[0].kbps
 		m.pending = m.pending[1:]
 	}
-	in := m.overhead * m.bitrate * dt
+	in := m.fill * m.overhead * m.bitrate * dt
 	if m.t < m.cpuUntil {
 		m.heldKbit += in
 		in = 0
