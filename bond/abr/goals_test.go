@@ -1,6 +1,7 @@
 package abr
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +225,26 @@ func TestLinkLostDropsItsShare(t *testing.T) {
 		t.Errorf("send buffer reached %.0f ms, want under the latency", sb)
 	}
 	t.Logf("below the remaining link after %v, peak send buffer %.0f ms", below-10*time.Second, r.maxSbMs(10*time.Second, 20*time.Second))
+}
+
+// The climb's time bound holds over the whole range: from the minimum, with
+// no capacity ever measured, the ceiling is reached within climbTime (plus
+// the steps' rounding), never in belacoder's many minutes.
+func TestClimbFromMinimumIsTimeBounded(t *testing.T) {
+	for _, tc := range []struct{ minKbps, maxKbps int }{
+		{300, 30000}, {500, 8000}, {1000, 1500}, {300, 400},
+	} {
+		t.Run(fmt.Sprintf("%d-%d", tc.minKbps, tc.maxKbps), func(t *testing.T) {
+			cfg := studioConfig(tc.minKbps, tc.maxKbps)
+			cfg.StartKbps = tc.minKbps
+			m := newNetModel(cfg.StartKbps, &simLink{name: "wired", capKbps: 50000, rttMs: 20})
+			r := newSimRun(cfg, m)
+			r.run(60 * time.Second)
+			at := r.firstAt(0, func(k tick) bool { return k.kbps == tc.maxKbps })
+			if at < 0 || at > climbTime+time.Second {
+				t.Fatalf("at the ceiling after %v, want within %v", at, climbTime+time.Second)
+			}
+			t.Logf("at the ceiling after %v in %d changes", at, len(r.changes(time.Millisecond, 60*time.Second)))
+		})
+	}
 }
