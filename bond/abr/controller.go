@@ -1,0 +1,446 @@
+package abr
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Tuning. The names are used in the package comment.
+const (
+	rateWindow     = 500 * time.Millisecond // delivered rate and send-buffer growth
+	recentWindow   = 200 * time.Millisecond // "still growing now"
+	minRateSpan    = 200 * time.Millisecond // shortest span a delivered rate is trusted over
+	confirmFor     = 250 * time.Millisecond // congestion must persist this long (a path's delay step does not)
+	stallLimit     = 500 * time.Millisecond // no ACK progress this long with packets outstanding: emergency
+	baseCreep      = 10 * time.Second       // time constant of the send-buffer floor creeping up
+	decreaseHold   = 500 * time.Millisecond // after a decrease, before the next congestion decrease
+	increaseHold   = time.Second            // after a decrease, before the first increase
+	minChangeGap   = 500 * time.Millisecond // between two non-urgent changes
+	probeStep      = time.Second            // one probing step per second (two just under the capacity)
+	climbStep      = 500 * time.Millisecond // one fast-climb step per half second
+	climbTime      = 12 * time.Second       // a fast climb reaches the ceiling within this
+	capacityFresh  = 5 * time.Second        // a measured capacity is trusted to jump back to this long
+	capacityKnown  = 20 * time.Second       // and to probe carefully below this long
+	historyKeep    = 2 * time.Second
+	congestedShare = 0.85 // of the measured capacity, after a congestion decrease
+	emergencyShare = 0.70 // of the measured capacity, after an emergency
+	backShare      = 0.80 // of a fresh capacity, when jumping back after a transient
+	growthShare    = 0.02 // send-buffer growth over this share of the offered rate is "growing"
+	minStepShare   = 0.05 // smallest change applied, with minStepKbps
+	minStepKbps    = 100
+	probeShare     = 0.05
+	initialOverhd  = 1.05 // stream kbps per video kbps before it is learnt (TS, audio)
+)
+
+// Controller is the pure bitrate controller: feed it one Sample per tick
+// with Update. Not safe for concurrent use (ABR serialises it).
+type Controller struct {
+	cfg     Config
+	ceiling int
+	cur     int
+	reason  string
+	started bool
+
+	hist []point
+	// session state
+	lastSent     uint64
+	lastAcked    float64
+	lastProgress time.Time // last tick with ACK progress (or nothing outstanding)
+	stallEnd     time.Time // the first tick of the current run of ACK progress
+	sbBase       float64   // floor of the send-buffer span (the path's own round trip)
+	haveBase     bool
+	lastTick     time.Time
+	condSince    time.Time // congestion condition true since (zero: false)
+	prevLinks    []LinkSample
+
+	overhead float64 // stream kbps / video kbps, learnt on clean ticks
+
+	capKbps float64 // last measured capacity (stream kbps)
+	capAt   time.Time
+
+	lastChange    time.Time
+	lastDecrease  time.Time
+	decHoldUntil  time.Time
+	incHoldUntil  time.Time
+	emergencyAt   time.Time
+	emergencySbMs float64
+	climbFrom     int // bitrate where the current fast climb started (0: none)
+}
+
+type point struct {
+	t      time.Time
+	acked  float64 // cumulative packets
+	sbPkts float64
+	sent   float64 // cumulative unique packets handed to the network
+}
+
+// NewController returns a controller at cfg.StartKbps (MaxKbps by
+// default). cfg should pass Validate; out-of-range fields are clamped.
+func NewController(cfg Config) *Controller {
+	cfg = cfg.withDefaults()
+	return &Controller{cfg: cfg, ceiling: cfg.MaxKbps, cur: cfg.StartKbps, overhead: initialOverhd}
+}
+
+// Kbps is the current bitrate.
+func (c *Controller) Kbps() int { return c.cur }
+
+// Ceiling is the current maximum (Config.MaxKbps or the operator's cap).
+func (c *Controller) Ceiling() int { return c.ceiling }
+
+// SetMax sets the operator's cap, clamped to [MinKbps, Config.MaxKbps]; 0
+// removes it. A cap below the current bitrate takes effect at the next
+// Update, immediately; a higher one is climbed to.
+func (c *Controller) SetMax(kbps int) {
+	if kbps <= 0 || kbps > c.cfg.MaxKbps {
+		kbps = c.cfg.MaxKbps
+	}
+	c.ceiling = max(kbps, c.cfg.MinKbps)
+	c.climbFrom = 0
+}
+
+// Update takes one sample and decides the bitrate. now must not go
+// backwards. The first call returns the start bitrate with Changed set.
+func (c *Controller) Update(now time.Time, s Sample) Decision {
+	if !c.started {
+		c.started = true
+		c.lastChange = now
+		c.reason = "start"
+		c.resetSession(now)
+		return Decision{Kbps: c.cur, Reason: c.reason, Changed: true}
+	}
+	if c.cur > c.ceiling {
+		return c.apply(now, c.ceiling, fmt.Sprintf("operator cap %d kbps", c.ceiling), true)
+	}
+	if !s.Connected {
+		c.resetSession(now)
+		return c.hold()
+	}
+	if s.PktSent < c.lastSent {
+		c.resetSession(now)
+	}
+	return c.tick(now, s)
+}
+
+func (c *Controller) resetSession(now time.Time) {
+	c.hist = c.hist[:0]
+	c.lastSent, c.lastAcked = 0, 0
+	c.lastProgress, c.stallEnd = now, now
+	c.haveBase = false
+	c.condSince = time.Time{}
+	c.prevLinks = nil
+	c.lastTick = now
+}
+
+func (c *Controller) hold() Decision { return Decision{Kbps: c.cur, Reason: c.reason} }
+
+func (c *Controller) tick(now time.Time, s Sample) Decision {
+	pktKbit := float64(DefaultPktBytes) * 8 / 1000
+	if s.PktBytes > 0 {
+		pktKbit = float64(s.PktBytes) * 8 / 1000
+	}
+	dt := now.Sub(c.lastTick)
+	c.lastTick = now
+	c.lastSent = s.PktSent
+
+	// ACK progress and stalls.
+	acked := float64(s.PktAcked)
+	if s.PktAcked == 0 {
+		acked = float64(s.PktSent) - float64(s.PktRetrans) - float64(s.SendBufPkts)
+	}
+	acked = max(acked, c.lastAcked)
+	progress := acked > c.lastAcked
+	c.lastAcked = acked
+	outstanding := s.SendBufPkts > 0
+	switch {
+	case progress:
+		if now.Sub(c.lastProgress) > c.cfg.Interval*3/2 {
+			c.stallEnd = now // a run of progress starts here: rates are measured from it
+		}
+		c.lastProgress = now
+	case !outstanding:
+		c.lastProgress = now // nothing to acknowledge is not a stall
+	}
+	stall := now.Sub(c.lastProgress)
+	if !progress && outstanding {
+		c.stallEnd = now
+	}
+
+	sentUnique := float64(s.PktSent) - float64(s.PktRetrans)
+	c.hist = append(c.hist, point{t: now, acked: acked, sbPkts: float64(s.SendBufPkts), sent: sentUnique})
+	for len(c.hist) > 1 && now.Sub(c.hist[0].t) > historyKeep {
+		c.hist = c.hist[1:]
+	}
+
+	offered := float64(c.cur) * c.overhead
+	rate, rateOK := c.rateSince(now, maxTime(now.Add(-rateWindow), c.stallEnd), pktKbit)
+	growth := c.growthKbps(now, rateWindow, pktKbit)
+	recent := c.growthKbps(now, recentWindow, pktKbit)
+	growing := growth > growthShare*offered && recent > growthShare*offered
+
+	// The send-buffer floor: what the span is with no queue (the slowest
+	// carrying path's round trip plus a retransmission). It follows drops
+	// at once and rises slowly, and only while ACKs flow and the buffer
+	// does not grow, so a path that became slower is learnt while a queue
+	// building up (or an outage) is not.
+	if !c.haveBase || s.SendBufMs < c.sbBase {
+		c.sbBase, c.haveBase = s.SendBufMs, true
+	} else if dt > 0 && progress && !growing && recent <= 0 {
+		c.sbBase += (s.SendBufMs - c.sbBase) * min(1, float64(dt)/float64(baseCreep))
+	}
+	queue := s.SendBufMs - c.sbBase
+	qThresh := math.Max(40, float64(c.cfg.Latency.Milliseconds())/20)
+	latencyMs := float64(c.cfg.Latency.Milliseconds())
+
+	if rateOK && queue > qThresh {
+		c.capKbps, c.capAt = rate, now // backlogged: the delivered rate is the capacity
+	}
+	clean := rateOK && !growing && queue <= qThresh && stall == 0 && s.SendBufMs < latencyMs/3
+	if clean && rate > 0.8*offered && rate < 1.6*offered {
+		r := rate / float64(c.cur)
+		c.overhead += (min(1.5, max(1.0, r)) - c.overhead) * 0.02
+	}
+
+	lost, lostName := c.lostShare(s.Links)
+	c.prevLinks = append(c.prevLinks[:0], s.Links...)
+	allDead := len(s.Links) > 0
+	for _, l := range s.Links {
+		if l.Alive {
+			allDead = false
+		}
+	}
+
+	// 1. Emergency: the send buffer is a third of the way to the latency,
+	// ACKs stalled, or no link is alive. One step, to what the network
+	// delivers now (the minimum when it delivers nothing).
+	// A repeat within a few latencies needs the buffer still growing: one
+	// that drains is the last cut working.
+	repeat := !c.emergencyAt.IsZero() && now.Sub(c.emergencyAt) < 3*c.cfg.Latency
+	again := !repeat || (recent > 0 && (now.Sub(c.emergencyAt) >= c.cfg.Latency || s.SendBufMs > 1.25*c.emergencySbMs))
+	if c.cur > c.cfg.MinKbps && (s.SendBufMs >= latencyMs/3 || stall >= stallLimit || allDead) && again {
+		target := float64(c.cfg.MinKbps)
+		if rateOK && !allDead && stall == 0 {
+			target = math.Min(emergencyShare*rate/c.overhead, 0.8*float64(c.cur))
+		}
+		why := fmt.Sprintf("emergency: send buffer %.0f ms of %.0f ms latency", s.SendBufMs, latencyMs)
+		switch {
+		case allDead:
+			why = "emergency: no uplink alive"
+		case stall >= stallLimit:
+			why = fmt.Sprintf("emergency: no ACK for %d ms", stall.Milliseconds())
+		}
+		c.emergencyAt, c.emergencySbMs = now, s.SendBufMs
+		return c.decrease(now, target, why, true)
+	}
+
+	// 2. A carrying link died: its share is gone at once.
+	if lost > 0 && c.cur > c.cfg.MinKbps {
+		return c.decrease(now, float64(c.cur)*(1-lost), fmt.Sprintf("uplink %s lost (%.0f%% of the load)", lostName, 100*lost), true)
+	}
+
+	// 3. Congestion: the send buffer grows, and has for confirmFor, while
+	// ACKs flow: the delivered rate is the bond's capacity.
+	cond := progress && rateOK && queue > qThresh && growing
+	if !cond {
+		c.condSince = time.Time{}
+	} else if c.condSince.IsZero() {
+		c.condSince = now
+	}
+	if cond && now.Sub(c.condSince) >= confirmFor && !now.Before(c.decHoldUntil) {
+		// The rate since the queue started building is the capacity itself;
+		// the wider window still holds the time before the change.
+		if r, ok := c.rateSince(now, maxTime(c.condSince, c.stallEnd), pktKbit); ok {
+			rate = r
+			c.capKbps, c.capAt = rate, now
+		}
+		target := congestedShare * rate / c.overhead
+		if target < float64(c.cur)*(1-minStepShare) {
+			return c.decrease(now, target, fmt.Sprintf("congestion: send buffer %.0f ms, delivered %.0f kbps", s.SendBufMs, rate), false)
+		}
+	}
+
+	// 4. Climb while the network delivers what the encoder offers. That is
+	// compared with what entered SRT, not with the bitrate: x264 runs
+	// without filler, so a static picture (slides) sends far less than
+	// the bitrate and must not hold the climb back. An encoder that sent
+	// nothing for the whole window (a CPU stall) holds it.
+	input := c.inputKbps(now, rateWindow, pktKbit)
+	if clean && input > 0 && rate >= 0.9*input && c.cur < c.ceiling && !now.Before(c.incHoldUntil) {
+		return c.climb(now)
+	}
+	return c.hold()
+}
+
+func (c *Controller) climb(now time.Time) Decision {
+	cur := float64(c.cur)
+	level := math.Inf(1) // offered stream rate / last measured capacity
+	if !c.capAt.IsZero() && now.Sub(c.capAt) <= capacityKnown && c.capKbps > 0 {
+		level = cur * c.overhead / c.capKbps
+	}
+	fresh := !c.capAt.IsZero() && now.Sub(c.capAt) <= capacityFresh
+	switch {
+	case fresh && level < 0.75:
+		// A transient (a cut, a CPU hiccup) took the bitrate well below
+		// what the bond was just measured to carry: go straight back.
+		c.climbFrom = 0
+		return c.apply(now, int(backShare*c.capKbps/c.overhead), "capacity back", false)
+	case level <= 1.1:
+		// Near the capacity measured at the last congestion: probe, and
+		// more slowly just under it, where the last congestion was.
+		c.climbFrom = 0
+		step := probeStep
+		if level >= 0.9 {
+			step = 2 * probeStep
+		}
+		if now.Sub(c.lastChange) < step {
+			return c.hold()
+		}
+		return c.apply(now, int(max(cur*(1+probeShare), cur+minStepKbps)+0.5), "probing", false)
+	default:
+		// No known limit (or already past it): a geometric climb that
+		// reaches the ceiling within climbTime from where it started.
+		if c.climbFrom == 0 {
+			c.climbFrom = c.cur
+		}
+		if now.Sub(c.lastChange) < climbStep {
+			return c.hold()
+		}
+		steps := float64(climbTime) / float64(climbStep)
+		f := math.Pow(float64(c.ceiling)/float64(c.climbFrom), 1/steps)
+		// never under the smallest step apply takes, or a low bitrate
+		// would ask for steps it refuses and never climb
+		return c.apply(now, int(max(cur*max(f, 1+minStepShare), cur+minStepKbps)+0.5), "climbing", false)
+	}
+}
+
+func (c *Controller) decrease(now time.Time, target float64, why string, urgent bool) Decision {
+	d := c.apply(now, int(target), why, urgent)
+	if d.Changed {
+		c.decHoldUntil = now.Add(decreaseHold)
+		c.incHoldUntil = now.Add(increaseHold)
+		c.climbFrom = 0
+		c.condSince = time.Time{}
+	}
+	return d
+}
+
+// apply rounds target to 100 kbps (down for a decrease, up for an
+// increase), clamps it, and takes it when the unrounded step is big enough
+// (or the result is a bound, or it is urgent) and not too soon.
+func (c *Controller) apply(now time.Time, target int, why string, urgent bool) Decision {
+	raw := target - c.cur
+	if target < c.cur {
+		target = target / 100 * 100
+	} else {
+		target = (target + 99) / 100 * 100
+	}
+	target = min(max(target, c.cfg.MinKbps), c.ceiling)
+	step := target - c.cur
+	if step == 0 {
+		return c.hold()
+	}
+	if !urgent {
+		minStep := max(minStepKbps, int(minStepShare*float64(c.cur)))
+		atBound := target == c.ceiling || target == c.cfg.MinKbps
+		if (abs(raw) < minStep && !atBound) || now.Sub(c.lastChange) < minChangeGap {
+			return c.hold()
+		}
+	}
+	c.cur, c.reason, c.lastChange = target, why, now
+	if step < 0 {
+		c.lastDecrease = now
+	}
+	return Decision{Kbps: c.cur, Reason: why, Changed: true}
+}
+
+// rateSince is the delivered rate (stream kbps) from the first history
+// point at or after from to now; ok when that spans minRateSpan.
+func (c *Controller) rateSince(now, from time.Time, pktKbit float64) (float64, bool) {
+	if len(c.hist) == 0 {
+		return 0, false
+	}
+	last := c.hist[len(c.hist)-1]
+	for _, p := range c.hist {
+		if p.t.Before(from) {
+			continue
+		}
+		span := now.Sub(p.t)
+		if span < minRateSpan {
+			return 0, false
+		}
+		return (last.acked - p.acked) * pktKbit / span.Seconds(), true
+	}
+	return 0, false
+}
+
+// inputKbps is the unique stream rate handed to the network over the last
+// window.
+func (c *Controller) inputKbps(now time.Time, window time.Duration, pktKbit float64) float64 {
+	last := c.hist[len(c.hist)-1]
+	for _, p := range c.hist {
+		if span := now.Sub(p.t); span <= window && span > 0 {
+			return (last.sent - p.sent) * pktKbit / span.Seconds()
+		}
+	}
+	return 0
+}
+
+// growthKbps is how fast the send buffer grew over the last window.
+func (c *Controller) growthKbps(now time.Time, window time.Duration, pktKbit float64) float64 {
+	if len(c.hist) < 2 {
+		return 0
+	}
+	last := c.hist[len(c.hist)-1]
+	for _, p := range c.hist {
+		if now.Sub(p.t) > window {
+			continue
+		}
+		span := now.Sub(p.t)
+		if span <= 0 {
+			return 0
+		}
+		return (last.sbPkts - p.sbPkts) * pktKbit / span.Seconds()
+	}
+	return 0
+}
+
+// lostShare is the share of the load that links carrying in the previous
+// sample and now dead (or gone) were carrying.
+func (c *Controller) lostShare(links []LinkSample) (float64, string) {
+	var total, lost float64
+	var name string
+	for _, p := range c.prevLinks {
+		if !p.Alive || !p.Carrying || p.ThroughputKbps <= 0 {
+			continue
+		}
+		total += p.ThroughputKbps
+		alive := false
+		for _, l := range links {
+			if l.Name == p.Name && l.Alive {
+				alive = true
+			}
+		}
+		if !alive {
+			lost += p.ThroughputKbps
+			name = p.Name
+		}
+	}
+	if total == 0 || lost == total {
+		return 0, "" // all gone: the emergency rule's business
+	}
+	return lost / total, name
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
