@@ -167,6 +167,10 @@ func bitrateCmd(socket *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if r.Result == api.BitrateCeiling {
+				fmt.Fprintf(cmd.OutOrStdout(), "adaptive bitrate ceiling %d kbit/s: the bitrate follows the network up to it\n", kbps)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "video bitrate %d kbit/s from frame %d\n", kbps, r.AtIndex)
 			return nil
 		},

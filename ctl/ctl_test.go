@@ -31,6 +31,7 @@ type fakeBox struct {
 	st        api.Status
 	failovers int
 	kbps      int
+	abr       bool
 }
 
 func (b *fakeBox) Status() api.Status { return b.st }
@@ -43,9 +44,12 @@ func (b *fakeBox) FailoverVideo() (string, bool, error) {
 	return "", false, errors.New("encoder: failover: encoder-b is not running")
 }
 
-func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
+func (b *fakeBox) SetVideoBitrate(kbps int) (api.BitrateResult, error) {
 	b.kbps = kbps
-	return 1234, nil
+	if b.abr {
+		return api.BitrateResult{Result: api.BitrateCeiling, Kbps: kbps}, nil
+	}
+	return api.BitrateResult{Result: api.BitrateSet, AtIndex: 1234, Kbps: kbps}, nil
 }
 
 func (b *fakeBox) SetUplink(name string, enabled bool) (api.UplinkStatus, error) {
@@ -134,6 +138,10 @@ func TestBitrateReachesTheBox(t *testing.T) {
 	}
 	if box.kbps != 2500 || out != "video bitrate 2500 kbit/s from frame 1234\n" {
 		t.Fatalf("box got %d kbps; output %q", box.kbps, out)
+	}
+	box.abr = true
+	if out, err = run(serve(t, box), "bitrate", "3000"); err != nil || !strings.Contains(out, "adaptive bitrate ceiling 3000 kbit/s") {
+		t.Fatalf("with ABR: %v %q", err, out)
 	}
 }
 

@@ -42,9 +42,9 @@ type Box interface {
 	// is refused (answered 409 with its text).
 	FailoverVideo() (target string, pending bool, err error)
 	// SetVideoBitrate changes both encoders' bitrate at one frame index,
-	// returned. An error means the value is refused (answered 400 with its
-	// text).
-	SetVideoBitrate(kbps int) (atIndex uint64, err error)
+	// or, while the adaptive bitrate runs, its ceiling. An error means the
+	// value is refused (answered 400 with its text).
+	SetVideoBitrate(kbps int) (api.BitrateResult, error)
 	// SetUplink enables or disables one uplink of a bonded output without a
 	// gap. An error wrapping ErrNotFound is answered 404, any other 409.
 	SetUplink(name string, enabled bool) (api.UplinkStatus, error)
@@ -298,12 +298,12 @@ func (s *Server) videoBitrate(w http.ResponseWriter, _ *http.Request, body []byt
 		writeError(w, http.StatusBadRequest, "web: body must be {\"kbps\": N}: "+err.Error())
 		return
 	}
-	at, err := s.box.SetVideoBitrate(req.Kbps)
+	res, err := s.box.SetVideoBitrate(req.Kbps)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, api.BitrateResult{Result: "ok", AtIndex: at, Kbps: req.Kbps})
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) setUplink(w http.ResponseWriter, r *http.Request, body []byte) {

@@ -45,14 +45,14 @@ func (b *fakeBox) FailoverVideo() (string, bool, error) {
 	return "encoder-b", b.failovers == 2, nil
 }
 
-func (b *fakeBox) SetVideoBitrate(kbps int) (uint64, error) {
+func (b *fakeBox) SetVideoBitrate(kbps int) (api.BitrateResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if kbps < 100 {
-		return 0, errors.New("bitrate 5 kbps: must be 100..100000")
+		return api.BitrateResult{}, errors.New("bitrate 5 kbps: must be 100..100000")
 	}
 	b.kbps = append(b.kbps, kbps)
-	return 90, nil
+	return api.BitrateResult{Result: api.BitrateSet, AtIndex: 90, Kbps: kbps}, nil
 }
 
 func (b *fakeBox) SetUplink(name string, enabled bool) (api.UplinkStatus, error) {

@@ -46,10 +46,19 @@ type BitrateRequest struct {
 
 // BitrateResult answers POST /api/video/bitrate.
 type BitrateResult struct {
-	Result  string `json:"result"`   // "ok"
-	AtIndex uint64 `json:"at_index"` // the frame index from which both encoders use it
+	// Result is BitrateSet (both encoders use Kbps from AtIndex) or
+	// BitrateCeiling (the adaptive bitrate runs: Kbps is its new maximum,
+	// and it moves the encoders within it itself).
+	Result  string `json:"result"`
+	AtIndex uint64 `json:"at_index,omitempty"` // the frame index from which both encoders use it
 	Kbps    int    `json:"kbps"`
 }
+
+// Results of POST /api/video/bitrate.
+const (
+	BitrateSet     = "ok"
+	BitrateCeiling = "ceiling"
+)
 
 // Error is the body of every non-2xx answer.
 type Error struct {
