@@ -9,8 +9,10 @@ import "time"
 //     without a break for backupEngageHold;
 //
 // it disengages after they have had room without a break for
-// backupReleaseHold. The long release hold keeps a link on the edge of its
-// window from switching the metered link on and off every few packets.
+// backupReleaseHold when it engaged for saturation (the long hold keeps a
+// link on the edge of its window from switching the metered link on and off
+// every few packets), or for backupEngageHold when it engaged because no
+// primary could carry (a returning primary takes the load back quickly).
 const (
 	backupEngageHold  = 500 * time.Millisecond
 	backupReleaseHold = 5 * time.Second
@@ -20,6 +22,7 @@ const (
 // observations of the primary (bond and duplicate) links.
 type backupGate struct {
 	engaged        bool
+	forOutage      bool      // engaged because no primary could carry
 	saturatedSince time.Time // zero while some primary has room
 	roomSince      time.Time // zero while all primaries are saturated
 }
@@ -29,7 +32,7 @@ type backupGate struct {
 func (g *backupGate) observe(now time.Time, primaryUp, allSaturated bool) bool {
 	switch {
 	case !primaryUp:
-		g.engaged = true
+		g.engaged, g.forOutage = true, true
 		g.saturatedSince, g.roomSince = time.Time{}, time.Time{}
 	case allSaturated:
 		g.roomSince = time.Time{}
@@ -37,7 +40,7 @@ func (g *backupGate) observe(now time.Time, primaryUp, allSaturated bool) bool {
 			g.saturatedSince = now
 		}
 		if !g.engaged && now.Sub(g.saturatedSince) >= backupEngageHold {
-			g.engaged = true
+			g.engaged, g.forOutage = true, false
 		}
 	default:
 		g.saturatedSince = time.Time{}
@@ -47,7 +50,11 @@ func (g *backupGate) observe(now time.Time, primaryUp, allSaturated bool) bool {
 		if g.roomSince.IsZero() {
 			g.roomSince = now
 		}
-		if now.Sub(g.roomSince) >= backupReleaseHold {
+		hold := backupReleaseHold
+		if g.forOutage {
+			hold = backupEngageHold
+		}
+		if now.Sub(g.roomSince) >= hold {
 			g.engaged = false
 			g.roomSince = time.Time{}
 		}

@@ -300,8 +300,8 @@ func newRigWith(t *testing.T, p *peer, links []Link, cfg Config, lookup func(con
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
+		if rerr := <-done; !errors.Is(rerr, context.Canceled) {
+			t.Errorf("Run: %v", rerr)
 		}
 	})
 	<-s.Ready()

@@ -156,7 +156,8 @@ type Sender struct {
 	dropped     uint64    // app datagrams with no link to go on
 	appSRTLA    uint64    // SRTLA packets from the app, dropped
 	lastTick    time.Time
-	ticks       int // housekeeping ticks done (tests wait on it)
+	lastData    time.Time // last data packet from the app
+	ticks       int       // housekeeping ticks done (tests wait on it)
 }
 
 // link is one uplink's socket and state; guarded by Sender.mu.
@@ -651,6 +652,18 @@ func pickControl(links []*link, now time.Time, engaged bool) *link {
 }
 
 func (s *Sender) sendData(b []byte, sn uint32, now time.Time) {
+	s.lastData = now
+	for _, l := range s.links {
+		// While streaming, the receiver's SRT ACKs reach every link every
+		// few ms: a link that carried data and has heard nothing for
+		// rebindAfter is taken off the schedule at once, not at the next
+		// tick, and re-registers.
+		if l.registered && !l.rebinding && l.lastSent.After(l.lastRcvd) && now.Sub(l.lastRcvd) > rebindAfter {
+			s.log.Info("link silent while carrying: re-registering", zap.String("link", l.cfg.Name), zap.Duration("silent", now.Sub(l.lastRcvd)))
+			l.rebinding = true
+			s.register(l, now)
+		}
+	}
 	engaged := s.engaged(now)
 	best := pickData(s.links, now, engaged)
 	if best == nil {
@@ -795,6 +808,9 @@ func (s *Sender) control(l *link, b []byte, now time.Time) {
 	case srtla.TypeReg2:
 		s.onReg2(l, b, now)
 	case srtla.TypeReg3:
+		if !s.haveGroup {
+			return // a stale answer: the group it confirms was given up
+		}
 		l.heard(now)
 		if !l.registered {
 			s.log.Info("link registered", zap.String("link", l.cfg.Name), zap.Stringer("addr", l.cfg.Addr))
@@ -952,6 +968,9 @@ func (s *Sender) tick(ctx context.Context) {
 		s.housekeep(l, now)
 	}
 	s.checkOutage(now)
+	if now.Sub(s.lastData) <= tickPeriod {
+		s.engaged(now) // the gate moves on in quiet moments of the stream
+	}
 	s.rotateStats(now)
 	s.ticks++
 }
@@ -1005,6 +1024,11 @@ func (s *Sender) checkOutage(now time.Time) {
 	case now.Sub(s.outageSince) >= s.cfg.OutageHold:
 		s.log.Error("outage longer than the hold: opening a new group", zap.Duration("hold", s.cfg.OutageHold))
 		s.reg1 = nil
+		for _, l := range s.links {
+			if l.registered {
+				s.linkDied(l)
+			}
+		}
 		if err := s.newID(); err != nil {
 			s.log.Error("[unexpected] new group id", zap.Error(err))
 		}

@@ -404,3 +404,96 @@ func TestDisabledLinkKeepsAlive(t *testing.T) {
 		t.Error("re-enabled link does not carry at once")
 	}
 }
+
+// The per-packet path allocates nothing: a data packet from the app, and an
+// SRT ACK, an SRTLA ACK and a keepalive echo from the receiver.
+func TestPerPacketPathDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	p := newPeer(t, false)
+	r := newRig(t, p, []Link{bondLink("a", ipA, api.PolicyBond), bondLink("dup", ipB, api.PolicyDuplicate)}, Config{})
+	r.waitUp("a", "dup")
+	appAddr := netip.MustParseAddrPort(r.app.LocalAddr().String())
+	data := srtData(1, 1316)
+	if n := testing.AllocsPerRun(200, func() { r.s.fromApp(data, appAddr) }); n != 0 {
+		t.Errorf("data packet from the app: %.1f allocations", n)
+	}
+	r.s.mu.Lock()
+	l := r.s.links[0]
+	conn, dst := l.conn, l.dst
+	r.s.mu.Unlock()
+	ack, _ := (&srtla.Ack{SNs: []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}).Marshal()
+	ka, _ := (&srtla.Keepalive{HasTimestamp: true, TimestampMs: 1}).Marshal()
+	i := uint32(0)
+	for _, tc := range []struct {
+		name string
+		b    func() []byte
+	}{
+		{"srt ack", func() []byte { i++; return srtAck(i, i) }},
+		{"srtla ack", func() []byte { return ack }},
+		{"keepalive", func() []byte { return ka }},
+	} {
+		pkts := make([][]byte, 300)
+		for j := range pkts {
+			pkts[j] = tc.b()
+		}
+		j := 0
+		if n := testing.AllocsPerRun(200, func() { r.s.fromLink(l, conn, pkts[j], dst); j++ }); n != 0 {
+			t.Errorf("%s from the receiver: %.1f allocations", tc.name, n)
+		}
+	}
+}
+
+// The backup link engages once the bond link has been over its window for
+// backupEngageHold, and shares the load by the window rule.
+func TestBackupEngagesWhenTheBondLinkIsSaturated(t *testing.T) {
+	p := newPeer(t, false)
+	r := newRig(t, p, []Link{bondLink("bond", ipA, api.PolicyBond), bondLink("backup", ipB, api.PolicyBackup)}, Config{})
+	r.waitUp("bond", "backup")
+	for sn := uint32(1); sn <= 25; sn++ { // no ACKs: 25 in flight, over the 20-packet window
+		r.send(srtData(sn, 1316))
+	}
+	r.eventually("25 on the bond link", func() bool { return p.n(ipA, keyData) == 25 })
+	if got := p.n(ipB, keyData); got != 0 {
+		t.Fatalf("backup carried %d packets before the hold", got)
+	}
+	r.advance(1)
+	for sn := uint32(26); sn <= 35; sn++ {
+		r.send(srtData(sn, 1316))
+	}
+	r.eventually("35 packets", func() bool { return p.n(ipA, keyData)+p.n(ipB, keyData) == 35 })
+	if got := p.n(ipB, keyData); got == 0 {
+		t.Error("backup carried nothing while the bond link was saturated")
+	}
+	if !r.link("backup").Carrying {
+		t.Error("backup not carrying in the status")
+	}
+}
+
+// The receiver restarted and forgot the group (it answers NGP): with no link
+// active the sender opens the group again with REG1, keeping its half of the
+// ID.
+func TestForgottenGroupRegistersAgain(t *testing.T) {
+	p := newPeer(t, false)
+	r := newRig(t, p, []Link{bondLink("a", ipA, api.PolicyBond), bondLink("b", ipB, api.PolicyBond)}, Config{})
+	r.waitUp("a", "b")
+	var half [srtla.HalfIDLen]byte
+	p.with(func() {
+		copy(half[:], p.id[:srtla.HalfIDLen])
+		p.haveGroup = false
+		p.links = map[netip.AddrPort]bool{}
+	})
+	for i := 0; i < 8 && p.nGroups() < 2; i++ {
+		r.advance(1)
+	}
+	r.waitUp("a", "b")
+	p.with(func() {
+		if p.groups != 2 || !bytes.Equal(p.id[:srtla.HalfIDLen], half[:]) {
+			t.Errorf("%d groups, sender half kept %v; want 2, true", p.groups, bytes.Equal(p.id[:srtla.HalfIDLen], half[:]))
+		}
+	})
+	if got := r.s.Status().Registers; got != 2 {
+		t.Errorf("registers %d, want 2", got)
+	}
+}

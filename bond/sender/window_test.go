@@ -207,8 +207,14 @@ func TestBackupGate(t *testing.T) {
 		{6200, true, false, true},   // room from 6200
 		{11200, true, false, false}, // 5 s of room: released
 		{11300, false, false, true}, // no primary can carry: engaged at once
-		{11400, true, false, true},  // primary back: held until it has had room 5 s
-		{16400, true, false, false},
+		{11400, true, false, true},  // primary back: held until it has had room 500 ms
+		{11899, true, false, true},
+		{11900, true, false, false},
+		{12000, true, true, false}, // saturated: the long release applies again
+		{12500, true, true, true},
+		{12600, true, false, true},
+		{17599, true, false, true},
+		{17600, true, false, false},
 	}
 	var g backupGate
 	for _, st := range steps {
