@@ -37,6 +37,7 @@ type peer struct {
 	dataBytes map[netip.Addr]int
 	// behaviour
 	silent map[netip.Addr]bool // drop everything from these IPs, answer nothing
+	slow   map[netip.Addr]bool // answer these IPs 300 ms late
 	regErr bool                // answer every REG1 and REG2 with REG_ERR
 	mute   bool                // drop everything (total outage)
 }
@@ -51,7 +52,7 @@ func newPeer(t *testing.T, v6 bool) *peer {
 	t.Helper()
 	p := &peer{t: t, links: map[netip.AddrPort]bool{}, byIP: map[netip.Addr]netip.AddrPort{},
 		got: map[netip.Addr]map[srtla.Type]int{}, dataSNs: map[netip.Addr][]uint32{},
-		dataBytes: map[netip.Addr]int{}, silent: map[netip.Addr]bool{}}
+		dataBytes: map[netip.Addr]int{}, silent: map[netip.Addr]bool{}, slow: map[netip.Addr]bool{}}
 	for attempt := 0; attempt < 20; attempt++ {
 		c4, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -104,9 +105,20 @@ func (p *peer) serve(c *net.UDPConn) {
 		}
 		b := buf[:n]
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		for _, reply := range p.handle(from, b) {
-			_, _ = c.WriteToUDPAddrPort(reply, from)
+		replies := p.handle(from, b)
+		p.mu.Lock()
+		slow := p.slow[from.Addr()]
+		p.mu.Unlock()
+		send := func() {
+			for _, reply := range replies {
+				_, _ = c.WriteToUDPAddrPort(reply, from)
+			}
 		}
+		if slow {
+			time.AfterFunc(300*time.Millisecond, send)
+			continue
+		}
+		send()
 	}
 }
 

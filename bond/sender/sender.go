@@ -514,7 +514,7 @@ func (s *Sender) readLink(l *link, conn net.PacketConn) {
 
 // write sends b on l and counts it; a failed send makes the link dead
 // (SRTLA.md §6).
-func (s *Sender) write(l *link, b []byte, now time.Time) bool {
+func (s *Sender) write(l *link, b []byte) bool {
 	if l.conn == nil {
 		return false
 	}
@@ -533,7 +533,6 @@ func (s *Sender) write(l *link, b []byte, now time.Time) bool {
 		return false
 	}
 	l.bytesSent += uint64(len(b))
-	_ = now
 	return true
 }
 
@@ -679,7 +678,7 @@ func (s *Sender) sendData(b []byte, sn uint32, now time.Time) {
 }
 
 func (s *Sender) sendDataOn(l *link, b []byte, sn uint32, now time.Time) {
-	if s.write(l, b, now) {
+	if s.write(l, b) {
 		l.fl.sent(sn)
 		l.lastSent = now
 		l.pkts++
@@ -693,10 +692,10 @@ func (s *Sender) sendControl(b []byte, now time.Time) {
 		s.dropped++
 		return
 	}
-	s.write(best, b, now)
+	s.write(best, b)
 	for _, l := range s.links {
 		if l != best && l.cfg.Policy == api.PolicyDuplicate && l.carries(now, engaged) {
-			s.write(l, b, now)
+			s.write(l, b)
 		}
 	}
 }
@@ -869,7 +868,7 @@ func (s *Sender) onReg2(l *link, b []byte, now time.Time) {
 	s.buildRegPackets()
 	s.log.Info("srtla group opened", zap.String("link", l.cfg.Name), zap.Int("registers", s.registers))
 	for _, m := range s.links {
-		s.write(m, s.reg2Pkt, now)
+		s.write(m, s.reg2Pkt)
 	}
 }
 
@@ -889,7 +888,7 @@ func (s *Sender) onNGP(l *link, now time.Time) {
 		s.log.Info("receiver forgot the group: registering again", zap.String("link", l.cfg.Name))
 	}
 	s.reg1, s.reg1Since = l, now
-	s.write(l, s.reg1Pkt, now)
+	s.write(l, s.reg1Pkt)
 }
 
 // register sends what a link that is not (or no longer) registered sends on
@@ -901,9 +900,9 @@ func (s *Sender) register(l *link, now time.Time) {
 	}
 	switch s.reg1 {
 	case nil:
-		s.write(l, s.reg2Pkt, now)
+		s.write(l, s.reg2Pkt)
 	case l:
-		s.write(l, s.reg1Pkt, now)
+		s.write(l, s.reg1Pkt)
 	}
 }
 
@@ -1000,7 +999,7 @@ func (s *Sender) housekeep(l *link, now time.Time) {
 	if l.registered {
 		k := srtla.Keepalive{HasTimestamp: true, TimestampMs: uint64(now.UnixMilli())}
 		b, _ := k.Marshal() // cannot fail
-		s.write(l, b, now)
+		s.write(l, b)
 	}
 }
 

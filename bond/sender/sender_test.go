@@ -21,32 +21,42 @@ func bondLink(name, ip string, policy api.UplinkPolicy) Link {
 	return Link{Name: name, Addr: netip.MustParseAddr(ip), Policy: policy}
 }
 
-// The first link's receiver path is dead: the REG2 probes go out on every
-// link at once and the link that answers opens the group, at the first
-// housekeeping, without waiting for the dead one.
-func TestRegistrationUsesTheLinkThatAnswers(t *testing.T) {
-	p := newPeer(t, false)
-	p.with(func() { p.silent[netip.MustParseAddr(ipA)] = true })
-	r := newRig(t, p, []Link{bondLink("dead", ipA, api.PolicyBond), bondLink("live", ipB, api.PolicyBond)}, Config{})
-	r.waitUp("live")
-	if got := p.n(ipA, srtla.TypeReg1); got != 0 {
-		t.Errorf("REG1 sent %d times on the dead link", got)
-	}
-	if got := p.n(ipB, srtla.TypeReg1); got != 1 {
-		t.Errorf("REG1 sent %d times on the live link, want 1", got)
-	}
-	st := r.s.Status()
-	if st.Group != api.GroupRegistered || st.Registers != 1 {
-		t.Errorf("group %s registers %d, want registered 1", st.Group, st.Registers)
-	}
-	r.s.mu.Lock()
-	ticks := r.s.ticks
-	r.s.mu.Unlock()
-	if ticks != 1 {
-		t.Errorf("up after %d ticks, want the first", ticks)
-	}
-	if st.Uplinks[0].State != api.UplinkRegistering || st.Uplinks[1].State != api.UplinkUp {
-		t.Errorf("states %s %s, want registering up", st.Uplinks[0].State, st.Uplinks[1].State)
+// The first link's receiver path is dead or slow: the REG2 probes go out on
+// every link at once and the link that answers first opens the group, at the
+// first housekeeping, without waiting for the other.
+func TestRegistrationUsesTheLinkThatAnswersFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(p *peer)
+	}{
+		{"first link silent", func(p *peer) { p.silent[netip.MustParseAddr(ipA)] = true }},
+		{"first link slow", func(p *peer) { p.slow[netip.MustParseAddr(ipA)] = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPeer(t, false)
+			p.with(func() { tc.set(p) })
+			r := newRig(t, p, []Link{bondLink("first", ipA, api.PolicyBond), bondLink("fast", ipB, api.PolicyBond)}, Config{})
+			r.waitUp("fast")
+			if got := p.n(ipA, srtla.TypeReg1); got != 0 {
+				t.Errorf("REG1 sent %d times on the first link", got)
+			}
+			if got := p.n(ipB, srtla.TypeReg1); got != 1 {
+				t.Errorf("REG1 sent %d times on the fast link, want 1", got)
+			}
+			st := r.s.Status()
+			if st.Group != api.GroupRegistered || st.Registers != 1 {
+				t.Errorf("group %s registers %d, want registered 1", st.Group, st.Registers)
+			}
+			r.s.mu.Lock()
+			ticks := r.s.ticks
+			r.s.mu.Unlock()
+			if ticks != 1 {
+				t.Errorf("up after %d ticks, want the first", ticks)
+			}
+			if st.Uplinks[1].State != api.UplinkUp {
+				t.Errorf("fast link %s, want up", st.Uplinks[1].State)
+			}
+		})
 	}
 }
 

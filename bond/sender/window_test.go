@@ -261,3 +261,40 @@ func TestAckRingDeduplicates(t *testing.T) {
 		t.Error("an ACK older than the ring still counts as seen")
 	}
 }
+
+// srtNak builds an SRT NAK with a loss list of raw words.
+func srtNak(words ...uint32) []byte {
+	b := make([]byte, 16+4*len(words))
+	b[0], b[1] = 0x80, 0x03
+	for i, w := range words {
+		b[16+4*i], b[17+4*i], b[18+4*i], b[19+4*i] = byte(w>>24), byte(w>>16), byte(w>>8), byte(w)
+	}
+	return b
+}
+
+// An SRT NAK's ranges (across the wrap too) and single numbers each charge
+// the link that sent the packet, once; a huge range is bounded.
+func TestSRTNakChargesTheSendingLinks(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a, b := testLink("a", api.PolicyBond, 20000, 0, now), testLink("b", api.PolicyBond, 20000, 0, now)
+	for _, sn := range []uint32{0x7FFFFFFE, 0x7FFFFFFF, 0, 1} {
+		a.fl.sent(sn)
+	}
+	b.fl.sent(10)
+	b.fl.sent(11)
+	s := &Sender{links: []*link{a, b}}
+	s.chargeNak(srtNak(0x80000000|0x7FFFFFFE, 1, 11)) // range over the wrap, then 11
+	if a.naks != 4 || a.fl.window != 20000-4*windowDecr {
+		t.Errorf("a: %d NAKs window %d, want 4 and %d", a.naks, a.fl.window, 20000-4*windowDecr)
+	}
+	if b.naks != 1 || b.fl.window != 20000-windowDecr {
+		t.Errorf("b: %d NAKs window %d, want 1 and %d", b.naks, b.fl.window, 20000-windowDecr)
+	}
+	s.chargeNak(srtNak(0x80000000|0, 1<<29)) // 2^29 numbers: bounded, and nothing left to charge
+	if a.naks != 4 || b.naks != 1 {
+		t.Errorf("a second NAK charged again: %d %d", a.naks, b.naks)
+	}
+	if s.chargeNak(srtNak(0x80000005)); a.naks != 4 { // range without its end: ignored
+		t.Errorf("malformed NAK charged")
+	}
+}
