@@ -290,7 +290,7 @@ func TestSRTNakChargesTheSendingLinks(t *testing.T) {
 	if b.naks != 1 || b.fl.window != 20000-windowDecr {
 		t.Errorf("b: %d NAKs window %d, want 1 and %d", b.naks, b.fl.window, 20000-windowDecr)
 	}
-	s.chargeNak(srtNak(0x80000000|0, 1<<29)) // 2^29 numbers: bounded, and nothing left to charge
+	s.chargeNak(srtNak(0x80000000, 1<<29)) // 2^29 numbers: bounded, and nothing left to charge
 	if a.naks != 4 || b.naks != 1 {
 		t.Errorf("a second NAK charged again: %d %d", a.naks, b.naks)
 	}
