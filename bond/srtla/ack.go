@@ -37,7 +37,9 @@ func (a *Ack) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-// Unmarshal implements Packet: 4 bytes of header, then whole u32 words.
+// Unmarshal implements Packet: 4 bytes of header, then whole u32 words. It
+// reuses the capacity of SNs, so a receive loop that keeps one Ack does not
+// allocate per packet.
 func (a *Ack) Unmarshal(b []byte) error {
 	if err := checkType(b, TypeAck); err != nil {
 		return err
@@ -49,7 +51,10 @@ func (a *Ack) Unmarshal(b []byte) error {
 		return ErrBadLength
 	}
 	n := (len(b) - ackHeaderLen) / 4
-	a.SNs = make([]uint32, n)
+	if cap(a.SNs) < n {
+		a.SNs = make([]uint32, n)
+	}
+	a.SNs = a.SNs[:n]
 	for i := range n {
 		a.SNs[i] = binary.BigEndian.Uint32(b[ackHeaderLen+4*i:]) & 0x7FFFFFFF
 	}

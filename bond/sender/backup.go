@@ -1,0 +1,63 @@
+package sender
+
+import "time"
+
+// Backup engagement. A backup link carries stream bytes only
+//   - while no bond or duplicate link can carry (none alive, enabled and
+//     under its cap), or
+//   - once every such link has been saturated (in_flight·1000 ≥ window)
+//     without a break for backupEngageHold;
+//
+// it disengages after they have had room without a break for
+// backupReleaseHold when it engaged for saturation (the long hold keeps a
+// link on the edge of its window from switching the metered link on and off
+// every few packets), or for backupEngageHold when it engaged because no
+// primary could carry (a returning primary takes the load back quickly).
+const (
+	backupEngageHold  = 500 * time.Millisecond
+	backupReleaseHold = 5 * time.Second
+)
+
+// backupGate decides whether backup links are engaged. Pure state, fed with
+// observations of the primary (bond and duplicate) links.
+type backupGate struct {
+	engaged        bool
+	forOutage      bool      // engaged because no primary could carry
+	saturatedSince time.Time // zero while some primary has room
+	roomSince      time.Time // zero while all primaries are saturated
+}
+
+// observe feeds one observation: whether any primary link can carry, and
+// whether all of those that can are saturated. It returns the new state.
+func (g *backupGate) observe(now time.Time, primaryUp, allSaturated bool) bool {
+	switch {
+	case !primaryUp:
+		g.engaged, g.forOutage = true, true
+		g.saturatedSince, g.roomSince = time.Time{}, time.Time{}
+	case allSaturated:
+		g.roomSince = time.Time{}
+		if g.saturatedSince.IsZero() {
+			g.saturatedSince = now
+		}
+		if !g.engaged && now.Sub(g.saturatedSince) >= backupEngageHold {
+			g.engaged, g.forOutage = true, false
+		}
+	default:
+		g.saturatedSince = time.Time{}
+		if !g.engaged {
+			break
+		}
+		if g.roomSince.IsZero() {
+			g.roomSince = now
+		}
+		hold := backupReleaseHold
+		if g.forOutage {
+			hold = backupEngageHold
+		}
+		if now.Sub(g.roomSince) >= hold {
+			g.engaged = false
+			g.roomSince = time.Time{}
+		}
+	}
+	return g.engaged
+}
