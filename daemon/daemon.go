@@ -32,6 +32,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"onair/bond"
+	"onair/bond/abr"
 	"onair/encoder"
 	"onair/encoder/link"
 	"onair/encoder/ring"
@@ -59,10 +61,13 @@ type Daemon struct {
 	twins  *encoder.Twins
 	prog   *tsmux.Programme
 	out    *output.SRT
+	bond   *bond.Bond // an srtla:// output's uplinks, nil for srt://
+	abr    *abr.ABR   // the adaptive bitrate, nil when video.abr is off
 	api    *web.Server
 	queue  *link.Queue // encoder links → twins
 	front  *supervisor.Group
-	tail   *supervisor.Group // the output: stopped last, after the stream drained
+	tail   *supervisor.Group // the output: stopped after the stream drained
+	links  *supervisor.Group // the uplinks (bond): stopped after the output, so its tail gets out
 
 	children []*child
 	encoders []*child // in switch order (A, B)
@@ -90,6 +95,9 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	ocfg := output.Config{Target: cfg.Output.URL}
+	if err = d.buildBond(&ocfg); err != nil {
+		return nil, err
+	}
 	if d.out, err = output.New(ocfg, log.Named("output"), d.clock); err != nil {
 		return nil, fmt.Errorf("output.url: %w", err)
 	}
@@ -103,6 +111,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	}
 	d.front = supervisor.NewGroup(log.Named("components"), d.clock)
 	d.tail = supervisor.NewGroup(log.Named("components"), d.clock)
+	d.links = supervisor.NewGroup(log.Named("components"), d.clock)
 	return d, nil
 }
 
@@ -167,6 +176,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
+	linksCtx, stopLinks := context.WithCancel(context.Background())
+	defer stopLinks()
+	linksDone := make(chan error, 1)
+	go func() { linksDone <- d.links.Run(linksCtx) }()
 	tailCtx, stopTail := context.WithCancel(context.Background())
 	defer stopTail()
 	tailDone := make(chan error, 1)
@@ -201,6 +214,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	stopTail() // the output drains what is queued, then closes
 	if oerr := <-tailDone; oerr != nil && err == nil {
 		err = oerr
+	}
+	stopLinks() // the uplinks go last: their routes and rules with them
+	if lerr := <-linksDone; lerr != nil && err == nil {
+		err = lerr
 	}
 	if errors.Is(err, context.Canceled) {
 		err = nil // a requested stop is a clean stop
@@ -241,6 +258,19 @@ func (d *Daemon) buildComponents() error {
 			continue
 		}
 		if err := d.front.Add(spec); err != nil {
+			return err
+		}
+	}
+	if err = d.buildABR(); err != nil {
+		return err
+	}
+	if d.abr != nil {
+		if err := d.front.Add(supervisor.ComponentSpec{Name: "abr", Run: d.abr.Run, Backoff: backoff}); err != nil {
+			return err
+		}
+	}
+	if d.bond != nil {
+		if err := d.links.Add(supervisor.ComponentSpec{Name: "bond", Run: d.bond.Run, Backoff: backoff}); err != nil {
 			return err
 		}
 	}

@@ -1,12 +1,9 @@
 package daemon
 
 import (
-	"fmt"
-
 	"onair/internal/version"
 	"onair/output"
 	"onair/supervisor"
-	"onair/web"
 	"onair/web/api"
 )
 
@@ -17,7 +14,7 @@ type box struct{ d *Daemon }
 func (b box) Status() api.Status {
 	d := b.d
 	st := api.Status{Version: version.Version, Uptime: d.clock.Since(d.started).Seconds(), Output: d.out.Status(),
-		Components: append(d.front.Status(), d.tail.Status()...)}
+		Components: append(append(d.front.Status(), d.tail.Status()...), d.links.Status()...)}
 	for _, c := range d.children {
 		p, l := c.link.Progress(), c.link.Status()
 		st.Children = append(st.Children, api.ChildStatus{ProcessStatus: c.sup.Status(),
@@ -28,6 +25,11 @@ func (b box) Status() api.Status {
 	st.Video = api.VideoStatus{Switch: d.sw.Status(), Keeper: d.keeper.Status(), RingHead: d.ring.Head(),
 		BitrateKbps: tw.BitrateKbps, LatencyP50Ms: prog.LatencyP50Ms, LatencyP99Ms: prog.LatencyP99Ms,
 		MuxErrors: prog.MuxErrors, TwinSkewMaxFrames: tw.SkewMaxFrames, HealthRestarts: tw.Restarts}
+	if d.bond != nil {
+		bs := d.bond.Status()
+		bs.Bitrate = d.bitrateStatus(tw.BitrateKbps)
+		st.Bond = &bs
+	}
 	st.Audio = api.AudioStatus{Frames: prog.AudioFrames, LastIndex: prog.AudioLast, GapFrames: prog.AudioGaps, Duplicates: prog.AudioDups}
 	st.State = api.BoxOnAir
 	switch {
@@ -48,12 +50,4 @@ func (b box) Status() api.Status {
 func (b box) FailoverVideo() (string, bool, error) {
 	r, err := b.d.twins.Failover()
 	return r.Target, r.Pending, err
-}
-
-// SetVideoBitrate changes both encoders' bitrate at one frame index.
-func (b box) SetVideoBitrate(kbps int) (uint64, error) { return b.d.twins.SetBitrate(kbps) }
-
-// SetUplink enables or disables one uplink of a bonded output.
-func (b box) SetUplink(name string, enabled bool) (api.UplinkStatus, error) {
-	return api.UplinkStatus{}, fmt.Errorf("daemon: uplink %q: the output is not bonded (output.url is srt://): %w", name, web.ErrNotFound)
 }
