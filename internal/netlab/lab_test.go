@@ -1,0 +1,522 @@
+package netlab
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testPort is the studio service port the tests use.
+const testPort = 5000
+
+// peer is a UDP socket in one of the lab's namespaces that records what it
+// receives: a sequence number per packet (the first 4 bytes) and the
+// source address of each.
+type peer struct {
+	conn *net.UDPConn
+
+	mu      sync.Mutex
+	seqs    map[uint32]int
+	sources map[netip.AddrPort]int
+	last    netip.AddrPort
+	changed chan struct{}
+}
+
+// listen opens a UDP socket on addr inside ns; it is closed in t.Cleanup.
+func listen(t *testing.T, l *Lab, ns string, addr netip.AddrPort) *peer {
+	t.Helper()
+	var conn *net.UDPConn
+	err := l.Do(ns, func() error {
+		var err error
+		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen %s in %s: %v", addr, ns, err)
+	}
+	p := &peer{conn: conn, seqs: map[uint32]int{}, sources: map[netip.AddrPort]int{}, changed: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	go p.read(done)
+	t.Cleanup(func() { conn.Close(); <-done })
+	return p
+}
+
+func (p *peer) read(done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		if n < 4 {
+			continue
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		p.mu.Lock()
+		p.seqs[binary.BigEndian.Uint32(buf)]++
+		p.sources[from]++
+		p.last = from
+		p.mu.Unlock()
+		select {
+		case p.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// send sends packets seq from..to-1 of size bytes to dst, spaced by gap
+// (0: as fast as the socket takes them).
+func (p *peer) send(t *testing.T, dst netip.AddrPort, from, to uint32, size int, gap time.Duration) {
+	t.Helper()
+	buf := make([]byte, size)
+	start := time.Now()
+	for s := from; s < to; s++ {
+		if gap > 0 {
+			if d := time.Until(start.Add(time.Duration(s-from) * gap)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		binary.BigEndian.PutUint32(buf, s)
+		if _, err := p.conn.WriteToUDPAddrPort(buf, dst); err != nil {
+			t.Fatalf("send seq %d to %s: %v", s, dst, err)
+		}
+	}
+}
+
+// got counts the distinct sequence numbers received in [from, to).
+func (p *peer) got(from, to uint32) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for s := range p.seqs {
+		if s >= from && s < to {
+			n++
+		}
+	}
+	return n
+}
+
+// lastSource is the source of the latest packet received.
+func (p *peer) lastSource() netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// waitFor waits until cond holds, for at most 5 s.
+func (p *peer) waitFor(cond func() bool) bool {
+	deadline := time.After(5 * time.Second)
+	for !cond() {
+		select {
+		case <-p.changed:
+		case <-deadline:
+			return cond()
+		}
+	}
+	return true
+}
+
+// marker sends seq to dst every 20 ms (at most 100 times) until it
+// arrives: whatever the lab dropped before it is gone for good, so the
+// counts are final without sleeping.
+func (p *peer) marker(t *testing.T, to *peer, dst netip.AddrPort, seq uint32) {
+	t.Helper()
+	for range 100 {
+		p.send(t, dst, seq, seq+1, 64, 0)
+		deadline := time.After(20 * time.Millisecond)
+	wait:
+		for {
+			if to.got(seq, seq+1) > 0 {
+				return
+			}
+			select {
+			case <-to.changed:
+			case <-deadline:
+				break wait
+			}
+		}
+	}
+	t.Fatalf("marker %d never reached %s", seq, dst)
+}
+
+func service(fam string) netip.AddrPort {
+	if fam == "v6" {
+		return netip.AddrPortFrom(ServiceV6, testPort)
+	}
+	return netip.AddrPortFrom(ServiceV4, testPort)
+}
+
+func boxAddr(ln Link, fam string) netip.Addr {
+	if fam == "v6" {
+		return ln.BoxV6
+	}
+	return ln.BoxV4
+}
+
+func mustLink(t *testing.T, l *Lab, name string) Link {
+	t.Helper()
+	ln, err := l.Link(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func txPackets(t *testing.T, l *Lab) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, ln := range l.Links() {
+		n, err := l.TxPackets(ln.Name)
+		must(t, err)
+		out[ln.Name] = n
+	}
+	return out
+}
+
+// A socket bound to an uplink's address must reach the studio service
+// through that uplink and no other (tx counters), v4 and v6, and the
+// studio's answers must come back: the premise of every bonding test.
+func TestEachUplinkCarriesOnlyTrafficBoundToIt(t *testing.T) {
+	l := ForTest(t, Options{})
+	for _, ln := range l.Links() {
+		must(t, l.AddSourceRoute(ln.Name))
+	}
+	const n = 200
+	for _, fam := range []string{"v4", "v6"} {
+		studio := listen(t, l, l.Studio, service(fam))
+		for _, ln := range l.Links() {
+			t.Run(fam+"/"+ln.Name, func(t *testing.T) {
+				box := listen(t, l, l.Box, netip.AddrPortFrom(boxAddr(ln, fam), 0))
+				before := txPackets(t, l)
+				base := uint32(ln.Index * 10000)
+				box.send(t, service(fam), base, base+n, 400, 20*time.Microsecond)
+				if !studio.waitFor(func() bool { return studio.got(base, base+n) == n }) {
+					t.Fatalf("studio received %d of %d", studio.got(base, base+n), n)
+				}
+				if src := studio.lastSource(); src.Addr() != boxAddr(ln, fam) {
+					t.Errorf("studio saw source %s, want %s", src, boxAddr(ln, fam))
+				}
+				after := txPackets(t, l)
+				for name := range after {
+					d := after[name] - before[name]
+					switch {
+					case name == ln.Name && d < n:
+						t.Errorf("%s sent %d packets, want >= %d", name, d, n)
+					case name != ln.Name && d > 5: // ARP / neighbour discovery at most
+						t.Errorf("%s sent %d packets, want none of the flow's", name, d)
+					}
+				}
+				// The answer takes the link back.
+				studio.send(t, box.conn.LocalAddr().(*net.UDPAddr).AddrPort(), 1, 2, 100, 0)
+				if !box.waitFor(func() bool { return box.got(1, 2) == 1 }) {
+					t.Errorf("the studio's answer did not reach %s", box.conn.LocalAddr())
+				}
+				t.Logf("%s %s: %d of %d arrived, tx %s +%d", fam, ln.Name, studio.got(base, base+n), n, ln.Name, after[ln.Name]-before[ln.Name])
+			})
+		}
+	}
+}
+
+// A cut link carries nothing in either direction, and carries again the
+// moment the cut ends.
+func TestCutStopsBothDirectionsAndUncutRestores(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.AddSourceRoute("cell1"))
+	ln := mustLink(t, l, "cell1")
+	for _, fam := range []string{"v4", "v6"} {
+		t.Run(fam, func(t *testing.T) {
+			studio := listen(t, l, l.Studio, service(fam))
+			box := listen(t, l, l.Box, netip.AddrPortFrom(boxAddr(ln, fam), 0))
+			boxAt := box.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+			must(t, l.Cut("cell1", true))
+			box.send(t, service(fam), 0, 100, 200, 0)
+			studio.send(t, boxAt, 0, 100, 200, 0)
+			must(t, l.Cut("cell1", false))
+			box.marker(t, studio, service(fam), 1000)
+			studio.marker(t, box, boxAt, 1000)
+			if n := studio.got(0, 100); n != 0 {
+				t.Errorf("box→studio: %d of 100 crossed the cut", n)
+			}
+			if n := box.got(0, 100); n != 0 {
+				t.Errorf("studio→box: %d of 100 crossed the cut", n)
+			}
+			box.send(t, service(fam), 100, 200, 200, 0)
+			studio.send(t, boxAt, 100, 200, 200, 0)
+			if !studio.waitFor(func() bool { return studio.got(100, 200) == 100 }) ||
+				!box.waitFor(func() bool { return box.got(100, 200) == 100 }) {
+				t.Errorf("after the cut: box→studio %d, studio→box %d of 100", studio.got(100, 200), box.got(100, 200))
+			}
+		})
+	}
+}
+
+// tbf on the box side passes about the shaped rate: offered 4 Mbit/s for
+// 1 s, a 1 Mbit/s link delivers a quarter plus its buffers, a 2 Mbit/s one
+// about half, and an unshaped one everything. Counts, not times.
+func TestShapeLimitsWhatTheLinkCarries(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.AddSourceRoute("cell1"))
+	ln := mustLink(t, l, "cell1")
+	studio := listen(t, l, l.Studio, service("v4"))
+	box := listen(t, l, l.Box, netip.AddrPortFrom(ln.BoxV4, 0))
+	const (
+		n    = 500
+		size = 1000
+		gap  = 2 * time.Millisecond // 4 Mbit/s of payload
+	)
+	for i, tc := range []struct {
+		kbit     int
+		min, max float64
+	}{
+		{1000, 0.15, 0.45},
+		{2000, 0.35, 0.75}, // changed mid-run (tc qdisc replace)
+		{0, 0.98, 1},       // removed
+	} {
+		must(t, l.Shape("cell1", tc.kbit))
+		base := uint32(i * 10000)
+		box.send(t, service("v4"), base, base+n, size, gap)
+		box.marker(t, studio, service("v4"), base+n)
+		frac := float64(studio.got(base, base+n)) / n
+		t.Logf("shaped %d kbit/s, offered 4000: %.0f%% delivered (%d of %d)", tc.kbit, frac*100, studio.got(base, base+n), n)
+		if frac < tc.min || frac > tc.max {
+			t.Errorf("shaped %d kbit/s: %.2f delivered, want %.2f..%.2f", tc.kbit, frac, tc.min, tc.max)
+		}
+	}
+}
+
+// Loss drops about the asked share: 10 % of 2000 is 200 ± 13 (one sigma);
+// the bounds are 7 sigma wide.
+func TestLossDropsAboutThePercentage(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.AddSourceRoute("cell2"))
+	ln := mustLink(t, l, "cell2")
+	studio := listen(t, l, l.Studio, service("v4"))
+	box := listen(t, l, l.Box, netip.AddrPortFrom(ln.BoxV4, 0))
+	const n = 2000
+	must(t, l.Loss("cell2", 10))
+	box.send(t, service("v4"), 0, n, 100, 100*time.Microsecond)
+	must(t, l.Loss("cell2", 0))
+	box.marker(t, studio, service("v4"), n)
+	lost := n - studio.got(0, n)
+	t.Logf("loss 10%%: %d of %d dropped (%.1f%%)", lost, n, float64(lost)*100/n)
+	if lost < 100 || lost > 300 {
+		t.Errorf("loss 10%%: %d of %d dropped, want 100..300", lost, n)
+	}
+}
+
+// Rebind moves the box's source port as the studio sees it, for a flow
+// that keeps its socket, and the studio's answers to the new port still
+// reach that socket.
+func TestRebindChangesTheObservedSourcePort(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.AddSourceRoute("cell2"))
+	ln := mustLink(t, l, "cell2")
+	for _, fam := range []string{"v4", "v6"} {
+		t.Run(fam, func(t *testing.T) {
+			studio := listen(t, l, l.Studio, service(fam))
+			box := listen(t, l, l.Box, netip.AddrPortFrom(boxAddr(ln, fam), 0))
+			seen := []uint16{}
+			for i := range uint32(3) {
+				if i > 0 {
+					must(t, l.Rebind("cell2"))
+				}
+				box.marker(t, studio, service(fam), i)
+				src := studio.lastSource()
+				if src.Addr() != boxAddr(ln, fam) {
+					t.Fatalf("studio saw %s, want address %s", src, boxAddr(ln, fam))
+				}
+				if slices.Contains(seen, src.Port()) {
+					t.Errorf("rebind %d: studio still sees port %d (seen %v)", i, src.Port(), seen)
+				}
+				seen = append(seen, src.Port())
+				studio.send(t, src, 100+i, 101+i, 64, 0)
+				if !box.waitFor(func() bool { return box.got(100+i, 101+i) == 1 }) {
+					t.Errorf("rebind %d: the answer to %s did not reach the box socket", i, src)
+				}
+			}
+			t.Logf("%s: socket port %d, studio saw ports %v", fam, box.conn.LocalAddr().(*net.UDPAddr).Port, seen)
+		})
+	}
+}
+
+// A modem plugged in at runtime is a new link that carries traffic bound
+// to it, and unplugging it removes both ends.
+func TestAddUplinkAtRuntime(t *testing.T) {
+	l := ForTest(t, Options{Uplinks: []string{"wired"}})
+	ln, err := l.AddUplink("modem9")
+	must(t, err)
+	if ln.Index != 2 || ln.BoxV4 != netip.MustParseAddr("198.18.2.2") {
+		t.Errorf("new link %+v, want index 2 at 198.18.2.2", ln)
+	}
+	if _, err := l.AddUplink("modem9"); !errors.Is(err, ErrBadName) {
+		t.Errorf("second modem9: %v, want ErrBadName", err)
+	}
+	must(t, l.AddSourceRoute("modem9"))
+	studio := listen(t, l, l.Studio, service("v6"))
+	box := listen(t, l, l.Box, netip.AddrPortFrom(ln.BoxV6, 0))
+	before := txPackets(t, l)
+	box.send(t, service("v6"), 0, 100, 300, 0)
+	if !studio.waitFor(func() bool { return studio.got(0, 100) == 100 }) {
+		t.Fatalf("studio received %d of 100 over modem9", studio.got(0, 100))
+	}
+	after := txPackets(t, l)
+	if d := after["modem9"] - before["modem9"]; d < 100 {
+		t.Errorf("modem9 sent %d packets, want >= 100", d)
+	}
+	if d := after["wired"] - before["wired"]; d > 5 {
+		t.Errorf("wired sent %d packets of modem9's flow", d)
+	}
+	must(t, l.DelSourceRoute("modem9"))
+	must(t, l.RemoveUplink("modem9"))
+	if out, err := exec.Command("ip", "-n", l.Studio, "link", "show", "modem9-stu").CombinedOutput(); err == nil {
+		t.Errorf("modem9-stu still there after RemoveUplink:\n%s", out)
+	}
+}
+
+// The lab plays the DHCP client: carrier down drops the routes (the
+// kernel does), carrier up restores addresses and the main default route,
+// and a renew moves the box to a new address that carries traffic.
+func TestCarrierAndAddressChangesBehaveLikeDHCP(t *testing.T) {
+	l := ForTest(t, Options{})
+	nl := l.nl[l.Box]
+	hasDefault := func() bool {
+		rs, err := nl.RouteList(nil, 0)
+		must(t, err)
+		for _, r := range rs {
+			if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+				return true
+			}
+		}
+		return false
+	}
+	hasAddr := func(name string, a netip.Addr) bool {
+		li, err := nl.LinkByName(name)
+		must(t, err)
+		as, err := nl.AddrList(li, 0)
+		must(t, err)
+		for _, x := range as {
+			if y, _ := netip.AddrFromSlice(x.IP); y.Unmap() == a {
+				return true
+			}
+		}
+		return false
+	}
+	wired := mustLink(t, l, "wired")
+	must(t, l.LinkDown("wired"))
+	if hasDefault() {
+		t.Errorf("default route still there with wired down")
+	}
+	must(t, l.LinkUp("wired"))
+	if !hasDefault() || !hasAddr("wired", wired.BoxV6) {
+		t.Errorf("after link up: default route %v, v6 address %v", hasDefault(), hasAddr("wired", wired.BoxV6))
+	}
+	must(t, l.DelAddr("wired"))
+	if hasAddr("wired", wired.BoxV4) || hasAddr("wired", wired.BoxV6) || hasDefault() {
+		t.Errorf("after DelAddr: addresses or default route left")
+	}
+	must(t, l.AddAddr("wired"))
+	if !hasAddr("wired", wired.BoxV4) || !hasAddr("wired", wired.BoxV6) || !hasDefault() {
+		t.Errorf("after AddAddr: addresses or default route missing")
+	}
+
+	must(t, l.AddSourceRoute("cell1"))
+	old := mustLink(t, l, "cell1")
+	ln, err := l.RenewAddr("cell1")
+	must(t, err)
+	if ln.BoxV4 != netip.MustParseAddr("198.18.2.3") || hasAddr("cell1", old.BoxV4) || !hasAddr("cell1", ln.BoxV4) {
+		t.Fatalf("renew: %s → %s, old still there %v", old.BoxV4, ln.BoxV4, hasAddr("cell1", old.BoxV4))
+	}
+	studio := listen(t, l, l.Studio, service("v4"))
+	box := listen(t, l, l.Box, netip.AddrPortFrom(ln.BoxV4, 0))
+	before := txPackets(t, l)
+	box.send(t, service("v4"), 0, 50, 100, 0)
+	if !studio.waitFor(func() bool { return studio.got(0, 50) == 50 }) || studio.lastSource().Addr() != ln.BoxV4 {
+		t.Fatalf("from the renewed address: %d of 50, source %s", studio.got(0, 50), studio.lastSource())
+	}
+	if d := txPackets(t, l)["cell1"] - before["cell1"]; d < 50 {
+		t.Errorf("renewed address left by another link: cell1 sent %d", d)
+	}
+}
+
+// Leftovers sees a daemon's tables and rules, and nothing once they are
+// removed; the lab's own setup leaves nothing for it to see.
+func TestLeftoversSeesAddedTablesAndRules(t *testing.T) {
+	l := ForTest(t, Options{})
+	for _, ns := range []string{l.Box, l.Studio} {
+		left, err := l.Leftovers(ns)
+		must(t, err)
+		if len(left) != 0 {
+			t.Errorf("fresh lab %s: %q", ns, left)
+		}
+	}
+	must(t, l.AddSourceRoute("cell2"))
+	left, err := l.Leftovers(l.Box)
+	must(t, err)
+	if len(left) != 4 { // v4 and v6: one rule and one default route each
+		t.Errorf("after AddSourceRoute: %d leftovers, want 4: %q", len(left), left)
+	}
+	must(t, l.DelSourceRoute("cell2"))
+	left, err = l.Leftovers(l.Box)
+	must(t, err)
+	if len(left) != 0 {
+		t.Errorf("after DelSourceRoute: %q", left)
+	}
+}
+
+// Close removes the namespaces and kills what runs inside them, whatever
+// state the lab is in, and a second Close is harmless.
+func TestCloseLeavesNothing(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.Cut("wired", true))
+	must(t, l.Shape("cell1", 1000))
+	must(t, l.Rebind("cell2"))
+	must(t, l.AddSourceRoute("cell2"))
+	_, err := l.AddUplink("late")
+	must(t, err)
+	cmd := l.Command(l.Box, "sleep", "60")
+	must(t, cmd.Start())
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	orphan := exec.Command("ip", "netns", "exec", l.Studio, "sleep", "60") // not from Command
+	must(t, orphan.Start())
+	orphanWaited := make(chan error, 1)
+	go func() { orphanWaited <- orphan.Wait() }()
+
+	must(t, l.Close())
+	must(t, l.Close())
+	for name, ch := range map[string]chan error{"Command's": waited, "other": orphanWaited} {
+		select {
+		case err := <-ch:
+			if err == nil {
+				t.Errorf("%s sleep exited cleanly, want killed", name)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s sleep still runs after Close", name)
+		}
+	}
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	must(t, err)
+	for _, ns := range []string{l.Box, l.Studio} {
+		if strings.Contains(string(out), ns) {
+			t.Errorf("namespace %s still listed after Close:\n%s", ns, out)
+		}
+	}
+	if err := l.Cut("wired", false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Cut after Close: %v, want ErrClosed", err)
+	}
+}
