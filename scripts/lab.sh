@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# lab.sh builds by hand the bonding lab that internal/netlab builds for the
+# tests and the bench: same names, same addresses. Needs root, iproute2 and
+# nftables (scripts/deps.sh).
+#
+#   scripts/lab.sh up [UPLINK...]   namespaces box-$LAB and studio-$LAB, uplinks
+#                                   (default: wired cell1 cell2), the first one
+#                                   carrying the box's main default route
+#   scripts/lab.sh status           addresses, routes, rules, qdiscs, nft, counters
+#   scripts/lab.sh down             delete both namespaces (and everything in them)
+#
+# LAB (default "lab") is the namespace suffix: box-lab, studio-lab. Link i (1-based,
+# in order): box 198.18.i.2/24 and fd6f:6e61:6972:i::2/64 on interface UPLINK,
+# studio gateway .1 and ::1 on UPLINK-stu; studio service 203.0.113.1/32 and
+# fd6f:6e61:6972::1/128 on its lo.
+#
+# Impairments by hand (what netlab's Shape, Cut and Loss do):
+#   ip netns exec box-lab tc qdisc replace dev cell1 root tbf rate 2000kbit burst 16384 latency 100ms
+#   ip netns exec studio-lab nft add table inet netlab
+#   ip netns exec studio-lab nft add chain inet netlab pre '{ type filter hook prerouting priority -300; }'
+#   ip netns exec studio-lab nft add rule inet netlab pre iifname cell1-stu meta l4proto udp numgen random mod 10000 '<' 500 drop
+#   ip netns exec studio-lab nft add rule inet netlab pre iifname cell1-stu drop      # cut, box→studio
+#   (a full cut also drops iifname cell1 in the box's prerouting: studio→box)
+# Run something inside: ip netns exec box-lab COMMAND
+set -euo pipefail
+
+LAB=${LAB:-lab}
+BOX=box-$LAB
+STUDIO=studio-$LAB
+SVC4=203.0.113.1
+SVC6=fd6f:6e61:6972::1
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then echo "lab.sh: needs root (network namespaces)" >&2; exit 1; fi
+}
+
+up() {
+  need_root
+  local links=("$@")
+  if ((${#links[@]} == 0)); then links=(wired cell1 cell2); fi
+  if ip netns list | grep -qw -e "$BOX" -e "$STUDIO"; then
+    echo "lab.sh: $BOX or $STUDIO exists already (scripts/lab.sh down first)" >&2; exit 1
+  fi
+  ip netns add "$BOX"
+  ip netns add "$STUDIO"
+  trap 'echo "lab.sh: up failed, removing" >&2; down' ERR
+  ip -n "$BOX" link set lo up
+  ip -n "$STUDIO" link set lo up
+  ip netns exec "$BOX" sh -c 'echo 2 >/proc/sys/net/ipv4/conf/all/rp_filter; echo 2 >/proc/sys/net/ipv4/conf/default/rp_filter'
+  ip -n "$STUDIO" addr add "$SVC4/32" dev lo
+  ip -n "$STUDIO" -6 addr add "$SVC6/128" dev lo nodad
+  local i=0 name
+  for name in "${links[@]}"; do
+    i=$((i + 1))
+    if ((${#name} > 11)); then echo "lab.sh: uplink name $name longer than 11 characters" >&2; exit 1; fi
+    ip link add "$name" netns "$BOX" type veth peer name "$name-stu" netns "$STUDIO"
+    ip -n "$STUDIO" addr add "198.18.$i.1/24" dev "$name-stu"
+    ip -n "$STUDIO" -6 addr add "fd6f:6e61:6972:$(printf %x $i)::1/64" dev "$name-stu" nodad
+    ip -n "$STUDIO" link set "$name-stu" up
+    ip -n "$BOX" link set "$name" up
+    ip -n "$BOX" addr add "198.18.$i.2/24" dev "$name"
+    ip -n "$BOX" -6 addr add "fd6f:6e61:6972:$(printf %x $i)::2/64" dev "$name" nodad
+    if ((i == 1)); then
+      ip -n "$BOX" route replace default via 198.18.1.1 dev "$name"
+      ip -n "$BOX" -6 route replace default via fd6f:6e61:6972:1::1 dev "$name"
+    fi
+  done
+  trap - ERR
+  echo "lab up: $BOX and $STUDIO, uplinks ${links[*]}; studio service $SVC4 and $SVC6"
+}
+
+down() {
+  need_root
+  local ns pid
+  for ns in "$BOX" "$STUDIO"; do
+    if ip netns list | grep -qw "$ns"; then
+      for pid in $(ip netns pids "$ns"); do kill -9 "$pid" 2>/dev/null || true; done
+      ip netns del "$ns"
+    fi
+  done
+  echo "lab down: $BOX and $STUDIO removed"
+}
+
+status() {
+  local ns
+  for ns in "$BOX" "$STUDIO"; do
+    if ! ip netns list | grep -qw "$ns"; then echo "$ns: not there"; continue; fi
+    echo "== $ns"
+    ip -n "$ns" -br addr
+    echo "-- routes (all tables, v4 and v6)"
+    ip -n "$ns" -4 route show table all | grep -v -e '^local' -e '^broadcast' || true
+    ip -n "$ns" -6 route show table all | grep -v -e '^local' -e '^multicast' -e '^fe80' -e '^anycast' || true
+    echo "-- rules"
+    ip -n "$ns" rule; ip -n "$ns" -6 rule
+    echo "-- qdiscs"
+    ip netns exec "$ns" tc qdisc show | grep -v -e noqueue || true
+    echo "-- nft"
+    ip netns exec "$ns" nft list ruleset
+    echo "-- counters (interface tx_bytes tx_packets rx_bytes rx_packets)"
+    ip netns exec "$ns" sh -c 'for d in /sys/class/net/*; do s=$d/statistics;
+      echo "${d##*/} $(cat $s/tx_bytes) $(cat $s/tx_packets) $(cat $s/rx_bytes) $(cat $s/rx_packets)"; done'
+  done
+}
+
+case "${1:-}" in
+  up) shift; up "$@" ;;
+  down) down ;;
+  status) status ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
