@@ -47,6 +47,7 @@ up() {
   ip -n "$BOX" link set lo up
   ip -n "$STUDIO" link set lo up
   ip netns exec "$BOX" sh -c 'echo 2 >/proc/sys/net/ipv4/conf/all/rp_filter; echo 2 >/proc/sys/net/ipv4/conf/default/rp_filter'
+  ip netns exec "$STUDIO" sh -c 'echo 0 >/proc/sys/net/ipv4/conf/all/rp_filter; echo 0 >/proc/sys/net/ipv4/conf/default/rp_filter'
   ip -n "$STUDIO" addr add "$SVC4/32" dev lo
   ip -n "$STUDIO" -6 addr add "$SVC6/128" dev lo nodad
   local i=0 name

@@ -17,7 +17,7 @@ func ForTest(t testing.TB, opts Options) *Lab {
 	testutil.Need(t, "ip", "tc", "nft")
 	l, err := Up(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("netlab: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {

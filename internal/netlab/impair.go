@@ -77,11 +77,16 @@ func (l *Lab) Loss(name string, pct float64) error {
 const ndTypes = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }"
 
 // applyStudioNft replaces the studio's impairment table with one built
-// from the links' state, atomically; l.mu is held.
+// from the links' state, atomically; l.mu is held. Cut and loss come first
+// (priority -300), the Delay relay's tproxy after them (-150).
 func (l *Lab) applyStudioNft(ctx context.Context) error {
-	var pre strings.Builder
+	var pre, tp strings.Builder
 	for _, ln := range l.links {
 		q := fmt.Sprintf("%q", ln.StudioIf)
+		if r := ln.relay; r != nil {
+			fmt.Fprintf(&tp, "    iifname %s meta nfproto ipv4 meta l4proto udp tproxy ip to :%d accept\n", q, r.port4)
+			fmt.Fprintf(&tp, "    iifname %s meta nfproto ipv6 meta l4proto udp tproxy ip6 to [::]:%d accept\n", q, r.port6)
+		}
 		if ln.cut {
 			fmt.Fprintf(&pre, "    iifname %s icmpv6 type %s accept\n", q, ndTypes)
 			fmt.Fprintf(&pre, "    iifname %s counter drop\n", q)
@@ -96,8 +101,11 @@ table inet netlab {
   chain pre {
     type filter hook prerouting priority -300; policy accept;
 %s  }
+  chain relay {
+    type filter hook prerouting priority -150; policy accept;
+%s  }
 }
-`, pre.String())
+`, pre.String(), tp.String())
 	return l.run(ctx, []byte(rules), "ip", "netns", "exec", l.Studio, "nft", "-f", "-")
 }
 
@@ -115,7 +123,7 @@ func (l *Lab) Rebind(name string) error {
 		return err
 	}
 	ln.rebindGen++
-	if err := l.applyBoxNft(context.Background()); err != nil {
+	if err = l.applyBoxNft(context.Background()); err != nil {
 		return err
 	}
 	nl, err := l.handle(l.Box)

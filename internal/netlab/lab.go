@@ -11,13 +11,16 @@
 // via the first uplink) and nothing else. Per-uplink tables and source rules
 // are onaird's job; AddSourceRoute exists only for tests that run without
 // onaird. It needs root, ip (iproute2), tc and nft; there is no netem on the
-// machines it was built on, so the lab has no delay or jitter (yet).
+// machines it was built on, so delay and jitter come from a userspace
+// relay (Delay).
 //
 // Addressing (link index i, 1-based, in the order the uplinks were added):
 // box 198.18.i.2/24 and fd6f:6e61:6972:i::2/64, studio gateway .1 and ::1;
 // the studio service address is 203.0.113.1/32 and fd6f:6e61:6972::1/128 on
 // its loopback. The box-side interface is named after the uplink, the
-// studio side is the uplink name + "-stu".
+// studio side is the uplink name + "-stu". Neither namespace forwards (both
+// are end hosts); the box uses loose reverse-path filtering (rp_filter 2, as
+// Debian's systemd sets it), the studio none.
 package netlab
 
 import (
@@ -107,6 +110,8 @@ type link struct {
 	lossPct   float64 // Loss: box→studio random drop
 	rebindGen int     // Rebind generation; 0 means no NAT on this link
 	srcRoute  bool    // AddSourceRoute was called
+	primary   bool    // the first uplink: carries the main default routes
+	relay     *relay  // Delay's relay, nil when none
 }
 
 // Lab is a running lab. Its methods are safe for concurrent use.
@@ -186,6 +191,13 @@ func (l *Lab) up(ctx context.Context, names []string) error {
 	}); err != nil {
 		return err
 	}
+	// The Delay relay sends from the box's addresses inside the studio.
+	if err := l.sysctl(l.Studio, map[string]string{
+		"net/ipv4/conf/all/rp_filter":     "0",
+		"net/ipv4/conf/default/rp_filter": "0",
+	}); err != nil {
+		return err
+	}
 	for _, cmd := range [][]string{
 		{"ip", "-n", l.Studio, "addr", "add", ServiceV4.String() + "/32", "dev", "lo"},
 		{"ip", "-n", l.Studio, "-6", "addr", "add", ServiceV6.String() + "/128", "dev", "lo", "nodad"},
@@ -225,6 +237,10 @@ func (l *Lab) RemoveUplink(name string) error {
 	ln, err := l.link(name)
 	if err != nil {
 		return err
+	}
+	if ln.relay != nil {
+		ln.relay.close()
+		ln.relay = nil
 	}
 	if err := l.run(context.Background(), nil, "ip", "-n", l.Box, "link", "del", ln.BoxIf); err != nil {
 		return err
@@ -269,6 +285,7 @@ func (l *Lab) addUplink(ctx context.Context, name string) (*link, error) {
 			return nil, err
 		}
 	}
+	ln.primary = len(l.links) == 0 && i == 1
 	l.links = append(l.links, ln)
 	if err := l.configure(ctx, ln); err != nil {
 		return nil, err
@@ -287,9 +304,6 @@ func (ln *link) setHost(h byte) {
 	ln.BoxV6 = v6(ln.Index, int(h))
 }
 
-// isDefault reports whether ln carries the box's main default route.
-func (l *Lab) isDefault(ln *link) bool { return len(l.links) > 0 && l.links[0] == ln }
-
 // configure (re)applies what a DHCP client would: the box addresses and,
 // on the first uplink, the main default routes. Idempotent.
 func (l *Lab) configure(ctx context.Context, ln *link) error {
@@ -300,7 +314,7 @@ func (l *Lab) configure(ctx context.Context, ln *link) error {
 		{"ip", "-n", l.Box, "addr", "replace", ln.BoxV4.String() + "/24", "dev", ln.BoxIf},
 		{"ip", "-n", l.Box, "-6", "addr", "replace", ln.BoxV6.String() + "/64", "dev", ln.BoxIf, "nodad"},
 	}
-	if l.isDefault(ln) {
+	if ln.primary {
 		cmds = append(cmds,
 			[]string{"ip", "-n", l.Box, "route", "replace", "default", "via", ln.GatewayV4.String(), "dev", ln.BoxIf},
 			[]string{"ip", "-n", l.Box, "-6", "route", "replace", "default", "via", ln.GatewayV6.String(), "dev", ln.BoxIf})
@@ -390,7 +404,7 @@ func (l *Lab) DelAddr(name string) error {
 	}
 	ctx := context.Background()
 	ln.hasAddr = false
-	if l.isDefault(ln) {
+	if ln.primary {
 		// The kernel keeps an IPv6 route whose gateway went off-link; a
 		// client that lost its lease drops it.
 		_ = l.run(ctx, nil, "ip", "-n", l.Box, "-6", "route", "del", "default", "via", ln.GatewayV6.String(), "dev", ln.BoxIf)
@@ -537,7 +551,7 @@ func (l *Lab) sysctl(ns string, kv map[string]string) error {
 	})
 }
 
-// Close removes everything the lab made: processes started from
+// Close removes everything the lab made: Delay relays, processes started from
 // Command (killed by PID), any other process left in the namespaces, the
 // namespaces (which take the veths, qdiscs, nft tables, rules and routes
 // with them). It is idempotent.
@@ -548,6 +562,12 @@ func (l *Lab) Close() error {
 		return nil
 	}
 	l.closed = true
+	for _, ln := range l.links {
+		if ln.relay != nil {
+			ln.relay.close()
+			ln.relay = nil
+		}
+	}
 	cmds := l.cmds
 	l.mu.Unlock()
 

@@ -27,10 +27,23 @@ type peer struct {
 	sources map[netip.AddrPort]int
 	last    netip.AddrPort
 	changed chan struct{}
+	echo    bool     // send every packet back to its source
+	order   []uint32 // sequence numbers in arrival order
 }
 
 // listen opens a UDP socket on addr inside ns; it is closed in t.Cleanup.
 func listen(t *testing.T, l *Lab, ns string, addr netip.AddrPort) *peer {
+	t.Helper()
+	return listenPeer(t, l, ns, addr, false)
+}
+
+// listenEcho is listen for a socket that answers every packet.
+func listenEcho(t *testing.T, l *Lab, ns string, addr netip.AddrPort) *peer {
+	t.Helper()
+	return listenPeer(t, l, ns, addr, true)
+}
+
+func listenPeer(t *testing.T, l *Lab, ns string, addr netip.AddrPort, echo bool) *peer {
 	t.Helper()
 	var conn *net.UDPConn
 	err := l.Do(ns, func() error {
@@ -41,10 +54,10 @@ func listen(t *testing.T, l *Lab, ns string, addr netip.AddrPort) *peer {
 	if err != nil {
 		t.Fatalf("listen %s in %s: %v", addr, ns, err)
 	}
-	p := &peer{conn: conn, seqs: map[uint32]int{}, sources: map[netip.AddrPort]int{}, changed: make(chan struct{}, 1)}
+	p := &peer{conn: conn, seqs: map[uint32]int{}, sources: map[netip.AddrPort]int{}, changed: make(chan struct{}, 1), echo: echo}
 	done := make(chan struct{})
 	go p.read(done)
-	t.Cleanup(func() { conn.Close(); <-done })
+	t.Cleanup(func() { _ = conn.Close(); <-done })
 	return p
 }
 
@@ -60,8 +73,12 @@ func (p *peer) read(done chan<- struct{}) {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if p.echo {
+			_, _ = p.conn.WriteToUDPAddrPort(buf[:n], from)
+		}
 		p.mu.Lock()
 		p.seqs[binary.BigEndian.Uint32(buf)]++
+		p.order = append(p.order, binary.BigEndian.Uint32(buf))
 		p.sources[from]++
 		p.last = from
 		p.mu.Unlock()
@@ -486,6 +503,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	must(t, l.Shape("cell1", 1000))
 	must(t, l.Rebind("cell2"))
 	must(t, l.AddSourceRoute("cell2"))
+	must(t, l.Delay("cell2", 50*time.Millisecond, 0))
 	_, err := l.AddUplink("late")
 	must(t, err)
 	cmd := l.Command(l.Box, "sleep", "60")
@@ -501,8 +519,8 @@ func TestCloseLeavesNothing(t *testing.T) {
 	must(t, l.Close())
 	for name, ch := range map[string]chan error{"Command's": waited, "other": orphanWaited} {
 		select {
-		case err := <-ch:
-			if err == nil {
+		case werr := <-ch:
+			if werr == nil {
 				t.Errorf("%s sleep exited cleanly, want killed", name)
 			}
 		case <-time.After(5 * time.Second):
@@ -518,5 +536,66 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	if err := l.Cut("wired", false); !errors.Is(err, ErrClosed) {
 		t.Errorf("Cut after Close: %v, want ErrClosed", err)
+	}
+}
+
+// Delay adds at least d - jitter to every round trip over the link, keeps
+// the order, loses nothing, and the studio still sees the box's own
+// address; removing it takes the round trip back down. Only lower bounds
+// are asserted (a slow machine adds time, it cannot remove it).
+func TestDelayAddsToTheRoundTripWithoutReordering(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.AddSourceRoute("cell1"))
+	ln := mustLink(t, l, "cell1")
+	const (
+		d      = 80 * time.Millisecond
+		jitter = 20 * time.Millisecond
+		n      = 25
+	)
+	for _, fam := range []string{"v4", "v6"} {
+		t.Run(fam, func(t *testing.T) {
+			studio := listenEcho(t, l, l.Studio, service(fam))
+			box := listen(t, l, l.Box, netip.AddrPortFrom(boxAddr(ln, fam), 0))
+			rtts := func(base uint32) []time.Duration {
+				var out []time.Duration
+				for s := base; s < base+n; s++ {
+					start := time.Now()
+					box.send(t, service(fam), s, s+1, 200, 0)
+					if !box.waitFor(func() bool { return box.got(s, s+1) == 1 }) {
+						t.Fatalf("echo %d never came back", s)
+					}
+					out = append(out, time.Since(start))
+				}
+				return out
+			}
+			must(t, l.Delay("cell1", d, jitter))
+			delayed := rtts(0)
+			if src := studio.lastSource(); src.Addr() != boxAddr(ln, fam) || src.Port() != box.conn.LocalAddr().(*net.UDPAddr).AddrPort().Port() {
+				t.Errorf("through the relay the studio saw %s, want the box socket %s", src, box.conn.LocalAddr())
+			}
+			// A burst keeps its order through the relay.
+			box.send(t, service(fam), 1000, 1000+n, 200, 0)
+			if !studio.waitFor(func() bool { return studio.got(1000, 1000+n) == n }) {
+				t.Errorf("burst: %d of %d through the relay", studio.got(1000, 1000+n), n)
+			}
+			studio.mu.Lock()
+			burst := slices.DeleteFunc(slices.Clone(studio.order), func(s uint32) bool { return s < 1000 || s >= 1000+n })
+			studio.mu.Unlock()
+			if !slices.IsSorted(burst) {
+				t.Errorf("burst reordered by the relay: %v", burst)
+			}
+			must(t, l.Delay("cell1", 0, 0))
+			plain := rtts(2000)
+			if m := slices.Min(delayed); m < d-jitter {
+				t.Errorf("delayed round trip min %v, want >= %v", m, d-jitter)
+			}
+			slices.Sort(delayed)
+			slices.Sort(plain)
+			if plain[n/2] >= delayed[n/2] {
+				t.Errorf("median round trip %v without delay, %v with it", plain[n/2], delayed[n/2])
+			}
+			t.Logf("%s: delay %v ± %v: rtt min %v median %v max %v; without: median %v", fam, d, jitter,
+				delayed[0], delayed[n/2], delayed[n-1], plain[n/2])
+		})
 	}
 }

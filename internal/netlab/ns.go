@@ -72,6 +72,11 @@ func (l *Lab) Do(ns string, fn func() error) error {
 	if !ok {
 		return fmt.Errorf("netlab: unknown namespace %q", ns)
 	}
+	return doIn(h, fn)
+}
+
+// doIn runs fn on a fresh OS thread switched into the namespace h.
+func doIn(h netns.NsHandle, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -81,16 +86,16 @@ func (l *Lab) Do(ns string, fn func() error) error {
 			done <- fmt.Errorf("netlab: current netns: %w", err)
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		if err := netns.Set(h); err != nil {
 			runtime.UnlockOSThread()
-			done <- fmt.Errorf("netlab: enter %s: %w", ns, err)
+			done <- fmt.Errorf("netlab: enter netns: %w", err)
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: it ends with this goroutine.
-			done <- errors.Join(ferr, fmt.Errorf("netlab: leave %s: %w", ns, err))
+			done <- errors.Join(ferr, fmt.Errorf("netlab: leave netns: %w", err))
 			return
 		}
 		runtime.UnlockOSThread()
