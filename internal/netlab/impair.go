@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -31,11 +32,17 @@ func (l *Lab) Shape(name string, kbit int) error {
 		}
 		return nil
 	}
-	// Burst: 20 ms at the rate, at least 16 kB (several full packets).
-	burst := max(kbit*1000/8/50, 16*1024)
 	return l.run(ctx, nil, "tc", "-n", l.Box, "qdisc", "replace", "dev", ln.BoxIf, "root",
-		"tbf", "rate", fmt.Sprintf("%dkbit", kbit), "burst", fmt.Sprint(burst), "latency", "100ms")
+		"tbf", "rate", fmt.Sprintf("%dkbit", kbit), "burst", fmt.Sprint(shapeBurst(kbit)),
+		"latency", fmt.Sprintf("%dms", shapeLatency.Milliseconds()))
 }
+
+// shapeLatency is how long a packet may wait in the tbf queue.
+const shapeLatency = 100 * time.Millisecond
+
+// shapeBurst is the tbf bucket in bytes: 20 ms at the rate, at least 16 kB
+// (several full packets).
+func shapeBurst(kbit int) int { return max(kbit*1000/8/50, 16*1024) }
 
 // Cut makes the link drop everything in both directions (true) or carry
 // again (false), as a real cut does: nothing crosses, and neither sender

@@ -290,7 +290,47 @@ func (l *Lab) addUplink(ctx context.Context, name string) (*link, error) {
 	if err := l.configure(ctx, ln); err != nil {
 		return nil, err
 	}
+	if err := l.primeNeighbours(ln); err != nil {
+		return nil, err
+	}
 	return ln, nil
+}
+
+// primeNeighbours enters each side's address and MAC in the other side's
+// neighbour table (reachable; the kernel ages and re-checks them as usual),
+// so the first burst on a new link is not cut short by the queue that
+// waits for ARP or neighbour discovery.
+func (l *Lab) primeNeighbours(ln *link) error {
+	type side struct {
+		ns, ifname string
+		v4, v6     netip.Addr
+	}
+	box := side{l.Box, ln.BoxIf, ln.BoxV4, ln.BoxV6}
+	studio := side{l.Studio, ln.StudioIf, ln.GatewayV4, ln.GatewayV6}
+	for _, p := range [][2]side{{box, studio}, {studio, box}} {
+		at, of := p[0], p[1]
+		atNl, ofNl := l.nl[at.ns], l.nl[of.ns]
+		atLink, err := atNl.LinkByName(at.ifname)
+		if err != nil {
+			return fmt.Errorf("netlab: link %s: %w", at.ifname, err)
+		}
+		ofLink, err := ofNl.LinkByName(of.ifname)
+		if err != nil {
+			return fmt.Errorf("netlab: link %s: %w", of.ifname, err)
+		}
+		for _, a := range []netip.Addr{of.v4, of.v6} {
+			fam := netlink.FAMILY_V4
+			if a.Is6() {
+				fam = netlink.FAMILY_V6
+			}
+			n := &netlink.Neigh{LinkIndex: atLink.Attrs().Index, Family: fam, State: netlink.NUD_REACHABLE,
+				IP: a.AsSlice(), HardwareAddr: ofLink.Attrs().HardwareAddr}
+			if err := atNl.NeighSet(n); err != nil {
+				return fmt.Errorf("netlab: neighbour %s on %s in %s: %w", a, at.ifname, at.ns, err)
+			}
+		}
+	}
+	return nil
 }
 
 // v6 is fd6f:6e61:6972:i::host.

@@ -25,7 +25,10 @@ import (
 // transparent socket), so the studio sees exactly what it would without
 // the relay. What the studio sends back is not delayed. A change applies
 // to packets arriving from then on. At most maxRelayQueue packets wait;
-// beyond that they are dropped, like a full modem buffer.
+// beyond that they are dropped, like a full modem buffer. Limit: tproxy
+// hands a packet straight to a studio socket connected to exactly its
+// source (not to the relay), so only flows to unconnected studio sockets
+// (listeners, as onair-ingest and srt-live-transmit use) are delayed.
 func (l *Lab) Delay(name string, d, jitter time.Duration) error {
 	if d < 0 || jitter < 0 || jitter > d {
 		return fmt.Errorf("netlab: delay %v ± %v: want 0 <= jitter <= delay", d, jitter)
