@@ -433,6 +433,35 @@ func (l *Lab) LinkUp(name string) error {
 	return l.configure(ctx, ln)
 }
 
+// Carrier takes the studio side of the link down (false) or up (true): the
+// box keeps its interface up but loses the carrier (NO-CARRIER, its routes
+// stay), as when a modem loses signal or a cable is pulled at the far end.
+// As on real Ethernet the kernel flushes the box's neighbour entries for
+// the link, so what the box sends meanwhile waits for ARP (a few packets,
+// retried each second) and may still arrive once the carrier is back: for
+// "nothing crosses", use Cut.
+func (l *Lab) Carrier(name string, up bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ln, err := l.link(name)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	if err := l.run(ctx, nil, "ip", "-n", l.Studio, "link", "set", ln.StudioIf, state); err != nil {
+		return err
+	}
+	if !up {
+		return nil
+	}
+	// Down dropped the studio side's IPv6 address; put it back.
+	return l.run(ctx, nil, "ip", "-n", l.Studio, "-6", "addr", "replace", ln.GatewayV6.String()+"/64", "dev", ln.StudioIf, "nodad")
+}
+
 // DelAddr removes the box's v4 and v6 addresses from the link (a lease lost:
 // the kernel drops the v4 routes via it with them, the lab the v6 default).
 func (l *Lab) DelAddr(name string) error {

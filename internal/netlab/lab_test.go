@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -642,5 +643,45 @@ func TestTwoLabsSideBySide(t *testing.T) {
 		if !studio.waitFor(func() bool { return studio.got(0, 10) == 10 }) {
 			t.Errorf("%s: %d of 10 arrived", l.Box, studio.got(0, 10))
 		}
+	}
+}
+
+// Command runs inside the namespace it names.
+func TestCommandRunsInsideTheNamespace(t *testing.T) {
+	l := ForTest(t, Options{})
+	for ns, want := range map[string]string{l.Box: "198.18.3.2/24", l.Studio: "203.0.113.1/32"} {
+		out, err := l.Command(ns, "ip", "-br", "addr").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("ip addr in %s: %v, want %s in:\n%s", ns, err, want, out)
+		}
+	}
+}
+
+// Losing the carrier at the far end leaves the box's interface up (not
+// operationally) with its routes; the carrier back, it carries again.
+func TestCarrierLossKeepsTheBoxSideUp(t *testing.T) {
+	l := ForTest(t, Options{})
+	must(t, l.AddSourceRoute("cell1"))
+	ln := mustLink(t, l, "cell1")
+	for _, fam := range []string{"v4", "v6"} {
+		t.Run(fam, func(t *testing.T) {
+			studio := listen(t, l, l.Studio, service(fam))
+			box := listen(t, l, l.Box, netip.AddrPortFrom(boxAddr(ln, fam), 0))
+			must(t, l.Carrier("cell1", false))
+			nl := l.nl[l.Box]
+			li, err := nl.LinkByName("cell1")
+			must(t, err)
+			if a := li.Attrs(); a.Flags&net.FlagUp == 0 || a.OperState == netlink.OperUp {
+				t.Errorf("box side without carrier: flags %v, oper %v; want up, not oper up", a.Flags, a.OperState)
+			}
+			if left, _ := l.Leftovers(l.Box); len(left) != 4 {
+				t.Errorf("the box's routes went with the carrier: %q", left)
+			}
+			must(t, l.Carrier("cell1", true))
+			box.send(t, service(fam), 0, 20, 100, 0)
+			if !studio.waitFor(func() bool { return studio.got(0, 20) == 20 }) {
+				t.Errorf("carrier back: %d of 20 arrived", studio.got(0, 20))
+			}
+		})
 	}
 }
