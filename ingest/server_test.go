@@ -38,7 +38,10 @@ func runServer(t *testing.T, cfg Config) (*Server, int, func() error) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("server not ready")
 	}
-	port := srv.Addr().(*net.UDPAddr).Port
+	port := 0
+	if a := srv.Addr(); a != nil { // nil with Forward
+		port = a.(*net.UDPAddr).Port
+	}
 	stopped := false
 	stop := func() error {
 		if stopped {
