@@ -46,9 +46,9 @@ func startShim(t *testing.T, srcs []string, dsts []netip.AddrPort) *srtlaShim {
 	}
 	s := &srtlaShim{t: t, local: local, sent: make([]atomic.Int64, len(srcs))}
 	for i, src := range srcs {
-		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(dsts[i]))
-		if err != nil {
-			t.Fatal(err)
+		c, derr := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(dsts[i]))
+		if derr != nil {
+			t.Fatal(derr)
 		}
 		s.links = append(s.links, c)
 	}
@@ -176,7 +176,7 @@ func sendTS(t *testing.T, addr string, ts []byte, passphrase, streamID string, d
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	const chunk = 1316
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -259,15 +259,18 @@ func TestSRTLAForwardToSrtLiveTransmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	slt := exec.Command("srt-live-transmit", "-q", "-chunk", "1316",
 		"srt://127.0.0.1:"+strconv.Itoa(sltPort)+"?mode=listener&latency=500&passphrase="+secret+"&pbkeylen=16", "file://con")
 	slt.Stdout = f
 	if err := slt.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sltDone := make(chan error, 1)
-	go func() { sltDone <- slt.Wait() }()
+	sltDone := make(chan struct{})
+	go func() {
+		_ = slt.Wait() // killed or interrupted: the status says nothing
+		close(sltDone)
+	}()
 	t.Cleanup(func() { // it never exits by itself (FACTS.md §3)
 		_ = slt.Process.Kill()
 		<-sltDone
@@ -299,7 +302,6 @@ func TestSRTLAForwardToSrtLiveTransmit(t *testing.T) {
 	}
 	select {
 	case <-sltDone:
-		sltDone <- nil // for the cleanup
 	case <-time.After(10 * time.Second):
 		t.Fatal("srt-live-transmit ignored SIGINT")
 	}
@@ -318,7 +320,7 @@ func freeUDPPort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 

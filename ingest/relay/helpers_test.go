@@ -140,7 +140,7 @@ var (
 	wantNGP  = []byte{0x92, 0x11}
 )
 
-func randomID(t *testing.T) srtla.ID {
+func randomID(_ *testing.T) srtla.ID {
 	var id srtla.ID
 	_, _ = rand.Read(id[:])
 	return id

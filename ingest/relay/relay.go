@@ -300,16 +300,49 @@ func listen(addr string) (*net.UDPConn, error) {
 // whole and counted instead of arriving truncated.
 const readBuf = 64 << 10
 
-// serve reads one listening socket until it is closed.
+// serve reads one listening socket until it is closed. On a wildcard
+// socket each datagram's destination is read too, so the answers go out
+// from the address the sender sent to (see pktinfo_linux.go).
 func (r *Relay) serve(c *net.UDPConn) error {
-	buf := make([]byte, readBuf)
+	dstInfo, v6 := enableDstInfo(c)
+	buf, oob := make([]byte, readBuf), make([]byte, oobLen)
+	vias := map[netip.Addr]*replyVia{} // one per local address: bounded by the host's
 	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if !dstInfo {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return err
+			}
+			r.handle(c, unmap(from), buf[:n])
+			continue
+		}
+		n, oobn, _, from, err := c.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			return err
 		}
-		r.handle(c, unmap(from), buf[:n])
+		var sock replySocket = c
+		if dst, ok := parseDst(oob[:oobn]); ok {
+			v := vias[dst]
+			if v == nil {
+				v = &replyVia{c: c, oob: srcControl(dst, v6)}
+				vias[dst] = v
+			}
+			sock = v
+		}
+		r.handle(sock, unmap(from), buf[:n])
 	}
+}
+
+// replyVia sends from one local address of a wildcard socket.
+type replyVia struct {
+	c   *net.UDPConn
+	oob []byte
+}
+
+// WriteToUDPAddrPort implements replySocket.
+func (v *replyVia) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	n, _, err := v.c.WriteMsgUDPAddrPort(b, v.oob, to)
+	return n, err
 }
 
 // unmap turns an IPv4-mapped IPv6 source (a dual-stack socket's view of an

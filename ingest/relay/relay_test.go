@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -113,21 +114,21 @@ func TestRegistrationRefusals(t *testing.T) {
 // TestGroupFlood: one source per group up to MaxGroups, then REG_ERR for
 // every further REG1; the groups already open are untouched.
 func TestGroupFlood(t *testing.T) {
-	const max = 5
-	r := run(t, Config{MaxGroups: max}, nil)
-	for i := range max + 3 {
+	const limit = 5
+	r := run(t, Config{MaxGroups: limit}, nil)
+	for i := range limit + 3 {
 		p := newPeer(t, netip.AddrFrom4([4]byte{127, 0, 1, byte(i + 1)}).String(), r.v4())
 		p.send(reg1(randomID(t)))
 		got := p.recv()
 		switch {
-		case i < max && (len(got) != srtla.RegLen || srtla.TypeOf(got) != srtla.TypeReg2):
+		case i < limit && (len(got) != srtla.RegLen || srtla.TypeOf(got) != srtla.TypeReg2):
 			t.Fatalf("REG1 %d: % x", i, head(got))
-		case i >= max && !bytes.Equal(got, wantErr):
+		case i >= limit && !bytes.Equal(got, wantErr):
 			t.Fatalf("REG1 %d beyond the limit: % x, want REG_ERR", i, head(got))
 		}
 	}
 	s := r.Stats()
-	if len(s.Groups) != max || s.Counters.GroupsRefused != 3 || s.Counters.RegErrors[reasonGroupsFull] != 3 {
+	if len(s.Groups) != limit || s.Counters.GroupsRefused != 3 || s.Counters.RegErrors[reasonGroupsFull] != 3 {
 		t.Errorf("%d groups, counters %+v", len(s.Groups), s.Counters)
 	}
 }
@@ -478,4 +479,28 @@ func TestDownstreamFailureDestroysGroup(t *testing.T) {
 	}
 	a.send(reg2(id))
 	a.expect(wantNGP, "REG2 after the group was destroyed")
+}
+
+// TestWildcardAnswersFromTheAddressSentTo: on a wildcard socket the kernel
+// would answer a sender that sent to 127.0.0.5 from 127.0.0.1 (the route's
+// preferred source), which a NAT or a connected socket drops; the relay
+// answers from the destination of the sender's datagram, for IPv4 (on the
+// dual-stack socket) and IPv6.
+func TestWildcardAnswersFromTheAddressSentTo(t *testing.T) {
+	r := run(t, Config{Listen: []string{":0"}}, nil)
+	port := uint16(r.Addrs()[0].(*net.UDPAddr).Port)
+	for _, tc := range []struct{ src, dst string }{
+		{"127.0.0.2", "127.0.0.5"},
+		{"127.0.0.3", "127.0.0.1"},
+		{"::1", "::1"},
+	} {
+		t.Run(tc.dst, func(t *testing.T) {
+			to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(tc.dst), port))
+			p := newPeer(t, tc.src, to)
+			id := open(t, p) // recv checks the source of every answer
+			join(t, p, id)
+			p.send([]byte{0x90, 0x00})
+			p.expect([]byte{0x90, 0x00}, "keepalive echo")
+		})
+	}
 }
