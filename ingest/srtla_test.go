@@ -19,6 +19,7 @@ import (
 	srt "github.com/datarhei/gosrt"
 
 	"onair/bond/srtla"
+	"onair/ingest/relay"
 	"onair/internal/testutil"
 )
 
@@ -29,11 +30,15 @@ import (
 // links receive that is not SRTLA goes back to the caller.
 type srtlaShim struct {
 	t     *testing.T
+	id    srtla.ID
 	local *net.UDPConn
 	links []*net.UDPConn
+	ctl   []chan []byte  // SRTLA packets received per link, once relaying
 	sent  []atomic.Int64 // datagrams per link
 	app   atomic.Pointer[netip.AddrPort]
-	wg    sync.WaitGroup
+	// outage drops everything both ways, as if every uplink were cut.
+	outage atomic.Bool
+	wg     sync.WaitGroup
 }
 
 // startShim registers links from srcs (loopback addresses) to the receiver
@@ -61,19 +66,52 @@ func startShim(t *testing.T, srcs []string, dsts []netip.AddrPort) *srtlaShim {
 	if err != nil {
 		t.Fatalf("REG1 answer: %v", err)
 	}
-	id := p.(*srtla.Reg2).ID
-	if !bytes.Equal(id[:srtla.HalfIDLen], sender[:srtla.HalfIDLen]) {
+	s.id = p.(*srtla.Reg2).ID
+	if !bytes.Equal(s.id[:srtla.HalfIDLen], sender[:srtla.HalfIDLen]) {
 		t.Fatal("REG2 does not carry our half of the ID")
 	}
 	for _, l := range s.links {
-		s.exchange(l, marshalT(t, &srtla.Reg2{ID: id}), srtla.TypeReg3)
+		s.exchange(l, marshalT(t, &srtla.Reg2{ID: s.id}), srtla.TypeReg3)
 	}
 
 	s.wg.Go(s.upstream)
 	for _, l := range s.links {
-		s.wg.Go(func() { s.downstream(l) })
+		ctl := make(chan []byte, 16)
+		s.ctl = append(s.ctl, ctl)
+		s.wg.Go(func() { s.downstream(l, ctl) })
 	}
 	return s
+}
+
+// rejoin registers every link again with REG2 (after the receiver expired
+// them), while relaying runs.
+func (s *srtlaShim) rejoin() {
+	s.t.Helper()
+	reg := marshalT(s.t, &srtla.Reg2{ID: s.id})
+	for i, l := range s.links {
+		ok := false
+		for try := 0; try < 5 && !ok; try++ {
+			if _, err := l.Write(reg); err != nil {
+				s.t.Fatal(err)
+			}
+			timeout := time.After(time.Second)
+		wait:
+			for {
+				select {
+				case b := <-s.ctl[i]:
+					if srtla.TypeOf(b) == srtla.TypeReg3 {
+						ok = true
+						break wait
+					}
+				case <-timeout:
+					break wait
+				}
+			}
+		}
+		if !ok {
+			s.t.Fatalf("link %s: no REG3 on rejoin", l.LocalAddr())
+		}
+	}
 }
 
 // exchange sends req on c until an answer of type want arrives (bounded).
@@ -120,6 +158,9 @@ func (s *srtlaShim) upstream() {
 			return
 		}
 		s.app.Store(&from)
+		if s.outage.Load() {
+			continue
+		}
 		k := i % len(s.links)
 		if _, err := s.links[k].Write(buf[:n]); err == nil {
 			s.sent[k].Add(1)
@@ -127,8 +168,9 @@ func (s *srtlaShim) upstream() {
 	}
 }
 
-// downstream hands the caller everything that is not SRTLA.
-func (s *srtlaShim) downstream(c *net.UDPConn) {
+// downstream hands the caller everything that is not SRTLA, and the SRTLA
+// packets to ctl.
+func (s *srtlaShim) downstream(c *net.UDPConn, ctl chan<- []byte) {
 	buf := make([]byte, srtla.MTU)
 	for {
 		n, err := c.Read(buf)
@@ -139,7 +181,16 @@ func (s *srtlaShim) downstream(c *net.UDPConn) {
 			continue // an ICMP error while the receiver starts: keep reading
 		}
 		app := s.app.Load()
-		if app == nil || srtla.Classify(buf[:n]) == srtla.KindSRTLA {
+		switch {
+		case s.outage.Load():
+			continue
+		case srtla.Classify(buf[:n]) == srtla.KindSRTLA:
+			select {
+			case ctl <- bytes.Clone(buf[:n]):
+			default:
+			}
+			continue
+		case app == nil:
 			continue
 		}
 		_, _ = s.local.WriteToUDPAddrPort(buf[:n], *app)
@@ -157,10 +208,11 @@ func (s *srtlaShim) close() {
 }
 
 // sendTS dials addr with gosrt (passphrase, stream id) and writes ts in
-// 1316-byte chunks at about 8 Mbit/s, then waits until delivered(n) says
-// the receiver has all n bytes (bounded) before closing, because gosrt's
-// Close does not linger.
-func sendTS(t *testing.T, addr string, ts []byte, passphrase, streamID string, delivered func() int64) {
+// 1316-byte chunks at about 8 Mbit/s, then waits until delivered() says the
+// receiver has all the bytes (bounded) before closing, because gosrt's Close
+// does not linger. mid, when set, runs halfway, once the receiver has
+// everything written so far.
+func sendTS(t *testing.T, addr string, ts []byte, passphrase, streamID string, delivered func() int64, mid func()) {
 	t.Helper()
 	cfg := srt.DefaultConfig()
 	cfg.Passphrase, cfg.PBKeylen, cfg.StreamId = passphrase, 16, streamID
@@ -180,16 +232,26 @@ func sendTS(t *testing.T, addr string, ts []byte, passphrase, streamID string, d
 	const chunk = 1316
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	half := len(ts) / chunk / 2 * chunk
 	for off := 0; off < len(ts); off += chunk {
+		if off == half && mid != nil {
+			waitDelivered(t, delivered, int64(off))
+			mid()
+		}
 		<-tick.C
 		if _, err := conn.Write(ts[off:min(off+chunk, len(ts))]); err != nil {
 			t.Fatalf("write at %d: %v", off, err)
 		}
 	}
+	waitDelivered(t, delivered, int64(len(ts)))
+}
+
+func waitDelivered(t *testing.T, delivered func() int64, n int64) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for delivered() < int64(len(ts)) {
+	for delivered() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("receiver has %d of %d bytes", delivered(), len(ts))
+			t.Fatalf("receiver has %d of %d bytes", delivered(), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -214,7 +276,7 @@ func TestSRTLATerminatedHere(t *testing.T) {
 	shim := startShim(t, []string{"127.0.0.2", "::1"},
 		[]netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), netip.AddrPortFrom(netip.IPv6Loopback(), port)})
 
-	sendTS(t, shim.addr(), ts, secret, sid, func() int64 { return srv.Report().Transport.Bytes })
+	sendTS(t, shim.addr(), ts, secret, sid, func() int64 { return srv.Report().Transport.Bytes }, nil)
 	live := srv.Report()
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -243,6 +305,50 @@ func TestSRTLATerminatedHere(t *testing.T) {
 		t.Errorf("report file srtla section: %v %+v", err, fromFile.SRTLA)
 	}
 	t.Logf("%d bytes over 2 links (%d + %d datagrams)", len(ts), shim.sent[0].Load(), shim.sent[1].Load())
+}
+
+// TestSRTLAGroupOutlivesTotalOutage: every link is cut until the receiver
+// has expired them all; the group stays (GroupTimeout counts from its last
+// packet, not from its creation as in the reference), the links rejoin with
+// REG2 and the same SRT session carries on: one connection, the stream
+// intact.
+func TestSRTLAGroupOutlivesTotalOutage(t *testing.T) {
+	ts := readFile(t, sampleTS(t))
+	out := filepath.Join(t.TempDir(), "rec.ts")
+	srv, _, stop := runServer(t, Config{SRTLA: "127.0.0.1:0", OutFile: out,
+		Relay: relay.Config{LinkTimeout: time.Second, CleanupInterval: 100 * time.Millisecond, GroupTimeout: 20 * time.Second}})
+	relayAddr := srv.SRTLAAddrs()[0].(*net.UDPAddr).AddrPort()
+	shim := startShim(t, []string{"127.0.0.2", "127.0.0.3"}, []netip.AddrPort{relayAddr, relayAddr})
+	stats := func() *relay.Stats { return srv.Report().SRTLA }
+	outage := func() {
+		shim.outage.Store(true)
+		deadline := time.Now().Add(10 * time.Second)
+		for stats().Counters.LinksExpired < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("links not expired: %+v", stats().Counters)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if st := stats(); len(st.Groups) != 1 || len(st.Groups[0].Links) != 0 {
+			t.Fatalf("during the outage: %+v", st)
+		}
+		shim.outage.Store(false)
+		shim.rejoin()
+	}
+	sendTS(t, shim.addr(), ts, "", "", func() int64 { return srv.Report().Transport.Bytes }, outage)
+	st := stats()
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := readFile(t, out); !bytes.Equal(got, ts) {
+		t.Fatalf("recording %d bytes differs from the %d sent", len(got), len(ts))
+	}
+	if r := srv.Report(); r.Connections != 1 {
+		t.Errorf("%d SRT connections, want the one session kept", r.Connections)
+	}
+	if c := st.Counters; c.Registrations != 4 || c.LinksExpired != 2 || c.GroupsExpired != 0 || c.GroupsCreated != 1 {
+		t.Errorf("counters %+v", c)
+	}
 }
 
 // TestSRTLAForwardToSrtLiveTransmit: with Forward, each group is relayed to
@@ -292,7 +398,7 @@ func TestSRTLAForwardToSrtLiveTransmit(t *testing.T) {
 		return st.Size() + 4096
 	}
 	time.Sleep(200 * time.Millisecond) // srt-live-transmit binds after it started; Dial retries anyway
-	sendTS(t, shim.addr(), ts, secret, "cam1", size)
+	sendTS(t, shim.addr(), ts, secret, "cam1", size, nil)
 	st := srv.Report().SRTLA
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)

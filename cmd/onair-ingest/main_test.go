@@ -162,8 +162,8 @@ func TestSRTLAFlags(t *testing.T) {
 	buf := make([]byte, 1500)
 	n := 0
 	for range 50 { // until the process listens (bounded)
-		if _, err := c.WriteTo(reg1, to); err != nil {
-			t.Fatal(err)
+		if _, werr := c.WriteTo(reg1, to); werr != nil {
+			t.Fatal(werr)
 		}
 		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		if n, _, err = c.ReadFrom(buf); err == nil {
