@@ -119,13 +119,9 @@ func (r *Relay) reg1(sock replySocket, from netip.AddrPort, p *srtla.Reg1) {
 			r.send(sock, from, reply)
 			return
 		}
-		// The same address with a new ID: the sender restarted. Its old
-		// group never got a link from this address; replace it if it has
-		// none at all, otherwise the address is taken.
-		if len(g.links) > 0 {
-			r.regErrLocked(sock, from, reasonAddrInUse)
-			return
-		}
+		// The same address with a new ID: the sender restarted before any
+		// link joined (regAddrs only holds groups without links). Nobody
+		// else can use that group: replace it.
 		g.log.Info("group replaced by a new REG1 from its address")
 		r.removeGroupLocked(g)
 	}

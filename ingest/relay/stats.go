@@ -11,8 +11,8 @@ const (
 	reasonGroupsFull = "groups_full"
 	// reasonLinksFull: REG2 for a group with MaxLinksPerGroup links (REG_ERR).
 	reasonLinksFull = "links_full"
-	// reasonAddrInUse: the source is a link of a group (REG1), of another
-	// group (REG2), or opened a group that already has links (REG_ERR).
+	// reasonAddrInUse: the source is a link of a group (REG1), or of
+	// another group (REG2) (REG_ERR).
 	reasonAddrInUse = "addr_in_use"
 	// reasonNoGroup: REG2 with an unknown ID (REG_NGP).
 	reasonNoGroup = "no_group"
