@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"onair/ingest/relay"
 	"onair/internal/testutil"
 )
 
@@ -237,7 +238,15 @@ func TestServerKeepsLivePublisher(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	for _, cfg := range []Config{{}, {Listen: "nope"}, {Listen: "127.0.0.1:1", Passphrase: "short"}, {Listen: "127.0.0.1:1", Latency: -1}} {
+	for _, cfg := range []Config{{}, {Listen: "nope"}, {Listen: "127.0.0.1:1", Passphrase: "short"}, {Listen: "127.0.0.1:1", Latency: -1},
+		{Listen: "127.0.0.1:1", Forward: "srt://127.0.0.1:9"}, // forward without srtla
+		{SRTLA: "nope"}, // no port
+		{SRTLA: ":0", Forward: "udp://127.0.0.1:9"},                  // not srt://
+		{SRTLA: ":0", Forward: "srt://127.0.0.1:9?latency=200"},      // options belong to the ends
+		{SRTLA: ":0", Forward: "srt://127.0.0.1:9", OutFile: "x.ts"}, // nothing to record
+		{SRTLA: ":0", Relay: relay.Config{MaxGroups: -1}},            // relay settings checked by New
+		{SRTLA: ":0", Passphrase: "short"},                           // the listener's own checks still apply
+	} {
 		if _, err := New(cfg, nil); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -436,4 +437,31 @@ func jsonFile(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+// TestSRTLAPortTaken: Run fails at once, with nothing left running, when
+// the SRTLA address cannot be bound (an SRT listener without its relay would
+// look healthy and receive nothing).
+func TestSRTLAPortTaken(t *testing.T) {
+	busy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Close() }()
+	for _, forward := range []string{"", "srt://127.0.0.1:9"} {
+		srv, err := New(Config{SRTLA: busy.LocalAddr().String(), Forward: forward}, testutil.NilLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(context.Background()) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("forward %q: Run returned nil", forward)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("forward %q: Run did not fail", forward)
+		}
+	}
 }
