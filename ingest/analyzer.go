@@ -10,7 +10,10 @@
 //     This is how DESIGN.md's "no gap" is measured.
 //   - Server, an SRT listener (gosrt) that accepts one publisher at a time,
 //     appends every received byte to a file, tees it into an Analyzer and
-//     records every SRT connection (socket id, remote, bytes).
+//     records every SRT connection (socket id, remote, bytes). With
+//     Config.SRTLA it also runs the SRTLA receiver (package ingest/relay) in
+//     front of that listener, so a bonded sender's groups are terminated
+//     here, or relayed to another SRT listener with Config.Forward.
 //
 // It is not a decoder (it never decodes pictures or audio: "decodable" is left
 // to ffprobe/ffmpeg on the recorded file), not a demuxer for consumers (it

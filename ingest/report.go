@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"onair/ingest/relay"
 )
 
 // Report is the analysis of one MPEG-TS stream. Every counter is exact for the
@@ -37,6 +39,9 @@ type Report struct {
 	// first video frame) arrived (live feeds only): the end point of the
 	// time-to-first-frame benchmark.
 	FirstVideoAt *time.Time `json:"first_video_at,omitempty"`
+	// SRTLA is the SRTLA receiver's groups and counters (onair-ingest
+	// -srtla only).
+	SRTLA *relay.Stats `json:"srtla,omitempty"`
 }
 
 // StreamReport holds the timing and continuity figures shared by video and audio.

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	srt "github.com/datarhei/gosrt"
 	"go.uber.org/zap"
+
+	"onair/ingest/relay"
+	"onair/output/srturl"
 )
 
 // Config configures a Server.
@@ -39,6 +43,27 @@ type Config struct {
 	ReportInterval time.Duration
 	// Analyzer configures the analysis of the received stream.
 	Analyzer Options
+	// PeerIdleTimeout is how long the SRT listener keeps a silent connection;
+	// 0 keeps gosrt's default (5 s). A bonded sender's total outage keeps its
+	// SRT session only if this outlasts it.
+	PeerIdleTimeout time.Duration
+
+	// SRTLA, when set, is the UDP address SRTLA senders reach (package
+	// relay; a wildcard address serves IPv4 and IPv6). The Server then
+	// terminates each group itself: its SRT listener moves to 127.0.0.1:0
+	// (Listen is ignored) and is the relay's downstream, with the same
+	// passphrase, stream id, latency, output and analysis; the report gains
+	// an "srtla" section.
+	SRTLA string
+	// Forward, with SRTLA, relays each group to this SRT listener
+	// ("srt://HOST:PORT") instead of terminating it here: no SRT listener
+	// runs, nothing is recorded or analyzed, and the report has only the
+	// srtla section. Passphrase and stream id are the business of the
+	// sender and that listener.
+	Forward string
+	// Relay tunes the SRTLA receiver (limits and timeouts; zero values are
+	// its defaults). Listen and Downstream are set from SRTLA and Forward.
+	Relay relay.Config
 }
 
 // Server is the studio-side SRT receiver: it accepts one publisher at a time,
@@ -50,8 +75,11 @@ type Server struct {
 	log *zap.Logger
 	an  *Analyzer
 
+	forward string // host:port of Config.Forward
+
 	ready chan struct{}
-	addr  net.Addr // set before ready is closed
+	addr  net.Addr     // set before ready is closed (nil with Forward)
+	relay *relay.Relay // set before ready is closed (nil without SRTLA)
 
 	mu     sync.Mutex
 	conns  []*connState
@@ -68,6 +96,29 @@ type connState struct {
 
 // New validates cfg and returns a Server. Nothing is opened until Run.
 func New(cfg Config, log *zap.Logger) (*Server, error) {
+	var forward string
+	switch {
+	case cfg.SRTLA == "" && cfg.Forward != "":
+		return nil, errors.New("ingest: forward needs an srtla address")
+	case cfg.SRTLA != "":
+		cfg.Listen = "127.0.0.1:0" // the relay's downstream, loopback only
+		if cfg.Forward != "" {
+			var err error
+			if forward, err = parseForward(cfg.Forward); err != nil {
+				return nil, err
+			}
+			if cfg.OutFile != "" {
+				return nil, errors.New("ingest: with forward nothing is received here: no output file")
+			}
+		}
+		// Validate the relay's settings now; Run makes the real one once the
+		// downstream address is known.
+		rc := cfg.Relay
+		rc.Listen, rc.Downstream = []string{cfg.SRTLA}, "127.0.0.1:1"
+		if _, err := relay.New(rc, nil, nil); err != nil {
+			return nil, fmt.Errorf("ingest: srtla: %w", err)
+		}
+	}
 	if cfg.Listen == "" {
 		return nil, errors.New("ingest: listen address is empty")
 	}
@@ -77,8 +128,8 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if n := len(cfg.Passphrase); n != 0 && (n < 10 || n > 79) {
 		return nil, fmt.Errorf("ingest: passphrase must be 10..79 characters, got %d", n)
 	}
-	if cfg.Latency < 0 {
-		return nil, fmt.Errorf("ingest: negative latency %s", cfg.Latency)
+	if cfg.Latency < 0 || cfg.PeerIdleTimeout < 0 {
+		return nil, errors.New("ingest: negative latency or peer idle timeout")
 	}
 	if cfg.ReplaceAfter <= 0 {
 		cfg.ReplaceAfter = time.Second
@@ -93,17 +144,47 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 		cfg.Analyzer.Now = time.Now
 	}
 	return &Server{
-		cfg:   cfg,
-		log:   log,
-		an:    NewAnalyzer(cfg.Analyzer),
-		ready: make(chan struct{}),
+		cfg:     cfg,
+		log:     log,
+		an:      NewAnalyzer(cfg.Analyzer),
+		forward: forward,
+		ready:   make(chan struct{}),
 	}, nil
+}
+
+// parseForward accepts srt://HOST:PORT and returns HOST:PORT. Query keys are
+// refused: a relay passes SRT through, so latency, passphrase and stream id
+// are set by the sender and the listener, not here.
+func parseForward(s string) (string, error) {
+	if strings.Contains(s, "?") {
+		return "", fmt.Errorf("ingest: forward %q: only srt://HOST:PORT, no options", s)
+	}
+	u, err := srturl.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("ingest: forward: %w", err)
+	}
+	return u.Addr(), nil
 }
 
 // Ready is closed once Run listens; Addr is valid from then on.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addr returns the address the listener is bound to (nil before Ready).
+// SRTLAAddrs returns the addresses the SRTLA receiver listens on (nil
+// before Ready or without Config.SRTLA).
+func (s *Server) SRTLAAddrs() []net.Addr {
+	select {
+	case <-s.ready:
+	default:
+		return nil
+	}
+	if s.relay == nil {
+		return nil
+	}
+	return s.relay.Addrs()
+}
+
+// Addr returns the address the SRT listener is bound to (nil before Ready,
+// and with Config.Forward, where there is none).
 func (s *Server) Addr() net.Addr {
 	select {
 	case <-s.ready:
@@ -116,8 +197,11 @@ func (s *Server) Addr() net.Addr {
 // Run listens and receives until ctx is cancelled, then closes the
 // connection, syncs and closes the file, writes the final report file and
 // returns nil. It returns an error if the file or the listener cannot be
-// opened, or if the listener fails. Call Run once.
+// opened, or if the listener (or the SRTLA receiver) fails. Call Run once.
 func (s *Server) Run(ctx context.Context) error {
+	if s.forward != "" {
+		return s.runForward(ctx)
+	}
 	if s.cfg.OutFile != "" {
 		f, err := os.OpenFile(s.cfg.OutFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -129,18 +213,30 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Latency > 0 {
 		srtCfg.Latency = s.cfg.Latency
 	}
+	if s.cfg.PeerIdleTimeout > 0 {
+		srtCfg.PeerIdleTimeout = s.cfg.PeerIdleTimeout
+	}
 	ln, err := srt.Listen("srt", s.cfg.Listen, srtCfg)
 	if err != nil {
 		s.closeFile()
 		return fmt.Errorf("ingest: %w", err)
 	}
 	s.addr = ln.Addr()
-	close(s.ready)
-	s.log.Info("listening", zap.Stringer("addr", s.addr), zap.Bool("encrypted", s.cfg.Passphrase != ""))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	relayErr := make(chan error, 1)
+	if s.cfg.SRTLA != "" {
+		if err := s.startRelay(ctx, cancel, s.addr.String(), &wg, relayErr); err != nil {
+			ln.Close()
+			s.closeFile()
+			wg.Wait()
+			return err
+		}
+	}
+	close(s.ready)
+	s.log.Info("listening", zap.Stringer("addr", s.addr), zap.Bool("encrypted", s.cfg.Passphrase != ""))
 	wg.Go(func() {
 		<-ctx.Done()
 		ln.Close() // unblocks Accept2 and closes the connections
@@ -172,6 +268,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.an.Flush()
 	s.closeFile()
 	wg.Wait()
+	select {
+	case err := <-relayErr:
+		runErr = err
+	default:
+	}
 	if s.cfg.ReportFile != "" {
 		if err := WriteReportFile(s.cfg.ReportFile, s.Report()); err != nil {
 			s.log.Error("final report", zap.Error(err))
@@ -183,6 +284,68 @@ func (s *Server) Run(ctx context.Context) error {
 	r := s.Report()
 	s.log.Info("stopped", zap.Int("connections", r.Connections), zap.Int64("video_frames", r.Video.Frames),
 		zap.Int64("missing", r.Video.Missing), zap.Int64("bytes", r.Transport.Bytes))
+	return runErr
+}
+
+// startRelay runs the SRTLA receiver in wg with downstream as its SRT
+// listener and returns once it listens. A later failure of the relay goes to
+// errc and cancels the Server.
+func (s *Server) startRelay(ctx context.Context, cancel context.CancelFunc, downstream string,
+	wg *sync.WaitGroup, errc chan error) error {
+	rc := s.cfg.Relay
+	rc.Listen, rc.Downstream = []string{s.cfg.SRTLA}, downstream
+	r, err := relay.New(rc, s.log.Named("srtla"), nil)
+	if err != nil {
+		return fmt.Errorf("ingest: srtla: %w", err)
+	}
+	done := make(chan struct{})
+	wg.Go(func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			errc <- fmt.Errorf("ingest: srtla: %w", err)
+			cancel()
+		}
+	})
+	select {
+	case <-r.Ready():
+		s.relay = r
+		return nil
+	case <-done:
+		return <-errc
+	}
+}
+
+// runForward runs only the SRTLA receiver, relaying every group to
+// Config.Forward, and the report loop.
+func (s *Server) runForward(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	relayErr := make(chan error, 1)
+	if err := s.startRelay(ctx, cancel, s.forward, &wg, relayErr); err != nil {
+		wg.Wait()
+		return err
+	}
+	close(s.ready)
+	s.log.Info("forwarding srtla", zap.String("to", s.forward))
+	if s.cfg.ReportFile != "" {
+		wg.Go(func() { s.reportLoop(ctx) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	var runErr error
+	select {
+	case runErr = <-relayErr:
+	default:
+	}
+	if s.cfg.ReportFile != "" {
+		if err := WriteReportFile(s.cfg.ReportFile, s.Report()); err != nil {
+			s.log.Error("final report", zap.Error(err))
+			if runErr == nil {
+				runErr = err
+			}
+		}
+	}
 	return runErr
 }
 
@@ -320,6 +483,14 @@ func (s *Server) Report() Report {
 	r := s.an.Report()
 	r.Sessions = s.Connections()
 	r.Connections = len(r.Sessions)
+	select {
+	case <-s.ready:
+		if s.relay != nil {
+			st := s.relay.Stats()
+			r.SRTLA = &st
+		}
+	default:
+	}
 	return r
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"onair/ingest/relay"
 	"onair/internal/testutil"
 )
 
@@ -38,7 +39,10 @@ func runServer(t *testing.T, cfg Config) (*Server, int, func() error) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("server not ready")
 	}
-	port := srv.Addr().(*net.UDPAddr).Port
+	port := 0
+	if a := srv.Addr(); a != nil { // nil with Forward
+		port = a.(*net.UDPAddr).Port
+	}
 	stopped := false
 	stop := func() error {
 		if stopped {
@@ -234,7 +238,15 @@ func TestServerKeepsLivePublisher(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	for _, cfg := range []Config{{}, {Listen: "nope"}, {Listen: "127.0.0.1:1", Passphrase: "short"}, {Listen: "127.0.0.1:1", Latency: -1}} {
+	for _, cfg := range []Config{{}, {Listen: "nope"}, {Listen: "127.0.0.1:1", Passphrase: "short"}, {Listen: "127.0.0.1:1", Latency: -1},
+		{Listen: "127.0.0.1:1", Forward: "srt://127.0.0.1:9"}, // forward without srtla
+		{SRTLA: "nope"}, // no port
+		{SRTLA: ":0", Forward: "udp://127.0.0.1:9"},                  // not srt://
+		{SRTLA: ":0", Forward: "srt://127.0.0.1:9?latency=200"},      // options belong to the ends
+		{SRTLA: ":0", Forward: "srt://127.0.0.1:9", OutFile: "x.ts"}, // nothing to record
+		{SRTLA: ":0", Relay: relay.Config{MaxGroups: -1}},            // relay settings checked by New
+		{SRTLA: ":0", Passphrase: "short"},                           // the listener's own checks still apply
+	} {
 		if _, err := New(cfg, nil); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}

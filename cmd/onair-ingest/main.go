@@ -1,5 +1,7 @@
 // Command onair-ingest is the studio-side SRT receiver and stream analyzer of onair's end-to-end
 // tests (package ingest). Live: -listen -out -report (rewritten every second and on SIGINT/SIGTERM).
+// Bonded: -srtla ADDR receives SRTLA groups (package ingest/relay) and terminates them here with
+// the same flags, or with -forward srt://HOST:PORT relays each group to that SRT listener.
 // Offline: -analyze FILE.ts prints the report (or writes -report) and exits.
 package main
 
@@ -18,7 +20,10 @@ import (
 
 func main() {
 	var cfg ingest.Config
-	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:9000", "SRT listen address")
+	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:9000", "SRT listen address (ignored with -srtla)")
+	flag.StringVar(&cfg.SRTLA, "srtla", "", "listen for SRTLA senders here (e.g. :5000, IPv4 and IPv6)")
+	flag.StringVar(&cfg.Forward, "forward", "", "with -srtla: relay each group to this srt://HOST:PORT listener")
+	flag.DurationVar(&cfg.PeerIdleTimeout, "peer-idle-timeout", 0, "drop a silent SRT peer after this (0: 5s)")
 	flag.StringVar(&cfg.Passphrase, "passphrase", "", "SRT passphrase (AES-128); empty: no encryption")
 	flag.StringVar(&cfg.StreamID, "streamid", "", "accept only this SRT stream id")
 	flag.StringVar(&cfg.OutFile, "out", "", "append the received stream to this file")

@@ -139,3 +139,60 @@ func TestLiveSIGINT(t *testing.T) {
 			r.Video.Missing, r.Connections, r.Transport.Bytes, st.Size())
 	}
 }
+
+// TestSRTLAFlags: -srtla answers an SRTLA REG1 on the given address and the
+// final report has the srtla section; -forward needs -srtla and an srt:// URL.
+func TestSRTLAFlags(t *testing.T) {
+	bin := build(t)
+	rep := filepath.Join(t.TempDir(), "r.json")
+	port := freeUDPPort(t)
+	srv := exec.Command(bin, "-srtla", "127.0.0.1:"+strconv.Itoa(port), "-report", rep)
+	done := testutil.StartProcess(t, srv)
+
+	// Unconnected: an ICMP port unreachable before the process listens is
+	// not reported to it.
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	defer func() { _ = c.Close() }()
+	reg1 := make([]byte, 258)
+	reg1[0], reg1[1], reg1[2] = 0x92, 0x00, 0x42
+	buf := make([]byte, 1500)
+	n := 0
+	for range 50 { // until the process listens (bounded)
+		if _, werr := c.WriteTo(reg1, to); werr != nil {
+			t.Fatal(werr)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, _, err = c.ReadFrom(buf); err == nil {
+			break
+		}
+	}
+	if n != 258 || buf[0] != 0x92 || buf[1] != 0x01 || buf[2] != 0x42 {
+		t.Fatalf("REG1 answer % x (%d bytes)", buf[:min(n, 8)], n)
+	}
+	if err := srv.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, done, 10*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	var r ingest.Report
+	if b, err := os.ReadFile(rep); err != nil || json.Unmarshal(b, &r) != nil || r.SRTLA == nil ||
+		r.SRTLA.Counters.GroupsCreated != 1 || len(r.SRTLA.Groups) != 0 {
+		t.Fatalf("report: %v %+v", err, r.SRTLA)
+	}
+
+	for _, args := range [][]string{
+		{"-forward", "srt://127.0.0.1:9000"},
+		{"-srtla", ":0", "-forward", "udp://127.0.0.1:9000"},
+		{"-srtla", ":0", "-forward", "srt://127.0.0.1:9000?latency=200"},
+		{"-srtla", ":0", "-forward", "srt://127.0.0.1:9000", "-out", "x.ts"},
+	} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err == nil {
+			t.Errorf("%v: exit 0 (%s)", args, out)
+		}
+	}
+}

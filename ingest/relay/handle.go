@@ -1,0 +1,246 @@
+package relay
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"go.uber.org/zap"
+
+	"onair/bond/srtla"
+)
+
+// handle processes one datagram from a sender (SRTLA.md §7). Every input is
+// valid to it: whatever is not a registration, a keepalive from a link or
+// SRT from a link is counted and dropped, and nothing panics on it.
+func (r *Relay) handle(sock replySocket, from netip.AddrPort, b []byte) {
+	if len(b) > srtla.MTU {
+		r.count(func(c *counters) { c.malformed[malformedTooLong]++ })
+		return
+	}
+	switch srtla.Classify(b) {
+	case srtla.KindInvalid:
+		r.count(func(c *counters) { c.malformed[malformedTooShort]++ })
+		return
+	case srtla.KindSRTLA:
+		r.handleSRTLA(sock, from, b)
+		return
+	}
+	r.handleSRT(from, b)
+}
+
+// handleSRTLA handles an SRTLA control packet; none is ever forwarded to SRT.
+func (r *Relay) handleSRTLA(sock replySocket, from netip.AddrPort, b []byte) {
+	p, err := srtla.Parse(b)
+	if err != nil {
+		kind := malformedKind(err)
+		r.count(func(c *counters) { c.malformed[kind]++ })
+		return
+	}
+	switch p := p.(type) {
+	case *srtla.Reg1:
+		if r.allowReg(from) {
+			r.reg1(sock, from, p)
+		}
+	case *srtla.Reg2:
+		if r.allowReg(from) {
+			r.reg2(sock, from, p)
+		}
+	case *srtla.Keepalive:
+		now := r.clock.Now()
+		r.mu.Lock()
+		l := r.links[from]
+		if l == nil {
+			r.counters.unknownSource++
+			r.mu.Unlock()
+			return
+		}
+		l.lastRcvd, l.g.lastActive = now, now
+		l.pkts++
+		l.bytes += uint64(len(b))
+		r.mu.Unlock()
+		r.send(sock, from, b) // the echo: byte for byte, whatever its length
+	default:
+		// ACK, REG3, REG_ERR, REG_NGP, REG_NAK: a receiver's packets, never
+		// a sender's.
+		r.count(func(c *counters) { c.malformed[malformedUnexpected]++ })
+	}
+}
+
+// handleSRT forwards an SRT datagram from a link to the group's listener and
+// keeps the link's SRTLA ACK batch.
+func (r *Relay) handleSRT(from netip.AddrPort, b []byte) {
+	now := r.clock.Now()
+	r.mu.Lock()
+	l := r.links[from]
+	if l == nil || r.closing {
+		r.counters.unknownSource++
+		r.mu.Unlock()
+		return
+	}
+	g := l.g
+	l.lastRcvd, g.lastActive = now, now
+	l.pkts++
+	l.bytes += uint64(len(b))
+	if len(b) < srtla.MinSRTLen {
+		r.counters.malformed[malformedTooShort]++
+		r.mu.Unlock()
+		return
+	}
+	g.last = l
+	var ack []byte
+	if sn, err := srtla.DataSN(b); err == nil {
+		l.acks = append(l.acks, sn)
+		if len(l.acks) >= r.cfg.AckBatch {
+			ack = marshal(&srtla.Ack{SNs: l.acks})
+			l.acks = l.acks[:0]
+		}
+	}
+	down, err := r.downstreamLocked(g)
+	r.mu.Unlock()
+	if ack != nil {
+		r.send(l.sock, l.addr, ack)
+	}
+	if err == nil {
+		_, err = down.Write(b)
+	}
+	if err != nil {
+		r.destroy(g, "send downstream", err)
+	}
+}
+
+// downstreamLocked returns the group's socket to the SRT listener, making it
+// (and starting its reader) on first use.
+func (r *Relay) downstreamLocked(g *group) (*net.UDPConn, error) {
+	if g.down != nil {
+		return g.down, nil
+	}
+	c, err := net.DialUDP("udp", nil, r.downstream)
+	if err != nil {
+		return nil, err
+	}
+	g.down = c
+	g.log.Info("downstream socket", zap.Stringer("local", c.LocalAddr()), zap.Stringer("remote", r.downstream))
+	r.wg.Go(func() { r.readDownstream(g, c) })
+	return c, nil
+}
+
+// readDownstream relays the listener's datagrams to the group's links: an
+// SRT ACK to every link (senders read it on each to recount in-flight
+// packets), anything else to one link known to be alive. A read error or a
+// datagram shorter than an SRT header (for example after an ICMP port
+// unreachable) destroys the group, as the reference does.
+func (r *Relay) readDownstream(g *group, c *net.UDPConn) {
+	buf := make([]byte, readBuf)
+	var targets []*link
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			r.destroy(g, "read downstream", err)
+			return
+		}
+		b := buf[:n]
+		if n < srtla.MinSRTLen {
+			r.destroy(g, "short read downstream", errShortRead)
+			return
+		}
+		if srtla.Classify(b) == srtla.KindSRTLA {
+			// Not SRT: a sender would take it for our control packet.
+			r.count(func(c *counters) { c.malformed[malformedDownstream]++ })
+			continue
+		}
+		now := r.clock.Now()
+		r.mu.Lock()
+		targets = targets[:0]
+		if srtla.TypeOf(b) == srtla.SRTAck {
+			targets = append(targets, g.links...)
+		} else if l := r.returnLinkLocked(g, now); l != nil {
+			targets = append(targets, l)
+		}
+		r.mu.Unlock()
+		for _, l := range targets {
+			r.send(l.sock, l.addr, b)
+		}
+	}
+}
+
+var errShortRead = errors.New("relay: datagram shorter than an srt header")
+
+// destroy removes a group after its downstream socket failed, and counts it
+// unless the group was already removed (its socket then fails because it was
+// closed) or the relay is stopping.
+func (r *Relay) destroy(g *group, what string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g.dead || r.closing {
+		return
+	}
+	r.counters.downstreamErrors++
+	g.log.Warn("group destroyed: "+what, zap.Error(err))
+	r.removeGroupLocked(g)
+}
+
+// flushAcks sends every partial ACK batch.
+func (r *Relay) flushAcks() {
+	type pending struct {
+		l   *link
+		ack []byte
+	}
+	var out []pending
+	r.mu.Lock()
+	for _, g := range r.groups {
+		for _, l := range g.links {
+			if len(l.acks) > 0 {
+				out = append(out, pending{l, marshal(&srtla.Ack{SNs: l.acks})})
+				l.acks = l.acks[:0]
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range out {
+		r.send(p.l.sock, p.l.addr, p.ack)
+	}
+}
+
+// allowReg applies the per-source registration rate limit.
+func (r *Relay) allowReg(from netip.AddrPort) bool {
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.limiter.allow(from.Addr(), now) {
+		return true
+	}
+	r.counters.rateLimited++
+	return false
+}
+
+// send writes one datagram to a sender; a failure is counted, not fatal (the
+// link recovers or expires).
+func (r *Relay) send(sock replySocket, to netip.AddrPort, b []byte) {
+	if _, err := sock.WriteToUDPAddrPort(b, to); err != nil {
+		r.count(func(c *counters) { c.sendErrors++ })
+		r.log.Debug("send to sender", zap.Stringer("to", to), zap.Error(err))
+	}
+}
+
+func (r *Relay) count(f func(*counters)) {
+	r.mu.Lock()
+	f(&r.counters)
+	r.mu.Unlock()
+}
+
+// malformedKind names the kind of an srtla.Parse error for the counters.
+func malformedKind(err error) string {
+	switch {
+	case errors.Is(err, srtla.ErrPacketTooShort):
+		return malformedTooShort
+	case errors.Is(err, srtla.ErrPacketTooLong):
+		return malformedTooLong
+	case errors.Is(err, srtla.ErrBadLength):
+		return malformedBadLength
+	case errors.Is(err, srtla.ErrUnknownType):
+		return malformedUnknownType
+	default:
+		return malformedOther
+	}
+}
