@@ -174,13 +174,35 @@ func (sh *shim) dataFrom(ip string) int {
 	return sh.data[netip.MustParseAddr(ip)]
 }
 
+// e2eCase is one end-to-end run: the second link's policy, and what
+// happens to the links at chunk cutAt.
+type e2eCase struct {
+	name    string
+	policyB api.UplinkPolicy
+	// outage, if set, cuts both links for that long instead of cutting b
+	// for good; bytes sent during it may be dropped by SRT (too late), so
+	// only the session is checked, not every byte.
+	outage time.Duration
+}
+
 // A gosrt caller streams through the sender and the shim to a gosrt
-// listener with passphrase and streamid over two bond links; one link is cut
-// mid-stream. Every byte arrives, in order, over one SRT session.
-func TestEndToEndLinkCutMidStream(t *testing.T) {
+// listener with passphrase and streamid over two links; one link is cut
+// mid-stream (bond and duplicate): every byte arrives, in order, over one SRT
+// session. A total outage of 10 s: the same session continues after it.
+func TestEndToEndThroughTheSender(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time: streams for several seconds (run under flock /tmp/onair-live.lock)")
 	}
+	for _, tc := range []e2eCase{
+		{name: "bond link cut", policyB: api.PolicyBond},
+		{name: "duplicate link cut", policyB: api.PolicyDuplicate},
+		{name: "total outage 10s", policyB: api.PolicyBond, outage: 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runE2E(t, tc) })
+	}
+}
+
+func runE2E(t *testing.T, tc e2eCase) {
 	const (
 		passphrase = "correct horse battery staple"
 		streamID   = "#!::r=live/e2e,m=publish"
@@ -189,9 +211,14 @@ func TestEndToEndLinkCutMidStream(t *testing.T) {
 		cutAt      = 1000
 	)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	idle := 5 * time.Second
+	if tc.outage > 0 {
+		idle = tc.outage + 10*time.Second
+	}
 
 	lcfg := srt.DefaultConfig()
 	lcfg.Latency = 1500 * time.Millisecond
+	lcfg.PeerIdleTimeout = idle
 	ln, err := srt.Listen("srt", "127.0.0.1:0", lcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +273,7 @@ func TestEndToEndLinkCutMidStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetLinks([]Link{bondLink("a", ipA, api.PolicyBond), bondLink("b", ipB, api.PolicyBond)})
+	s.SetLinks([]Link{bondLink("a", ipA, api.PolicyBond), bondLink("b", ipB, tc.policyB)})
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- s.Run(ctx) }()
@@ -257,7 +284,7 @@ func TestEndToEndLinkCutMidStream(t *testing.T) {
 		}
 	})
 	<-s.Ready()
-	waitReal(t, "both links up", 10*time.Second, func() bool {
+	bothUp := func() bool {
 		n := 0
 		for _, sm := range s.Samples() {
 			if sm.Alive {
@@ -265,10 +292,12 @@ func TestEndToEndLinkCutMidStream(t *testing.T) {
 			}
 		}
 		return n == 2
-	})
+	}
+	waitReal(t, "both links up", 10*time.Second, bothUp)
 
 	ccfg := srt.DefaultConfig()
 	ccfg.Latency = 1500 * time.Millisecond
+	ccfg.PeerIdleTimeout = idle
 	ccfg.StreamId = streamID
 	ccfg.Passphrase = passphrase
 	caller, err := srt.Dial("srt", s.LocalAddr().String(), ccfg)
@@ -281,30 +310,63 @@ func TestEndToEndLinkCutMidStream(t *testing.T) {
 	_, _ = rand.Read(payload)
 	tick := time.NewTicker(2 * time.Millisecond) // ≈ 5 Mbit/s
 	defer tick.Stop()
-	var bBeforeCut int
+	var bBeforeCut, atRestore int
+	setCut := func(on bool, ips ...string) {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		for _, ip := range ips {
+			sh.cut[netip.MustParseAddr(ip)] = on
+		}
+	}
 	for i := range chunks {
 		<-tick.C
 		if i == cutAt {
 			bBeforeCut = sh.dataFrom(ipB)
-			sh.mu.Lock()
-			sh.cut[netip.MustParseAddr(ipB)] = true
-			sh.mu.Unlock()
-			t.Logf("link b cut after %d packets on it", bBeforeCut)
+			if tc.outage == 0 {
+				setCut(true, ipB)
+				t.Logf("link b cut after %d packets on it", bBeforeCut)
+			} else {
+				setCut(true, ipA, ipB)
+				outageEnd := time.Now().Add(tc.outage)
+				for time.Now().Before(outageEnd) { // the encoder keeps writing
+					<-tick.C
+					if _, err := caller.Write(payload[:chunk]); err != nil {
+						t.Fatalf("caller write during the outage: %v (the session broke)", err)
+					}
+				}
+				if st := s.Status(); st.Group != api.GroupOutage {
+					t.Errorf("group %s during the outage, want outage", st.Group)
+				}
+				setCut(false, ipA, ipB)
+				recvMu.Lock()
+				atRestore = received.Len()
+				recvMu.Unlock()
+				waitReal(t, "links back after the outage", 10*time.Second, bothUp)
+			}
 		}
 		if _, err := caller.Write(payload[i*chunk : (i+1)*chunk]); err != nil {
 			t.Fatalf("caller write %d: %v (the session broke)", i, err)
 		}
 	}
-	waitReal(t, "every byte at the listener", 20*time.Second, func() bool {
-		recvMu.Lock()
-		defer recvMu.Unlock()
-		return received.Len() >= len(payload)
-	})
+	if tc.outage == 0 {
+		waitReal(t, "every byte at the listener", 20*time.Second, func() bool {
+			recvMu.Lock()
+			defer recvMu.Unlock()
+			return received.Len() >= len(payload)
+		})
+	} else {
+		tail := payload[len(payload)-100*chunk:]
+		waitReal(t, "the end of the stream after the outage", 20*time.Second, func() bool {
+			recvMu.Lock()
+			defer recvMu.Unlock()
+			return received.Len() > atRestore && bytes.HasSuffix(received.Bytes(), tail)
+		})
+	}
 	recvMu.Lock()
 	got := append([]byte(nil), received.Bytes()...)
 	n := accepts
 	recvMu.Unlock()
-	if sha256.Sum256(got) != sha256.Sum256(payload) {
+	if tc.outage == 0 && sha256.Sum256(got) != sha256.Sum256(payload) {
 		t.Errorf("stream corrupted: %d bytes received, %d sent", len(got), len(payload))
 	}
 	if n != 1 {
@@ -316,8 +378,12 @@ func TestEndToEndLinkCutMidStream(t *testing.T) {
 	var st srt.Statistics
 	caller.Stats(&st)
 	sa := s.Status()
-	t.Logf("caller: sent %d, retransmitted %d, NAKs %d; links a %s (%d B), b %s (%d B)", st.Accumulated.PktSent,
-		st.Accumulated.PktRetrans, st.Accumulated.PktRecvNAK, sa.Uplinks[0].State, sa.Uplinks[0].BytesSent, sa.Uplinks[1].State, sa.Uplinks[1].BytesSent)
+	t.Logf("caller: sent %d, retransmitted %d, NAKs %d; links a %s (%d B), b %s (%d B); registers %d", st.Accumulated.PktSent,
+		st.Accumulated.PktRetrans, st.Accumulated.PktRecvNAK, sa.Uplinks[0].State, sa.Uplinks[0].BytesSent, sa.Uplinks[1].State,
+		sa.Uplinks[1].BytesSent, sa.Registers)
+	if sa.Registers != 1 {
+		t.Errorf("%d groups opened, want 1", sa.Registers)
+	}
 	select {
 	case err := <-recvDone:
 		t.Errorf("listener connection ended while the caller was still connected: %v", err)

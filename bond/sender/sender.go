@@ -3,8 +3,9 @@
 // uplink source address towards the SRTLA receiver. It registers the links
 // as one group, keeps them alive, measures each link's round trip with
 // timestamped keepalives, schedules every datagram from the SRT caller on a
-// link by the SRTLA window rule and the uplink's policy (bond, duplicate,
-// backup, data cap), and returns what the receiver sends to the caller,
+// link by the SRTLA window rule and the uplink's policy (bond: shares the
+// load; duplicate: also gets a copy of every packet but handshakes; backup:
+// see backup.go; a data cap stops a link carrying), and returns what the receiver sends to the caller,
 // minus SRTLA's own control packets and minus the copies of the SRT ACKs the
 // receiver broadcasts on every link.
 //
@@ -693,6 +694,13 @@ func (s *Sender) sendControl(b []byte, now time.Time) {
 		return
 	}
 	s.write(best, b)
+	if srtla.TypeOf(b) == srtla.SRTHandshake {
+		// Handshakes are not duplicated: the caller retries them itself,
+		// and a second induction reply makes a gosrt caller (v0.11.0) draw
+		// a second session key after the listener took the first, so every
+		// payload decrypts to garbage (seen in TestEndToEndThroughTheSender).
+		return
+	}
 	for _, l := range s.links {
 		if l != best && l.cfg.Policy == api.PolicyDuplicate && l.carries(now, engaged) {
 			s.write(l, b)
