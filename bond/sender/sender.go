@@ -409,6 +409,10 @@ func (s *Sender) openLink(l *link, now time.Time) {
 	if !s.resolved {
 		return
 	}
+	if !l.cfg.Addr.IsValid() {
+		l.lastErr = "no source address"
+		return
+	}
 	network, dst := "udp4", s.recv4
 	if l.cfg.Addr.Is6() && !l.cfg.Addr.Is4In6() {
 		network, dst = "udp6", s.recv6

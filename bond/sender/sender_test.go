@@ -66,7 +66,16 @@ func TestRegErrBacksOff(t *testing.T) {
 	p := newPeer(t, false)
 	p.with(func() { p.regErr = true })
 	r := newRig(t, p, []Link{bondLink("a", ipA, api.PolicyBond)}, Config{})
-	r.advance(60)
+	answered := func() bool { // every attempt's REG_ERR has been taken in
+		r.s.mu.Lock()
+		defer r.s.mu.Unlock()
+		return r.s.links[0].regErrs == p.n(ipA, srtla.TypeReg2)
+	}
+	for range 60 {
+		r.eventually("REG_ERR taken in", answered)
+		r.advance(1)
+	}
+	r.eventually("REG_ERR taken in", answered)
 	// Attempts at 0, 1, 3, 7, 15, 23, 31, 39, 47, 55 s.
 	if got := p.n(ipA, srtla.TypeReg2); got != 10 {
 		t.Errorf("%d registration attempts in 60 s of REG_ERR, want 10 (backoff 1, 2, 4, 8, 8 … s)", got)
