@@ -233,11 +233,19 @@ supervisor:
 // and returns once the API answers through client.
 func launchBox(t *testing.T, dir, cfg string, env []string, client *api.Client) *box {
 	t.Helper()
+	return launchBoxIn(t, dir, cfg, env, client, nil)
+}
+
+// launchBoxIn is launchBox with onaird started through prefix (e.g. ip netns
+// exec NS, which execs onaird itself: signals reach it).
+func launchBoxIn(t *testing.T, dir, cfg string, env []string, client *api.Client, prefix []string) *box {
+	t.Helper()
 	path := filepath.Join(dir, "onair.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startEnv(t, env, nil, bin("onaird"), "-config", path)
+	argv := append(append(append([]string(nil), prefix...), bin("onaird")), "-config", path)
+	p := startEnv(t, env, nil, argv[0], argv[1:]...)
 	b := &box{proc: p, socket: filepath.Join(dir, "onaird.sock"), client: client}
 	t.Cleanup(func() {
 		p.stop(t, 10*time.Second)
