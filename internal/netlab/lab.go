@@ -7,8 +7,8 @@
 // the same lab by hand (same names and addresses).
 //
 // It is NOT part of the product and NOT a routing implementation: the lab
-// plays the network and the DHCP client (addresses, the main default route
-// via the first uplink) and nothing else. Per-uplink tables and source rules
+// plays the network and the DHCP client (addresses, a main-table default
+// route per uplink, the first with the lowest metric) and nothing else. Per-uplink tables and source rules
 // are onaird's job; AddSourceRoute exists only for tests that run without
 // onaird. It needs root, ip (iproute2), tc and nft; there is no netem on the
 // machines it was built on, so delay and jitter come from a userspace
@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -215,7 +216,7 @@ func (l *Lab) up(ctx context.Context, names []string) error {
 }
 
 // AddUplink adds an uplink at runtime (a modem plugged in): a new veth pair
-// with the next link index, addresses configured, no default route.
+// with the next link index, addresses and its default route configured.
 func (l *Lab) AddUplink(name string) (Link, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -344,8 +345,10 @@ func (ln *link) setHost(h byte) {
 	ln.BoxV6 = v6(ln.Index, int(h))
 }
 
-// configure (re)applies what a DHCP client would: the box addresses and,
-// on the first uplink, the main default routes. Idempotent.
+// configure (re)applies what a DHCP client (or a modem manager) would: the
+// box addresses and a main-table default route via the link's gateway, with
+// metric 100 x the link index, so the first uplink carries what is not
+// bound to an address and every uplink has a gateway to find. Idempotent.
 func (l *Lab) configure(ctx context.Context, ln *link) error {
 	if !ln.hasAddr {
 		return nil
@@ -354,11 +357,10 @@ func (l *Lab) configure(ctx context.Context, ln *link) error {
 		{"ip", "-n", l.Box, "addr", "replace", ln.BoxV4.String() + "/24", "dev", ln.BoxIf},
 		{"ip", "-n", l.Box, "-6", "addr", "replace", ln.BoxV6.String() + "/64", "dev", ln.BoxIf, "nodad"},
 	}
-	if ln.primary {
-		cmds = append(cmds,
-			[]string{"ip", "-n", l.Box, "route", "replace", "default", "via", ln.GatewayV4.String(), "dev", ln.BoxIf},
-			[]string{"ip", "-n", l.Box, "-6", "route", "replace", "default", "via", ln.GatewayV6.String(), "dev", ln.BoxIf})
-	}
+	metric := strconv.Itoa(100 * ln.Index)
+	cmds = append(cmds,
+		[]string{"ip", "-n", l.Box, "route", "replace", "default", "via", ln.GatewayV4.String(), "dev", ln.BoxIf, "metric", metric},
+		[]string{"ip", "-n", l.Box, "-6", "route", "replace", "default", "via", ln.GatewayV6.String(), "dev", ln.BoxIf, "metric", metric})
 	if ln.srcRoute {
 		cmds = append(cmds, srcRouteCmds(l.Box, ln, "replace")[:2]...)
 	}
@@ -418,7 +420,7 @@ func (l *Lab) LinkDown(name string) error {
 }
 
 // LinkUp sets the box side up again and, like a DHCP client, restores its
-// addresses and (first uplink) the main default routes.
+// addresses and its main-table default routes.
 func (l *Lab) LinkUp(name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -473,11 +475,9 @@ func (l *Lab) DelAddr(name string) error {
 	}
 	ctx := context.Background()
 	ln.hasAddr = false
-	if ln.primary {
-		// The kernel keeps an IPv6 route whose gateway went off-link; a
-		// client that lost its lease drops it.
-		_ = l.run(ctx, nil, "ip", "-n", l.Box, "-6", "route", "del", "default", "via", ln.GatewayV6.String(), "dev", ln.BoxIf)
-	}
+	// The kernel keeps an IPv6 route whose gateway went off-link; a client
+	// that lost its lease drops it.
+	_ = l.run(ctx, nil, "ip", "-n", l.Box, "-6", "route", "del", "default", "via", ln.GatewayV6.String(), "dev", ln.BoxIf, "metric", strconv.Itoa(100*ln.Index))
 	return errors.Join(
 		l.run(ctx, nil, "ip", "-n", l.Box, "addr", "del", ln.BoxV4.String()+"/24", "dev", ln.BoxIf),
 		l.run(ctx, nil, "ip", "-n", l.Box, "-6", "addr", "del", ln.BoxV6.String()+"/64", "dev", ln.BoxIf))

@@ -438,8 +438,12 @@ func TestAddUplinkAtRuntime(t *testing.T) {
 func TestCarrierAndAddressChangesBehaveLikeDHCP(t *testing.T) {
 	l := ForTest(t, Options{})
 	nl := l.nl[l.Box]
+	// hasDefault: a main-table default route via wired (every uplink has
+	// one, like a modem manager's, each with its own metric).
 	hasDefault := func() bool {
-		rs, err := nl.RouteList(nil, 0)
+		li, err := nl.LinkByName("wired")
+		must(t, err)
+		rs, err := nl.RouteList(li, 0)
 		must(t, err)
 		for _, r := range rs {
 			if r.Dst == nil || r.Dst.IP.IsUnspecified() {
