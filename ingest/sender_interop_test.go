@@ -47,8 +47,8 @@ func TestSRTLAWithOurSender(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("sender: %v", err)
+		if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) {
+			t.Errorf("sender: %v", rerr)
 		}
 	})
 	<-s.Ready()
