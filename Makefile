@@ -41,7 +41,7 @@ test: deps lint test-nocgo test-unit test-fuzz test-live
 
 # Fuzz targets (package:target) run for FUZZTIME each by test-fuzz; their
 # committed corpora under testdata/fuzz run in every plain go test too.
-FUZZ     := ./bond/srtla:FuzzUnmarshal ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer
+FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer
 FUZZTIME ?= 5s
 
 ## test-fuzz: run every fuzz target for FUZZTIME (default 5s) on top of its committed corpus
