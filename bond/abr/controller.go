@@ -192,8 +192,13 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	qThresh := math.Max(40, float64(c.cfg.Latency.Milliseconds())/20)
 	latencyMs := float64(c.cfg.Latency.Milliseconds())
 
-	if rateOK && queue > qThresh {
-		c.capKbps, c.capAt = rate, now // backlogged: the delivered rate is the capacity
+	// Backlogged: the delivered rate is the capacity. Not while the buffer
+	// drains: one ACK then covers every packet held behind a repaired hole,
+	// and the "rate" of that burst is several times the capacity (seen in
+	// the lab: 8.7 Mbit/s "delivered" over 3 Mbit/s of links after an
+	// emergency, and a jump back straight into the next one).
+	if rateOK && queue > qThresh && recent >= 0 {
+		c.capKbps, c.capAt = rate, now
 	}
 	clean := rateOK && !growing && queue <= qThresh && stall == 0 && s.SendBufMs < latencyMs/3
 	if clean && rate > 0.8*offered && rate < 1.6*offered {
@@ -221,6 +226,10 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 		target := float64(c.cfg.MinKbps)
 		if rateOK && !allDead && stall == 0 {
 			target = math.Min(emergencyShare*rate/c.overhead, 0.8*float64(c.cur))
+			// ACKs flow and the buffer still grew this far: what is
+			// delivered now is the capacity, and what was measured before
+			// is stale (the capacity fell), so a jump back aims here.
+			c.capKbps, c.capAt = rate, now
 		}
 		why := fmt.Sprintf("emergency: send buffer %.0f ms of %.0f ms latency", s.SendBufMs, latencyMs)
 		switch {

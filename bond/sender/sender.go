@@ -155,7 +155,9 @@ type Sender struct {
 	ack         srtla.Ack // reused by every SRTLA ACK
 	fls         []*flight // reused: the flights of s.links in order
 	dropped     uint64    // app datagrams with no link to go on
-	appSRTLA    uint64    // SRTLA packets from the app, dropped
+	retrans     retransLimiter
+	srtRTT      time.Duration // the SRT receiver's RTT, from its last full ACK
+	appSRTLA    uint64        // SRTLA packets from the app, dropped
 	lastTick    time.Time
 	lastData    time.Time // last data packet from the app
 	ticks       int       // housekeeping ticks done (tests wait on it)
@@ -578,6 +580,9 @@ func (s *Sender) fromApp(b []byte, from netip.AddrPort) {
 			s.dropped++
 			return
 		}
+		if !s.retrans.allow(sn, srtla.DataRetransmitted(b), now, s.retransHold(now)) {
+			return // a repeat within one round trip: the first is on its way
+		}
 		s.sendData(b, sn, now)
 	case srtla.KindSRTControl:
 		s.sendControl(b, now)
@@ -748,6 +753,10 @@ func (s *Sender) fromLink(l *link, conn net.PacketConn, b []byte, from netip.Add
 			for _, f := range s.flights() {
 				f.ackBelow(last)
 			}
+			s.retrans.acknowledged(last)
+		}
+		if rtt, ok := srtla.AckRTT(b); ok {
+			s.srtRTT = rtt
 		}
 	case srtla.SRTNak:
 		s.chargeNak(b)
@@ -1051,6 +1060,7 @@ func (s *Sender) rotateStats(now time.Time) {
 	dt := now.Sub(s.lastTick).Seconds()
 	first := s.lastTick.IsZero()
 	s.lastTick = now
+	s.retrans.rotate()
 	for _, l := range s.links {
 		if !first && dt > 0 {
 			l.kbps = float64(l.bytesSent-l.bytesAtTick) * 8 / 1000 / dt
@@ -1097,10 +1107,11 @@ func (s *Sender) Status() api.BondStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := api.BondStatus{
-		Receiver:    s.cfg.Receiver,
-		Registers:   s.registers,
-		OutageSince: s.outageSince,
-		Uplinks:     make([]api.UplinkStatus, 0, len(s.links)),
+		Receiver:          s.cfg.Receiver,
+		Registers:         s.registers,
+		OutageSince:       s.outageSince,
+		RetransSuppressed: s.retrans.suppressed,
+		Uplinks:           make([]api.UplinkStatus, 0, len(s.links)),
 	}
 	alive := false
 	for _, l := range s.links {

@@ -298,3 +298,75 @@ func TestSRTNakChargesTheSendingLinks(t *testing.T) {
 		t.Errorf("malformed NAK charged")
 	}
 }
+
+// A retransmission storm (seen in the lab after a capacity halving): gosrt's
+// receiver NAKs a hole every half round trip and gosrt's sender resends each
+// time. A resend within one round trip of the last send is dropped; a later
+// one goes (a lost retransmission is still repaired); originals always go.
+func TestRetransmissionWithinOneRoundTripIsSuppressed(t *testing.T) {
+	var r retransLimiter
+	t0 := time.Unix(1000, 0)
+	hold := 100 * time.Millisecond
+	if !r.allow(7, false, t0, hold) {
+		t.Fatal("original refused")
+	}
+	if r.allow(7, true, t0.Add(30*time.Millisecond), hold) {
+		t.Fatal("a retransmission 30 ms after the original went out")
+	}
+	if !r.allow(7, true, t0.Add(120*time.Millisecond), hold) {
+		t.Fatal("a retransmission a round trip later was refused")
+	}
+	if r.allow(7, true, t0.Add(150*time.Millisecond), hold) {
+		t.Fatal("a second retransmission 30 ms after the first went out")
+	}
+	if !r.allow(7+retransSlots, false, t0.Add(160*time.Millisecond), hold) || !r.allow(7, true, t0.Add(170*time.Millisecond), hold) {
+		t.Fatal("a slot reused by another sequence number must not suppress")
+	}
+	if !r.allow(9, true, t0, hold) {
+		t.Fatal("a retransmission of a number never seen was refused")
+	}
+	if r.suppressed != 2 {
+		t.Fatalf("suppressed %d, want 2", r.suppressed)
+	}
+}
+
+// The budget: with 1000 packets a second acknowledged, retransmissions get
+// 500 a second; at most a tenth of a second's worth goes at once, and the
+// floor keeps repairs going while nothing is acknowledged.
+func TestRetransmissionBudgetFollowsTheAckRate(t *testing.T) {
+	var r retransLimiter
+	t0 := time.Unix(1000, 0)
+	if r.budgetPPS() != retransMinPPS {
+		t.Fatalf("budget with no ACK %v, want the floor %d", r.budgetPPS(), retransMinPPS)
+	}
+	r.acknowledged(100)
+	r.acknowledged(1100)
+	r.acknowledged(900) // reordered, ignored
+	if r.budgetPPS() != 500 {
+		t.Fatalf("budget %v, want 500", r.budgetPPS())
+	}
+	sent := 0
+	for i := range 1000 {
+		if r.allow(uint32(10000+i), true, t0, time.Millisecond) {
+			sent++
+		}
+	}
+	if sent != 50 {
+		t.Fatalf("a burst of 1000 retransmissions let %d through, want 50 (a tenth of a second)", sent)
+	}
+	sent = 0
+	for i := range 1000 { // one second later, 1000 more spread over it
+		if r.allow(uint32(20000+i), true, t0.Add(time.Duration(i+1)*time.Millisecond), time.Millisecond) {
+			sent++
+		}
+	}
+	if sent < 490 || sent > 510 {
+		t.Fatalf("over one second %d retransmissions went, want about 500", sent)
+	}
+	for range ackRateSlots {
+		r.rotate()
+	}
+	if r.budgetPPS() != retransMinPPS {
+		t.Fatalf("budget after %d quiet seconds %v, want the floor", ackRateSlots, r.budgetPPS())
+	}
+}

@@ -1,6 +1,9 @@
 package srtla
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // SRT control types an SRTLA proxy reads (type16 of an SRT control packet).
 const (
@@ -29,6 +32,13 @@ func DataSN(b []byte) (uint32, error) {
 	return binary.BigEndian.Uint32(b) & seqMask, nil
 }
 
+// DataRetransmitted reports the R flag of an SRT data packet (bit 26 of the
+// second word): the packet is a retransmission. False for anything shorter
+// than the SRT header.
+func DataRetransmitted(b []byte) bool {
+	return len(b) >= MinSRTLen && Classify(b) == KindSRTData && b[4]&0x04 != 0
+}
+
 // AckLastSN is the "last acknowledged" sequence number of an SRT ACK (full
 // or light): every data packet before it has arrived. The reference reads it
 // without a length check; this wants the 20 bytes it lives in.
@@ -40,6 +50,16 @@ func AckLastSN(b []byte) (uint32, error) {
 		return 0, ErrNotSRTControl
 	}
 	return binary.BigEndian.Uint32(b[srtCIF:]) & seqMask, nil
+}
+
+// AckRTT is the round-trip time a full SRT ACK reports (the second CIF
+// word, in microseconds); light ACKs (20 bytes) carry none.
+func AckRTT(b []byte) (time.Duration, bool) {
+	if len(b) < srtCIF+8 || TypeOf(b) != SRTAck {
+		return 0, false
+	}
+	us := binary.BigEndian.Uint32(b[srtCIF+4:])
+	return time.Duration(us) * time.Microsecond, us > 0
 }
 
 // LossRange is an inclusive range of lost sequence numbers; a single loss has

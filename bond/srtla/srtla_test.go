@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+	"time"
 )
 
 func mustHex(t *testing.T, s string) []byte {
@@ -202,5 +203,26 @@ func TestSequenceCompareAcrossTheWrap(t *testing.T) {
 	got, err := NakLoss(nak)
 	if err != nil || len(got) != 1 || got[0].From != 0x7FFFFFFE || got[0].To != 1 {
 		t.Fatalf("wrapping range = %v, %v", got, err)
+	}
+}
+
+func TestDataRetransmittedFlag(t *testing.T) {
+	b := mustHex(t, "0000002a"+"c4000001"+"00000000"+"00000000")
+	if !DataRetransmitted(b) {
+		t.Fatal("R flag set, not seen")
+	}
+	b[4] = 0xc0
+	if DataRetransmitted(b) || DataRetransmitted(b[:15]) {
+		t.Fatal("R flag clear or short packet seen as a retransmission")
+	}
+}
+
+func TestAckRTTFromAFullACK(t *testing.T) {
+	full := mustHex(t, "80020000"+"00000001"+"00000000"+"00000000"+"00000064"+"0001e240"+"00000000")
+	if rtt, ok := AckRTT(full); !ok || rtt != 123456*time.Microsecond {
+		t.Fatalf("AckRTT = %v, %v", rtt, ok)
+	}
+	if _, ok := AckRTT(full[:20]); ok {
+		t.Fatal("a light ACK has no RTT")
 	}
 }

@@ -93,12 +93,15 @@ type BitrateStatus struct {
 
 // BondStatus is the bonding layer (present only for an srtla:// output).
 type BondStatus struct {
-	Group       GroupState     `json:"group"`
-	Receiver    string         `json:"receiver"`  // host:port of the SRTLA receiver
-	Registers   int            `json:"registers"` // REG1 sent that got a group
-	OutageSince time.Time      `json:"outage_since,omitzero"`
-	Bitrate     BitrateStatus  `json:"bitrate"`
-	Uplinks     []UplinkStatus `json:"uplinks"`
+	Group       GroupState `json:"group"`
+	Receiver    string     `json:"receiver"`  // host:port of the SRTLA receiver
+	Registers   int        `json:"registers"` // REG1 sent that got a group
+	OutageSince time.Time  `json:"outage_since,omitzero"`
+	// RetransSuppressed counts SRT retransmissions dropped because the same
+	// packet went out less than one round trip before (a NAK storm).
+	RetransSuppressed uint64         `json:"retrans_suppressed"`
+	Bitrate           BitrateStatus  `json:"bitrate"`
+	Uplinks           []UplinkStatus `json:"uplinks"`
 }
 
 // UplinkRequest is the body of POST /api/uplinks/{name}.
