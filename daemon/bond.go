@@ -30,7 +30,6 @@ func (d *Daemon) buildBond(ocfg *output.Config) error {
 	d.bond = b
 	ocfg.Dial = b.Dial()
 	ocfg.PeerIdle = c.Output.OutageHold.D()
-	ocfg.Bonded = true
 	return nil
 }
 

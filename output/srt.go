@@ -97,11 +97,6 @@ type Config struct {
 	// bonding layer listening on a loopback port sets it; the SRT session
 	// (passphrase, streamid, latency) is still Target's, end to end.
 	Dial string
-	// Bonded paces for a bonding layer: its links may each be slower than
-	// an IDR burst at the usual pace (max of twice the input and 10 Mbit/s)
-	// and a shaped or policed link drops what exceeds it, so the pace is
-	// bondedPaceFactor x the input, at least bondedMinPaceBps.
-	Bonded bool
 	// PeerIdle is how long a receiver may stay silent before the connection
 	// is given up; zero means 2 s. A bonded output sets output.outage_hold,
 	// so the SRT session outlives a total outage of every uplink.
@@ -193,26 +188,13 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*SRT, error) {
 		backoff: b,
 		log:     log,
 		clock:   clock,
-		pace:    paceFunc(cfg.Bonded),
+		pace:    defaultPace,
 		wake:    make(chan struct{}, 1),
 		state:   StateStopped,
 	}, nil
 }
 
 func defaultPace(inBps float64) float64 { return max(2*inBps, minPaceBps) }
-
-// Pacing of a bonded output (Config.Bonded).
-const (
-	bondedPaceFactor = 1.5
-	bondedMinPaceBps = 1_000_000
-)
-
-func paceFunc(bonded bool) func(float64) float64 {
-	if bonded {
-		return func(inBps float64) float64 { return max(bondedPaceFactor*inBps, bondedMinPaceBps) }
-	}
-	return defaultPace
-}
 
 // OnConnect registers f to be called (on Run's goroutine) after each
 // successful connect, before any byte is sent on the new connection. Data

@@ -25,8 +25,8 @@ import (
 // That alone still lets every outstanding hole be resent once a round trip:
 // with hundreds of holes after a capacity drop that is several times what the
 // links carry, and what a shaper drops is NAKed again. So retransmissions
-// also have a budget: half of what the receiver acknowledged per second at
-// best over the last few seconds (SRT ACK progress: what the bond delivers
+// also have a budget: what the receiver acknowledged per second at best over
+// the last few seconds (SRT ACK progress: what the bond delivers
 // when it works), at least retransMinPPS. Past the budget a retransmission
 // is dropped here, where it costs nothing, instead of by the link.
 const (
@@ -35,7 +35,8 @@ const (
 	retransHoldMax = 500 * time.Millisecond
 	retransHoldDef = 100 * time.Millisecond // no RTT measured yet
 
-	retransShare  = 0.5 // of the best recent ACK rate, for retransmissions
+	retransShare  = 1.0 // of the best recent ACK rate, for retransmissions
+	retransUrgent = 16  // the first holes after the ACK always go (see urgent)
 	retransMinPPS = 50  // budget floor, packets per second
 	ackRateSlots  = 3   // seconds of ACK progress remembered
 )
@@ -69,13 +70,25 @@ func (r *retransLimiter) allow(sn uint32, retransmitted bool, now time.Time, hol
 			r.suppressed++
 			return false
 		}
-		if !r.spend(now) {
+		if !r.spend(now) && !r.urgent(sn) {
 			r.suppressed++
 			return false
 		}
 	}
 	s.sn, s.at = sn, now
 	return true
+}
+
+// urgent: sn is among the first holes after what the receiver acknowledged.
+// Those hold every later packet back and are the nearest to their deadline;
+// gosrt resends a NAK's list newest first, so a budget alone would spend
+// itself on the newest holes and let the oldest miss the latency.
+func (r *retransLimiter) urgent(sn uint32) bool {
+	if !r.haveAck {
+		return false
+	}
+	d := srtla.SeqDiff(r.lastAck, sn)
+	return d >= 0 && d < retransUrgent
 }
 
 // budgetPPS is the retransmission rate allowed now.

@@ -331,7 +331,7 @@ func TestRetransmissionWithinOneRoundTripIsSuppressed(t *testing.T) {
 }
 
 // The budget: with 1000 packets a second acknowledged, retransmissions get
-// 500 a second; at most a tenth of a second's worth goes at once, and the
+// as many; at most a tenth of a second's worth goes at once, and the
 // floor keeps repairs going while nothing is acknowledged.
 func TestRetransmissionBudgetFollowsTheAckRate(t *testing.T) {
 	var r retransLimiter
@@ -342,8 +342,8 @@ func TestRetransmissionBudgetFollowsTheAckRate(t *testing.T) {
 	r.acknowledged(100)
 	r.acknowledged(1100)
 	r.acknowledged(900) // reordered, ignored
-	if r.budgetPPS() != 500 {
-		t.Fatalf("budget %v, want 500", r.budgetPPS())
+	if r.budgetPPS() != 1000 {
+		t.Fatalf("budget %v, want 1000", r.budgetPPS())
 	}
 	sent := 0
 	for i := range 1000 {
@@ -351,17 +351,25 @@ func TestRetransmissionBudgetFollowsTheAckRate(t *testing.T) {
 			sent++
 		}
 	}
-	if sent != 50 {
-		t.Fatalf("a burst of 1000 retransmissions let %d through, want 50 (a tenth of a second)", sent)
+	if sent != 100 {
+		t.Fatalf("a burst of 1000 retransmissions let %d through, want 100 (a tenth of a second)", sent)
 	}
 	sent = 0
-	for i := range 1000 { // one second later, 1000 more spread over it
-		if r.allow(uint32(20000+i), true, t0.Add(time.Duration(i+1)*time.Millisecond), time.Millisecond) {
+	for i := range 2000 { // over the next second, 2000 more
+		if r.allow(uint32(20000+i), true, t0.Add(time.Duration(i+1)*time.Millisecond/2), time.Millisecond) {
 			sent++
 		}
 	}
-	if sent < 490 || sent > 510 {
-		t.Fatalf("over one second %d retransmissions went, want about 500", sent)
+	if sent < 980 || sent > 1020 {
+		t.Fatalf("over one second %d retransmissions went, want about 1000", sent)
+	}
+	// Out of tokens, the first holes after the ACK (1100) still go: they
+	// hold everything back and are nearest to their deadline.
+	if !r.allow(1100, true, t0.Add(time.Second), time.Millisecond) || !r.allow(1115, true, t0.Add(time.Second), time.Millisecond) {
+		t.Fatal("an urgent retransmission was refused")
+	}
+	if r.allow(1116, true, t0.Add(time.Second), time.Millisecond) {
+		t.Fatal("a retransmission past the urgent window went without a token")
 	}
 	for range ackRateSlots {
 		r.rotate()

@@ -37,8 +37,11 @@ func (l *Lab) Shape(name string, kbit int) error {
 		"latency", fmt.Sprintf("%dms", shapeLatency.Milliseconds()))
 }
 
-// shapeLatency is how long a packet may wait in the tbf queue.
-const shapeLatency = 100 * time.Millisecond
+// shapeLatency is how long a packet may wait in the tbf queue: 400 ms, a
+// cellular modem's buffer (they queue rather than drop; the FACTS.md §7
+// recipe used the same), so a burst above the rate is delayed, and what the
+// link cannot carry for long is dropped.
+const shapeLatency = 400 * time.Millisecond
 
 // shapeBurst is the tbf bucket in bytes: 20 ms at the rate, at least 16 kB
 // (several full packets).
