@@ -32,8 +32,9 @@ build: deps
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ $(PUREGO)
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/onair-av
 
-## run: build and start the box in demo mode (test pattern + tone, twin encoders, local receiver, status API)
+## run: build and start the box in demo mode (test pattern + tone, twin encoders, bonded over an emulated lab as root, local receiver, status API)
 run: build
+	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./scripts/nsforward
 	@bash scripts/demo.sh
 
 ## test: install what is needed and run every test (unit, fuzz smoke, then live encoder tests one at a time)

@@ -1,41 +1,185 @@
 #!/usr/bin/env bash
-# demo.sh — `make run`: starts a local studio receiver (onair-ingest) and the
-# box (onaird with configs/demo.yaml: test pattern, tone, twin encoders), and
-# stops both cleanly on Ctrl-C, leaving a playable out/received.ts.
+# demo.sh — `make run`: the box in demo mode with every part that exists.
+#
+# Bonded (as root, with ip, tc and nft): scripts/lab.sh builds the lab (LAB=demo:
+# namespaces box-demo and studio-demo, uplinks wired, cell1, cell2 shaped like a
+# venue: 20, 5 and 3 Mbit/s); onair-ingest -srtla :5000 records in the studio
+# namespace; onaird runs in the box namespace with configs/demo-bonded.yaml
+# (cell2 a capped backup); bin/nsforward puts the box's loopback-only status page
+# on the host's 127.0.0.1:8080. Ctrl-C stops onaird, then the receiver, then the
+# forwarder, and tears the lab down (nothing left: ip netns list, /etc/netns).
+#
+# Plain (not root, a tool missing, the lab cannot be built, or ONAIR_DEMO=plain):
+# onair-ingest on srt://127.0.0.1:9000 and onaird with configs/demo.yaml.
+#
+# Either way the recording is out/received.ts (playable) and the receiver's
+# report out/report.json. The processes run in sessions of their own (setsid), so
+# Ctrl-C reaches only this script, which stops them in order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out /tmp/onair-demo
 rm -f out/received.ts out/report.json
 
-bin/onair-ingest -listen 127.0.0.1:9000 -out out/received.ts -report out/report.json -fps 30 &
-INGEST=$!
-bin/onaird -config configs/demo.yaml &
-ONAIRD=$!
+export LAB=${LAB:-demo}
+BOX=box-$LAB
+STUDIO=studio-$LAB
+SOCK=/tmp/onair-demo/onaird.sock
+CTL="bin/onairctl --socket $SOCK"
+LABSH="LAB=$LAB scripts/lab.sh"
+# The bonded receiver takes what configs/demo-bonded.yaml's output.url says
+# (internal/config TestShippedBondedDemoConfigIsValid checks they agree).
+SRTLA_FLAGS=(-srtla :5000 -passphrase demo-passphrase-0123 -streamid demo -latency 1500ms -peer-idle-timeout 30s)
+LATENCY_S=1.5
+
+ONAIRD="" INGEST="" FORWARD="" LAB_UP=""
+STOPPED=""
+
+# stop_pid PID NAME SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL.
+stop_pid() {
+  local pid=$1 name=$2 secs=$3 i
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "$name (pid $pid) still running after ${secs}s: killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
 
 stop() {
-  trap - INT TERM
-  echo; echo "stopping onaird (pid $ONAIRD), then the receiver (pid $INGEST)…"
-  kill -TERM "$ONAIRD" 2>/dev/null || true
-  wait "$ONAIRD" 2>/dev/null || true
-  sleep 1 # let the receiver take the SRT tail
-  kill -TERM "$INGEST" 2>/dev/null || true
-  wait "$INGEST" 2>/dev/null || true
-  echo "recording: $(pwd)/out/received.ts   report: $(pwd)/out/report.json"
-  echo "play it:   ffplay out/received.ts    check it: ffprobe out/received.ts"
-  exit 0
+  trap - INT TERM EXIT
+  if [ -n "$STOPPED" ]; then return; fi
+  STOPPED=1
+  echo
+  if [ -n "$ONAIRD" ]; then
+    echo "stopping onaird (pid $ONAIRD)…"
+    stop_pid "$ONAIRD" onaird 20
+    sleep "${RX_TAIL:-1}" # let the receiver take the SRT tail (its latency)
+  fi
+  if [ -n "$INGEST" ]; then
+    echo "stopping the receiver (pid $INGEST)…"
+    stop_pid "$INGEST" onair-ingest 10
+  fi
+  stop_pid "$FORWARD" nsforward 5
+  if [ -n "$LAB_UP" ]; then
+    scripts/lab.sh down
+    if ip netns list | awk '{print $1}' | grep -qxF -e "$BOX" -e "$STUDIO" || [ -e "/etc/netns/$BOX" ]; then
+      echo "the lab is still there: $LABSH down" >&2
+    fi
+  fi
+  if [ -s out/received.ts ]; then
+    echo "recording: $(pwd)/out/received.ts   report: $(pwd)/out/report.json"
+    echo "play it:   ffplay out/received.ts    check it: ffprobe out/received.ts"
+  else
+    echo "no recording: out/received.ts is empty or missing (see the messages above)"
+  fi
 }
-trap stop INT TERM
 
-sleep 2
-cat <<MSG
+# why_not_bonded prints why the bonded demo cannot run here (nothing: it can).
+why_not_bonded() {
+  local t
+  if [ "${ONAIR_DEMO:-}" = plain ]; then echo "ONAIR_DEMO=plain"; return; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "not root: the lab needs network namespaces, tc and nft (sudo make run for the bonded demo)"; return
+  fi
+  for t in ip tc nft setsid; do
+    if ! command -v "$t" >/dev/null; then echo "$t is missing (scripts/deps.sh installs it)"; return; fi
+  done
+  if [ ! -x bin/nsforward ]; then echo "bin/nsforward is missing (make run builds it)"; return; fi
+}
 
-  onair demo is on air.
+# wait_api SECONDS: until onaird answers on its unix socket, or it exits.
+wait_api() {
+  local i
+  for ((i = 0; i < $1 * 5; i++)); do
+    kill -0 "$ONAIRD" 2>/dev/null || return 1
+    if $CTL status >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+plain() {
+  RX_TAIL=1
+  setsid bin/onair-ingest -listen 127.0.0.1:9000 -out out/received.ts -report out/report.json -fps 30 &
+  INGEST=$!
+  setsid bin/onaird -config configs/demo.yaml &
+  ONAIRD=$!
+  trap stop INT TERM EXIT
+  wait_api 15 || true
+  cat <<MSG
+
+  onair demo is on air (plain SRT, not bonded${1:+: $1}).
     status (JSON):  http://127.0.0.1:8080/api/status
-    status (CLI):   bin/onairctl --socket /tmp/onair-demo/onaird.sock status
-    failover:       bin/onairctl --socket /tmp/onair-demo/onaird.sock failover video
+    status (CLI):   $CTL status
+    failover:       $CTL failover video
     recording:      $(pwd)/out/received.ts (written by onair-ingest on srt://127.0.0.1:9000)
   Press Ctrl-C to stop.
 
 MSG
+}
+
+bonded() {
+  if ip netns list | awk '{print $1}' | grep -qxF -e "$BOX" -e "$STUDIO"; then
+    echo "make run: the lab $BOX / $STUDIO exists already (another make run? if not: $LABSH down)" >&2
+    exit 1
+  fi
+  if ! scripts/lab.sh up wired cell1 cell2; then
+    return 1 # lab.sh removed what it made
+  fi
+  LAB_UP=1
+  trap stop INT TERM EXIT
+  # A venue: the wired line is fast, the modems are not; cell2 is metered.
+  scripts/lab.sh shape wired 20000 && scripts/lab.sh shape cell1 5000 && scripts/lab.sh shape cell2 3000 || return 1
+  RX_TAIL=$LATENCY_S
+  setsid ip netns exec "$STUDIO" bin/onair-ingest "${SRTLA_FLAGS[@]}" \
+    -out out/received.ts -report out/report.json -fps 30 &
+  INGEST=$!
+  setsid ip netns exec "$BOX" bin/onaird -config configs/demo-bonded.yaml &
+  ONAIRD=$!
+  setsid bin/nsforward -listen 127.0.0.1:8080 -netns "$BOX" -dial 127.0.0.1:8080 &
+  FORWARD=$!
+  local page="http://127.0.0.1:8080/   (JSON: http://127.0.0.1:8080/api/status)"
+  wait_api 20 || true
+  if ! kill -0 "$FORWARD" 2>/dev/null; then
+    FORWARD=""
+    page="not forwarded (is 127.0.0.1:8080 taken on the host?); inside: ip netns exec $BOX curl http://127.0.0.1:8080/api/status"
+  fi
+  cat <<MSG
+
+  onair demo is on air, bonded over three emulated uplinks (lab $BOX → $STUDIO):
+  wired 20 Mbit/s and cell1 5 Mbit/s share the load, cell2 3 Mbit/s is a backup
+  capped at 500 MB; onair-ingest -srtla :5000 in $STUDIO records the stream.
+    status (page):  $page
+    status (CLI):   $CTL status
+    uplinks:        $CTL uplinks
+    cut a link:     $LABSH cut wired      (one link dies, nothing lost: watch uplinks,
+                    and "missing" in out/report.json; back: $LABSH uncut wired)
+    disable one:    $CTL uplink cell1 disable      (and: enable)
+    bitrate:        $CTL bitrate 3000      (the adaptive bitrate's ceiling)
+    failover:       $CTL failover video
+    the lab:        $LABSH status
+    recording:      $(pwd)/out/received.ts (report: out/report.json, rewritten every second)
+  Press Ctrl-C to stop (onaird, then the receiver, then the lab).
+
+MSG
+}
+
+why=$(why_not_bonded)
+if [ -z "$why" ]; then
+  if ! bonded; then
+    why="the lab could not be built (see above)"
+    stop >/dev/null
+    ONAIRD="" INGEST="" FORWARD="" LAB_UP="" STOPPED=""
+  fi
+fi
+if [ -n "$why" ]; then
+  echo "make run: plain SRT demo, not bonded: $why" >&2
+  plain "$why"
+fi
 wait "$ONAIRD" || true
 stop

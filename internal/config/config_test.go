@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,48 @@ func TestShippedDemoConfigIsValid(t *testing.T) {
 	}
 	if c.Video.FPS != (Rate{30, 1}) || !c.Video.TwinsEnabled() || c.Video.GOP != 60 {
 		t.Fatalf("demo config decoded wrong: %+v", c.Video)
+	}
+}
+
+// configs/demo-bonded.yaml is what `make run` starts in the lab: it must
+// load, be bonded over the lab's three uplinks (cell2 a capped backup), and
+// scripts/demo.sh must start the receiver with the same passphrase,
+// streamid and latency, or the demo never connects.
+func TestShippedBondedDemoConfigIsValid(t *testing.T) {
+	c, err := Load("../../configs/demo-bonded.yaml")
+	if err != nil {
+		t.Fatalf("configs/demo-bonded.yaml: %v", err)
+	}
+	u := c.Output.URL
+	if !u.SRTLA || u.Host != "studio.lab" || u.Port != 5000 || !c.Video.ABREnabled(u.SRTLA) {
+		t.Fatalf("bonded demo output decoded wrong: %+v, abr %v", u, c.Video.ABREnabled(u.SRTLA))
+	}
+	want := []Uplink{
+		{Name: "wired", Interface: "wired", Policy: "bond"},
+		{Name: "cell1", Interface: "cell1", Policy: "bond"},
+		{Name: "cell2", Interface: "cell2", Policy: "backup", CapMB: 500},
+	}
+	if len(c.Uplinks) != len(want) {
+		t.Fatalf("uplinks %+v, want %+v", c.Uplinks, want)
+	}
+	for i := range want {
+		if c.Uplinks[i] != want[i] {
+			t.Errorf("uplinks[%d] = %+v, want %+v", i, c.Uplinks[i], want[i])
+		}
+	}
+	script, err := os.ReadFile("../../scripts/demo.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{
+		"-srtla :" + strconv.Itoa(u.Port),
+		"-passphrase " + u.Passphrase,
+		"-streamid " + u.StreamID,
+		"-latency " + strconv.FormatInt(u.Latency.Milliseconds(), 10) + "ms",
+	} {
+		if !strings.Contains(string(script), flag) {
+			t.Errorf("scripts/demo.sh does not start the receiver with %q (configs/demo-bonded.yaml's output.url)", flag)
+		}
 	}
 }
 

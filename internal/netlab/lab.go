@@ -4,7 +4,9 @@
 // (tbf shaping, nft cut and random loss, carrier loss, address changes, NAT
 // rebinding, a modem plugged in at runtime). The e2e tests and the bench use
 // it to run onaird and onair-ingest over real links; scripts/lab.sh builds
-// the same lab by hand (same names and addresses).
+// the same lab by hand (same names and addresses), and `make run` uses that
+// with a Forwarder, which brings a TCP port inside a namespace (onaird's
+// loopback-only status page) to the host's loopback.
 //
 // It is NOT part of the product and NOT a routing implementation: the lab
 // plays the network and the DHCP client (addresses, a main-table default
