@@ -369,7 +369,7 @@ func (r *bondRun) finish() (received, error) {
 	if err != nil {
 		return got, fmt.Errorf("bench: receiver report: %w", err)
 	}
-	if err := json.Unmarshal(raw, &got.live); err != nil {
+	if err = json.Unmarshal(raw, &got.live); err != nil {
 		return got, fmt.Errorf("bench: receiver report: %w", err)
 	}
 	got.rec, err = ingest.AnalyzeFile(r.out, ingest.Options{FPS: fps, FrameHashes: true})
@@ -482,7 +482,7 @@ func benchABRClean(dir string) error {
 		link string
 		kbit int
 	}{{"wired", 5000}, {"cell1", 2000}} {
-		if err := errors.Join(l.Shape(s.link, s.kbit), l.Loss(s.link, 5)); err != nil {
+		if err = errors.Join(l.Shape(s.link, s.kbit), l.Loss(s.link, 5)); err != nil {
 			return err
 		}
 	}
@@ -490,7 +490,7 @@ func benchABRClean(dir string) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := r.poll(30*time.Second, 100*time.Millisecond, "both uplinks up, streaming", streaming("wired", "cell1")); err != nil {
+	if _, _, err = r.poll(30*time.Second, 100*time.Millisecond, "both uplinks up, streaming", streaming("wired", "cell1")); err != nil {
 		_, _ = r.finish()
 		return err
 	}
@@ -501,7 +501,7 @@ func benchABRClean(dir string) error {
 	var last api.Status
 	links := map[string]*linkMean{}
 	for time.Since(ws) < window {
-		if st, err := r.status(); err == nil && st.Bond != nil {
+		if st, serr := r.status(); serr == nil && st.Bond != nil {
 			k := st.Bond.Bitrate.Kbps
 			sum, n, lo, hi = sum+k, n+1, min(lo, k), max(hi, k)
 			last = st
@@ -569,7 +569,7 @@ func benchCut(dir, name, policy string, wiredKbit, cellKbit int) error {
 		return err
 	}
 	defer l.close()
-	if err := errors.Join(l.Shape("wired", wiredKbit), l.Shape("cell1", cellKbit)); err != nil {
+	if err = errors.Join(l.Shape("wired", wiredKbit), l.Shape("cell1", cellKbit)); err != nil {
 		return err
 	}
 	uplinks := fmt.Sprintf("  - {name: wired, interface: wired}\n  - {name: cell1, interface: cell1, policy: %s}\n", policy)
@@ -577,12 +577,12 @@ func benchCut(dir, name, policy string, wiredKbit, cellKbit int) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := r.poll(30*time.Second, 100*time.Millisecond, "both uplinks up, streaming", streaming("wired", "cell1")); err != nil {
+	if _, _, err = r.poll(30*time.Second, 100*time.Millisecond, "both uplinks up, streaming", streaming("wired", "cell1")); err != nil {
 		_, _ = r.finish()
 		return err
 	}
 	time.Sleep(4 * time.Second)
-	if err := l.Cut("wired", true); err != nil {
+	if err = l.Cut("wired", true); err != nil {
 		_, _ = r.finish()
 		return err
 	}
@@ -612,7 +612,7 @@ func benchABRStep(dir string) error {
 	}
 	defer l.close()
 	shape := func(kbit int) error { return errors.Join(l.Shape("wired", kbit), l.Shape("cell1", kbit)) }
-	if err := shape(full); err != nil {
+	if err = shape(full); err != nil {
 		return err
 	}
 	r, err := l.start(bondCfg{uplinks: twoBondLinks, kbps: maxKbps, minKbps: 1000, abr: true})
@@ -620,12 +620,12 @@ func benchABRStep(dir string) error {
 		return err
 	}
 	fail := func(err error) error { _, _ = r.finish(); return err }
-	if _, _, err := r.poll(30*time.Second, 100*time.Millisecond, "both uplinks up, streaming", streaming("wired", "cell1")); err != nil {
+	if _, _, err = r.poll(30*time.Second, 100*time.Millisecond, "both uplinks up, streaming", streaming("wired", "cell1")); err != nil {
 		return fail(err)
 	}
 	// At the maximum for 3 s in a row before the step.
 	var atMaxSince time.Time
-	if _, _, err := r.poll(40*time.Second, 100*time.Millisecond, "3 s at the maximum", func(st api.Status) bool {
+	if _, _, err = r.poll(40*time.Second, 100*time.Millisecond, "3 s at the maximum", func(st api.Status) bool {
 		if kbpsOf(st) < maxKbps {
 			atMaxSince = time.Time{}
 			return false
@@ -637,7 +637,7 @@ func benchABRStep(dir string) error {
 	}); err != nil {
 		return fail(err)
 	}
-	if err := shape(half); err != nil {
+	if err = shape(half); err != nil {
 		return fail(err)
 	}
 	stFall, fall, err := r.poll(20*time.Second, 100*time.Millisecond, "bitrate below the halved total", func(st api.Status) bool {
@@ -650,7 +650,7 @@ func benchABRStep(dir string) error {
 	hold := time.Now()
 	var sum, n, hi int
 	for time.Since(hold) < 10*time.Second {
-		if st, err := r.status(); err == nil && st.Bond != nil {
+		if st, serr := r.status(); serr == nil && st.Bond != nil {
 			sum, n, hi = sum+kbpsOf(st), n+1, max(hi, kbpsOf(st))
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -660,7 +660,7 @@ func benchABRStep(dir string) error {
 	stLow, _, lowErr := r.poll(10*time.Second, 100*time.Millisecond, "bitrate below the maximum at half capacity", func(st api.Status) bool {
 		return kbpsOf(st) < maxKbps
 	})
-	if err := shape(full); err != nil {
+	if err = shape(full); err != nil {
 		return fail(err)
 	}
 	stClimb, climb, climbErr := r.poll(60*time.Second, 100*time.Millisecond, "bitrate back at the maximum", func(st api.Status) bool {
@@ -711,7 +711,7 @@ func benchBondCPU(dir string) error {
 			return cpuRun{}, err
 		}
 		fail := func(err error) (cpuRun, error) { _, _ = r.finish(); return cpuRun{}, err }
-		if _, _, err := r.poll(30*time.Second, 100*time.Millisecond, "streaming", streaming(up...)); err != nil {
+		if _, _, err = r.poll(30*time.Second, 100*time.Millisecond, "streaming", streaming(up...)); err != nil {
 			return fail(err)
 		}
 		time.Sleep(3 * time.Second) // past the start
@@ -765,8 +765,12 @@ func benchBondCPU(dir string) error {
 // children), from /proc/pid/stat.
 func procCPU(pid int) (time.Duration, error) {
 	// ip netns exec execs the command: the PID is onaird's own.
-	if comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm")); err != nil || strings.TrimSpace(string(comm)) != "onaird" {
-		return 0, fmt.Errorf("bench: pid %d is not onaird (%q, %v)", pid, comm, err)
+	comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	if c := strings.TrimSpace(string(comm)); c != "onaird" {
+		return 0, fmt.Errorf("bench: pid %d is %q, not onaird", pid, c)
 	}
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
