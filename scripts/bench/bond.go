@@ -301,7 +301,9 @@ func (r *bondRun) poll(limit, every time.Duration, what string, cond func(api.St
 // describe is the part of a status that explains a bonding run.
 func describe(st api.Status) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "output %s", st.Output.State)
+	srt := st.Output.SRT
+	fmt.Fprintf(&b, "output %s (srt sent %d retrans %d loss %d dropped %d, send buffer %d ms)",
+		st.Output.State, srt.PktSent, srt.PktRetrans, srt.PktLoss, srt.PktDropped, srt.SendBufMs)
 	if st.Bond != nil {
 		fmt.Fprintf(&b, ", group %s, bitrate %d kbps (%q)", st.Bond.Group, st.Bond.Bitrate.Kbps, st.Bond.Bitrate.Reason)
 		for _, u := range st.Bond.Uplinks {
