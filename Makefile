@@ -65,7 +65,7 @@ test-nocgo: deps
 	CGO_ENABLED=0 $(GO) build $(PUREGO)
 	CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /encoder/av -e /cmd/onair-av -e /e2e)
 
-## bench: measure CPU, memory and latency figures; prints one "name value unit" line per figure
+## bench: measure CPU, memory, latency and (as root) bonding figures; prints one "name value unit" line per figure
 bench: build
 	@$(GO) run ./scripts/bench -bin bin
 

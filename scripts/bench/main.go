@@ -8,7 +8,10 @@
 //   - time from onaird start to the first video frame at the receiver;
 //   - switch latency (capture stamp → muxed) p50/p99, twins against single;
 //   - frames lost and duplicated per fault kind, how long onaird takes to act
-//     on each kind (worst of the run), and re-lock time in frames.
+//     on each kind (worst of the run), and re-lock time in frames;
+//   - the bonding figures of issue 9 in network namespaces (bond.go).
+//
+// -only box or -only bond runs one of the two parts.
 package main
 
 import (
@@ -38,6 +41,8 @@ var (
 	binDir  = flag.String("bin", "bin", "directory with onaird, onair-av, onair-ingest")
 	seconds = flag.Int("seconds", 20, "stream length of the CPU runs")
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
+	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults) or bond (bonded uplinks, needs root)")
 )
 
 func main() {
@@ -45,10 +50,29 @@ func main() {
 	work, err := os.MkdirTemp("", "onair-bench-")
 	check(err)
 	defer func() {
+		if *keep {
+			fmt.Fprintln(os.Stderr, "bench: kept", work)
+			return
+		}
 		if err := os.RemoveAll(work); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: remove work dir:", err)
 		}
 	}()
+	switch *only {
+	case "":
+		runBoxes(work)
+		runBond(work)
+	case "box":
+		runBoxes(work)
+	case "bond":
+		runBond(work)
+	default:
+		check(fmt.Errorf("-only %q: want box or bond", *only))
+	}
+}
+
+// runBoxes measures the encoder and fault figures on loopback.
+func runBoxes(work string) {
 	d := time.Duration(*seconds) * time.Second
 
 	single := runBox(work, "single", false, "gop", d, nil)
