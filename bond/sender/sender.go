@@ -157,7 +157,9 @@ type Sender struct {
 	dropped     uint64    // app datagrams with no link to go on
 	retrans     retransLimiter
 	srtRTT      time.Duration // the SRT receiver's RTT, from its last full ACK
-	appSRTLA    uint64        // SRTLA packets from the app, dropped
+	heldHS      []byte        // a handshake from the caller while no link was up
+	heldHSAt    time.Time
+	appSRTLA    uint64 // SRTLA packets from the app, dropped
 	lastTick    time.Time
 	lastData    time.Time // last data packet from the app
 	ticks       int       // housekeeping ticks done (tests wait on it)
@@ -271,6 +273,10 @@ func (s *Sender) LocalAddr() net.Addr {
 	}
 	return s.app.LocalAddr()
 }
+
+// heldHSFresh is how old a held handshake may be when the first link comes
+// up; an older one the caller has given up on.
+const heldHSFresh = 2 * time.Second
 
 // Run opens the loopback socket and the link sockets and relays until ctx
 // ends; it closes every socket before it returns ctx.Err(). A total outage
@@ -700,6 +706,14 @@ func (s *Sender) sendControl(b []byte, now time.Time) {
 	best := pickControl(s.links, now, engaged)
 	if best == nil {
 		s.dropped++
+		if srtla.TypeOf(b) == srtla.SRTHandshake {
+			// The caller dialled before any link registered: gosrt does
+			// not resend its induction, so a dropped one costs a whole
+			// connect timeout (seen in make run: every bonded start lost
+			// 3 s). Keep the latest and send it on the first link up.
+			s.heldHS = append(s.heldHS[:0], b...)
+			s.heldHSAt = now
+		}
 		return
 	}
 	s.write(best, b)
@@ -838,6 +852,12 @@ func (s *Sender) control(l *link, b []byte, now time.Time) {
 		l.registered, l.everUp = true, true
 		l.backoff, l.nextReg = 0, time.Time{}
 		s.everUp = true
+		if len(s.heldHS) > 0 {
+			if now.Sub(s.heldHSAt) < heldHSFresh {
+				s.write(l, s.heldHS)
+			}
+			s.heldHS = s.heldHS[:0]
+		}
 	case srtla.TypeRegErr:
 		l.regErrs++
 		l.backoff = min(max(2*l.backoff, regErrBackoffFirst), regErrBackoffMax)

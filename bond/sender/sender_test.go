@@ -531,3 +531,25 @@ func TestForgottenGroupRegistersAgain(t *testing.T) {
 		t.Errorf("registers %d, want 2", got)
 	}
 }
+
+// gosrt dials once and does not resend its induction: a handshake that came
+// before any link registered used to be dropped and cost the caller a whole
+// connect timeout (every bonded make run started 3 s late). It is held and
+// sent on the first link that comes up.
+func TestHandshakeBeforeAnyLinkIsUpIsSentOnTheFirstOne(t *testing.T) {
+	p := newPeer(t, false)
+	p.mu.Lock()
+	p.mute = true
+	p.mu.Unlock()
+	r := newRig(t, p, []Link{bondLink("a", ipA, api.PolicyBond)}, Config{})
+	hs := make([]byte, 64)
+	hs[0], hs[1] = 0x80, 0x00 // SRT handshake
+	r.send(hs)
+	r.advance(1)
+	p.mu.Lock()
+	p.mute = false
+	p.mu.Unlock()
+	r.advance(2)
+	r.waitUp("a")
+	r.eventually("the held handshake at the peer", func() bool { return p.n(ipA, keyControl) == 1 })
+}
