@@ -155,10 +155,17 @@ func (r *Relay) readDownstream(g *group, c *net.UDPConn) {
 		now := r.clock.Now()
 		r.mu.Lock()
 		targets = targets[:0]
-		if srtla.TypeOf(b) == srtla.SRTAck {
+		switch t := srtla.TypeOf(b); {
+		case t == srtla.SRTAck:
 			targets = append(targets, g.links...)
-		} else if l := r.returnLinkLocked(g, now); l != nil {
-			targets = append(targets, l)
+		case t == srtla.SRTKeepalive && !r.liveLinkLocked(g, now):
+			// gosrt echoes the keepalives keepPeersAlive sends; a sender
+			// whose links' uplinks are cut but not their downlinks would
+			// take the echo for a sign of life and keep sending into them.
+		default:
+			if l := r.returnLinkLocked(g, now); l != nil {
+				targets = append(targets, l)
+			}
 		}
 		r.mu.Unlock()
 		for _, l := range targets {

@@ -519,7 +519,8 @@ func TestWildcardAnswersFromTheAddressSentTo(t *testing.T) {
 // moved on by the time since its last packet, and the listener's socket ID,
 // which is the destination of the caller's packets (not of the listener's,
 // which carry the caller's ID). None goes out before the session is known,
-// while a link is heard, or after the caller shut the session down.
+// while a link is heard, or after the caller shut the session down; the
+// listener's echo of one is not passed on.
 func TestListenerKeptAliveThroughATotalOutage(t *testing.T) {
 	fc := clockwork.NewFakeClock()
 	down := newFakeListener(t)
@@ -572,6 +573,16 @@ func TestListenerKeptAliveThroughATotalOutage(t *testing.T) {
 		if !bytes.Equal(got, want) || from != src {
 			t.Fatalf("keepalive %d: % x from %s, want % x from the group's socket %s", i, got, from, want, src)
 		}
+	}
+
+	// gosrt echoes a keepalive; the echo stays with the relay (a sender whose
+	// uplinks are cut but not its downlinks would take it for life), the
+	// listener's other packets still go to the last link.
+	down.send(withHeader(srtCtrl(srtla.SRTKeepalive, 16, 0), 9, 0xAABBCCDD), src)
+	nak := withHeader(srtCtrl(srtla.SRTNak, 20, 0x55), 9, 0xAABBCCDD)
+	down.send(nak, src)
+	if got := a.recvNonAck(); !bytes.Equal(got, nak) {
+		t.Fatalf("during the outage a got % x, want only the NAK", got)
 	}
 
 	a.send([]byte{0x90, 0x00}) // a is back (an SRTLA keepalive)
