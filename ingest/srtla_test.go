@@ -217,6 +217,13 @@ func sendTS(t *testing.T, addr string, ts []byte, passphrase, streamID string, d
 	t.Helper()
 	cfg := srt.DefaultConfig()
 	cfg.Passphrase, cfg.PBKeylen, cfg.StreamId = passphrase, 16, streamID
+	sendTSWith(t, addr, ts, cfg, delivered, mid)
+}
+
+// sendTSWith is sendTS with the caller's configuration (its latency is
+// raised to 500 ms and its logger removed).
+func sendTSWith(t *testing.T, addr string, ts []byte, cfg srt.Config, delivered func() int64, mid func()) {
+	t.Helper()
 	cfg.Latency = 500 * time.Millisecond
 	cfg.Logger = nil
 	var conn srt.Conn
@@ -463,5 +470,100 @@ func TestSRTLAPortTaken(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("forward %q: Run did not fail", forward)
 		}
+	}
+}
+
+// TestSRTLAOutageLongerThanTheListenerIdleTimeout: a total outage of 10 s,
+// twice the peer idle timeout that gosrt and libsrt listeners have by
+// default (5 s), does not end the SRT session: while the group has no live
+// link the relay keeps the listener's peer alive with SRT keepalives. The
+// caller is configured as onaird's (a peer idle timeout beyond the outage);
+// the listeners keep their defaults: onair-ingest's gosrt listener, and
+// srt-live-transmit behind -forward. The stream arrives intact over one
+// session.
+func TestSRTLAOutageLongerThanTheListenerIdleTimeout(t *testing.T) {
+	const outage = 10 * time.Second
+	cases := []struct {
+		name    string
+		forward bool
+	}{
+		{"gosrt", false},
+		{"srt-live-transmit", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ts := readFile(t, sampleTS(t))
+			dir := t.TempDir()
+			out := filepath.Join(dir, "rec.ts")
+			cfg := Config{SRTLA: "127.0.0.1:0", OutFile: out}
+			delivered := func(srv *Server) int64 { return srv.Report().Transport.Bytes }
+			var sltStop func()
+			if c.forward {
+				testutil.Need(t, "srt-live-transmit")
+				port := freeUDPPort(t)
+				f, err := os.Create(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = f.Close() }()
+				slt := exec.Command("srt-live-transmit", "-q", "-chunk", "1316",
+					"srt://127.0.0.1:"+strconv.Itoa(port)+"?mode=listener&latency=500", "file://con")
+				slt.Stdout = f
+				if err := slt.Start(); err != nil {
+					t.Fatal(err)
+				}
+				sltDone := make(chan struct{})
+				go func() {
+					_ = slt.Wait()
+					close(sltDone)
+				}()
+				sltStop = func() {
+					_ = slt.Process.Signal(os.Interrupt) // flushes its stdout
+					select {
+					case <-sltDone:
+					case <-time.After(10 * time.Second):
+						_ = slt.Process.Kill()
+						<-sltDone
+					}
+				}
+				t.Cleanup(sltStop)
+				cfg = Config{SRTLA: "127.0.0.1:0", Forward: "srt://127.0.0.1:" + strconv.Itoa(port)}
+				delivered = func(*Server) int64 { // see TestSRTLAForwardToSrtLiveTransmit
+					st, err := os.Stat(out)
+					if err != nil {
+						return 0
+					}
+					return st.Size() + 4096
+				}
+				time.Sleep(200 * time.Millisecond) // srt-live-transmit binds after it started
+			}
+			srv, _, stop := runServer(t, cfg)
+			relayAddr := srv.SRTLAAddrs()[0].(*net.UDPAddr).AddrPort()
+			shim := startShim(t, []string{"127.0.0.2", "127.0.0.3"}, []netip.AddrPort{relayAddr, relayAddr})
+			caller := srt.DefaultConfig()
+			caller.PeerIdleTimeout = 3 * outage
+			sendTSWith(t, shim.addr(), ts, caller, func() int64 { return delivered(srv) }, func() {
+				shim.outage.Store(true)
+				time.Sleep(outage)
+				shim.outage.Store(false)
+				shim.rejoin()
+			})
+			st := srv.Report().SRTLA
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if c.forward {
+				sltStop()
+			} else if r := srv.Report(); r.Connections != 1 {
+				t.Errorf("%d SRT connections, want the one session kept", r.Connections)
+			}
+			if st == nil || len(st.Groups) != 1 || st.Counters.GroupsCreated != 1 || st.Counters.PeerKeepalives == 0 {
+				t.Fatalf("srtla stats %+v", st)
+			}
+			if got := readFile(t, out); !bytes.Equal(got, ts) {
+				t.Fatalf("recording %d bytes differs from the %d sent", len(got), len(ts))
+			}
+			t.Logf("%s: %d keepalives to the listener during the %s outage", c.name, st.Counters.PeerKeepalives, outage)
+		})
 	}
 }

@@ -47,6 +47,9 @@ const (
 	connTimeout = 4 * time.Second // nothing received: the link is dead
 	reg2Timeout = 4 * time.Second // a pending REG1 expires
 	reg3Timeout = 4 * time.Second // NGPs ignored after the REG2 broadcast
+	// reg1Retry: a pending REG1 is sent again at a tick at least this long
+	// after the last one.
+	reg1Retry = tickPeriod / 2
 	// rebindAfter: a registered link that has heard nothing for this long
 	// while the others hear, or while it carried data, is taken as rebound
 	// by a NAT and re-registers (SRTLA.md §10).
@@ -145,6 +148,7 @@ type Sender struct {
 	everUp      bool // some link of the current group reached REG3
 	reg1        *link
 	reg1Since   time.Time
+	reg1Sent    time.Time // the last REG1 sent, first or retry
 	reg3Guard   time.Time
 	registers   int
 	outageSince time.Time
@@ -928,7 +932,7 @@ func (s *Sender) onNGP(l *link, now time.Time) {
 	if s.haveGroup {
 		s.log.Info("receiver forgot the group: registering again", zap.String("link", l.cfg.Name))
 	}
-	s.reg1, s.reg1Since = l, now
+	s.reg1, s.reg1Since, s.reg1Sent = l, now, now
 	s.write(l, s.reg1Pkt)
 }
 
@@ -943,7 +947,14 @@ func (s *Sender) register(l *link, now time.Time) {
 	case nil:
 		s.write(l, s.reg2Pkt)
 	case l:
-		s.write(l, s.reg1Pkt)
+		// Not again within half a tick of the last: a reference receiver
+		// answers a REG1 retried from the same address with REG_ERR, as it
+		// keeps that address as the new group's (SRTLA.md §10), so a retry
+		// before the REG2 could arrive only costs a REG_ERR.
+		if now.Sub(s.reg1Sent) >= reg1Retry {
+			s.reg1Sent = now
+			s.write(l, s.reg1Pkt)
+		}
 	}
 }
 

@@ -553,3 +553,25 @@ func TestHandshakeBeforeAnyLinkIsUpIsSentOnTheFirstOne(t *testing.T) {
 	r.waitUp("a")
 	r.eventually("the held handshake at the peer", func() bool { return p.n(ipA, keyControl) == 1 })
 }
+
+// A REG1 sent just before a housekeeping tick (its NGP came late) is not
+// sent again at that tick: a reference receiver answers a REG1 retried from
+// the same address with REG_ERR (SRTLA.md §10), so the early retry would
+// only cost a REG_ERR, or, here, open a second group.
+func TestReg1NotRetriedBeforeItsAnswerCouldArrive(t *testing.T) {
+	p := newPeer(t, false)
+	p.with(func() { p.slow[netip.MustParseAddr(ipA)] = true }) // every answer 300 ms late
+	r := newRig(t, p, []Link{bondLink("a", ipA, api.PolicyBond)}, Config{})
+	r.fc.Advance(tickPeriod * 9 / 10) // the probe's NGP arrives 0.9 s into the tick
+	r.eventually("REG1", func() bool { return p.n(ipA, srtla.TypeReg1) == 1 })
+	r.fc.Advance(tickPeriod / 10) // the tick, before the REG2 answer
+	r.waitTicks(2)
+	r.waitUp("a")
+	if n, g := p.n(ipA, srtla.TypeReg1), p.nGroups(); n != 1 || g != 1 {
+		t.Errorf("%d REG1 sent, %d groups opened; want 1 and 1", n, g)
+	}
+	r.advance(3)
+	if n := p.n(ipA, srtla.TypeReg1); n != 1 {
+		t.Errorf("%d REG1 sent once registered, want 1", n)
+	}
+}

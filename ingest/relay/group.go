@@ -43,6 +43,16 @@ type group struct {
 	regAddr netip.AddrPort
 	// down is the socket connected to the SRT listener, made on first use.
 	down *net.UDPConn
+	// peerSock is the listener's socket ID of the group's SRT session: the
+	// destination socket ID of the caller's packets once the handshake is
+	// done (the listener's packets carry the caller's ID instead). 0 before,
+	// and after the caller shut the session down.
+	peerSock uint32
+	// srtTS is the SRT timestamp of the caller's last packet, forwarded at
+	// srtAt: a keepalive the relay sends carries the caller's clock
+	// extrapolated from them.
+	srtTS uint32
+	srtAt time.Time
 	// dead is set when the group is removed; its downstream reader then
 	// exits without counting the error its closed socket gives.
 	dead bool

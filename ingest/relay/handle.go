@@ -1,9 +1,11 @@
 package relay
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -88,6 +90,7 @@ func (r *Relay) handleSRT(from netip.AddrPort, b []byte) {
 		return
 	}
 	g.last = l
+	g.noteUpstream(b, now)
 	var ack []byte
 	if sn, err := srtla.DataSN(b); err == nil {
 		l.acks = append(l.acks, sn)
@@ -152,10 +155,17 @@ func (r *Relay) readDownstream(g *group, c *net.UDPConn) {
 		now := r.clock.Now()
 		r.mu.Lock()
 		targets = targets[:0]
-		if srtla.TypeOf(b) == srtla.SRTAck {
+		switch t := srtla.TypeOf(b); {
+		case t == srtla.SRTAck:
 			targets = append(targets, g.links...)
-		} else if l := r.returnLinkLocked(g, now); l != nil {
-			targets = append(targets, l)
+		case t == srtla.SRTKeepalive && !r.liveLinkLocked(g, now):
+			// gosrt echoes the keepalives keepPeersAlive sends; a sender
+			// whose links' uplinks are cut but not their downlinks would
+			// take the echo for a sign of life and keep sending into them.
+		default:
+			if l := r.returnLinkLocked(g, now); l != nil {
+				targets = append(targets, l)
+			}
 		}
 		r.mu.Unlock()
 		for _, l := range targets {
@@ -200,6 +210,76 @@ func (r *Relay) flushAcks() {
 	for _, p := range out {
 		r.send(p.l.sock, p.l.addr, p.ack)
 	}
+}
+
+// noteUpstream keeps from an SRT packet of the caller (16 bytes or more)
+// what a keepalive for its session needs: the timestamp (bytes 8–11) and,
+// outside handshakes, the destination socket ID (bytes 12–15), which is the
+// listener's.
+func (g *group) noteUpstream(b []byte, now time.Time) {
+	g.srtTS, g.srtAt = binary.BigEndian.Uint32(b[8:]), now
+	switch srtla.TypeOf(b) {
+	case srtla.SRTHandshake:
+		// The caller learns the listener's ID during the handshake.
+	case srtla.SRTShutdown:
+		g.peerSock = 0 // the session is over: nothing to keep alive
+	default:
+		if id := binary.BigEndian.Uint32(b[12:]); id != 0 {
+			g.peerSock = id
+		}
+	}
+}
+
+// peerKeepaliveLen is an SRT keepalive: the header alone.
+const peerKeepaliveLen = srtla.MinSRTLen
+
+// keepPeersAlive sends an SRT keepalive (type 0x8001, type-specific 0, the
+// caller's extrapolated timestamp, the listener's socket ID) to the SRT
+// listener of every group that has no live link and sent it nothing for a
+// PeerKeepalive, so that the listener keeps the session through a total
+// outage (see Config.PeerKeepalive). A failed send destroys the group, as
+// for data.
+func (r *Relay) keepPeersAlive() {
+	type keepalive struct {
+		g *group
+		c *net.UDPConn
+		b [peerKeepaliveLen]byte
+	}
+	now := r.clock.Now()
+	var out []keepalive
+	r.mu.Lock()
+	for _, g := range r.groups {
+		if g.down == nil || g.peerSock == 0 || now.Sub(g.srtAt) < r.cfg.PeerKeepalive || r.liveLinkLocked(g, now) {
+			continue
+		}
+		k := keepalive{g: g, c: g.down}
+		binary.BigEndian.PutUint16(k.b[0:], uint16(srtla.SRTKeepalive))
+		binary.BigEndian.PutUint32(k.b[8:], g.srtTS+uint32(now.Sub(g.srtAt).Microseconds()))
+		binary.BigEndian.PutUint32(k.b[12:], g.peerSock)
+		out = append(out, k)
+	}
+	r.mu.Unlock()
+	for _, k := range out {
+		if _, err := k.c.Write(k.b[:]); err != nil {
+			r.destroy(k.g, "keepalive downstream", err)
+			continue
+		}
+		r.count(func(c *counters) { c.peerKeepalives++ })
+	}
+	r.mu.Lock()
+	r.lastPeerCheck = now
+	r.mu.Unlock()
+}
+
+// liveLinkLocked: some link of g was heard within two PeerKeepalives (a
+// live sender sends on every link at least every second).
+func (r *Relay) liveLinkLocked(g *group, now time.Time) bool {
+	for _, l := range g.links {
+		if now.Sub(l.lastRcvd) < 2*r.cfg.PeerKeepalive {
+			return true
+		}
+	}
+	return false
 }
 
 // allowReg applies the per-source registration rate limit.

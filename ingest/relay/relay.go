@@ -62,6 +62,9 @@ const (
 	// DefaultStaleLink is how long the link that last carried data may be
 	// silent before replies to the sender go to a link heard more recently.
 	DefaultStaleLink = time.Second
+	// DefaultPeerKeepalive is how often a group in a total outage keeps its
+	// SRT listener's peer alive: SRT's own keepalive period.
+	DefaultPeerKeepalive = time.Second
 )
 
 // Config configures a Relay. Zero values take the defaults above.
@@ -97,6 +100,14 @@ type Config struct {
 	CleanupInterval time.Duration
 	// StaleLink: see DefaultStaleLink.
 	StaleLink time.Duration
+	// PeerKeepalive: while a group has no live link (none heard for twice
+	// this) and nothing went to its SRT listener for this long, the relay
+	// sends the listener an SRT keepalive for the group's session at this
+	// interval. Otherwise the listener's peer idle timeout (5 s by default
+	// in libsrt and gosrt) ends the session during a total outage that the
+	// sender holds its group through (onair's output.outage_hold, 15 s); the
+	// group's removal (GroupTimeout) ends the keepalives.
+	PeerKeepalive time.Duration
 }
 
 // ErrConfig is returned by New for an invalid Config.
@@ -122,6 +133,9 @@ type Relay struct {
 	counters counters
 	// lastSweep is the clock time of the last cleanup (tests wait for it).
 	lastSweep time.Time
+	// lastPeerCheck is the clock time of the last keepPeersAlive (tests
+	// wait for it).
+	lastPeerCheck time.Time
 }
 
 // New validates cfg, fills in defaults and resolves the downstream address.
@@ -156,7 +170,7 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*Relay, error) {
 		{"registration burst", cfg.RegBurst < 0},
 		{"ack batch", cfg.AckBatch < 0 || cfg.AckBatch > maxAckBatch},
 		{"timeouts", cfg.LinkTimeout < 0 || cfg.GroupTimeout < 0 || cfg.AckFlush < 0 ||
-			cfg.CleanupInterval < 0 || cfg.StaleLink < 0},
+			cfg.CleanupInterval < 0 || cfg.StaleLink < 0 || cfg.PeerKeepalive < 0},
 	} {
 		if v.bad {
 			return nil, fmt.Errorf("%w: %s out of range", ErrConfig, v.name)
@@ -172,6 +186,7 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*Relay, error) {
 	setDefault(&cfg.AckFlush, DefaultAckFlush)
 	setDefault(&cfg.CleanupInterval, DefaultCleanupInterval)
 	setDefault(&cfg.StaleLink, DefaultStaleLink)
+	setDefault(&cfg.PeerKeepalive, DefaultPeerKeepalive)
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -234,6 +249,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	// The tickers exist before Ready, so a test's fake clock drives them.
 	cleanup := r.clock.NewTicker(r.cfg.CleanupInterval)
 	flush := r.clock.NewTicker(r.cfg.AckFlush)
+	keep := r.clock.NewTicker(r.cfg.PeerKeepalive)
 	close(r.ready)
 	for _, c := range r.conns {
 		r.log.Info("listening", zap.Stringer("addr", c.LocalAddr()), zap.Stringer("downstream", r.downstream))
@@ -254,6 +270,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	wg.Go(func() {
 		defer cleanup.Stop()
 		defer flush.Stop()
+		defer keep.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -262,6 +279,8 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.sweep()
 			case <-flush.Chan():
 				r.flushAcks()
+			case <-keep.Chan():
+				r.keepPeersAlive()
 			}
 		}
 	})

@@ -510,3 +510,91 @@ func TestWildcardAnswersFromTheAddressSentTo(t *testing.T) {
 		})
 	}
 }
+
+// TestListenerKeptAliveThroughATotalOutage: while a group has no live link,
+// the relay sends its SRT listener an SRT keepalive every PeerKeepalive, so
+// the listener's peer idle timeout (5 s in libsrt and gosrt) does not end
+// the session the sender holds its group for. The keepalive is the 16-byte
+// SRT header: 0x8001, subtype 0, type-specific 0, the caller's timestamp
+// moved on by the time since its last packet, and the listener's socket ID,
+// which is the destination of the caller's packets (not of the listener's,
+// which carry the caller's ID). None goes out before the session is known,
+// while a link is heard, or after the caller shut the session down; the
+// listener's echo of one is not passed on.
+func TestListenerKeptAliveThroughATotalOutage(t *testing.T) {
+	fc := clockwork.NewFakeClock()
+	down := newFakeListener(t)
+	r := run(t, Config{Downstream: down.addr()}, fc)
+	a := newPeer(t, "127.0.0.2", r.v4())
+	makeGroup(t, a)
+	step := func() { // one keepalive period, and the relay has looked
+		t.Helper()
+		fc.Advance(time.Second)
+		now := fc.Now()
+		waitFor(t, "keepalive check", func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return !r.lastPeerCheck.Before(now)
+		})
+	}
+	keepalives := func() uint64 { return r.Stats().Counters.PeerKeepalives }
+	withHeader := func(b []byte, ts, dst uint32) []byte {
+		binary.BigEndian.PutUint32(b[8:], ts)
+		binary.BigEndian.PutUint32(b[12:], dst)
+		return b
+	}
+
+	// The caller's induction: no listener socket ID yet.
+	a.send(withHeader(srtCtrl(srtla.SRTHandshake, 64, 0), 500, 0))
+	_, src := down.recv()
+	for range 3 {
+		step()
+	}
+	if n := keepalives(); n != 0 {
+		t.Fatalf("%d keepalives before the session is known", n)
+	}
+	noMore(t, down.c)
+
+	// The session: the caller's data names the listener's socket 0x11223344;
+	// the listener's ACK names the caller's socket 0xAABBCCDD.
+	a.send(withHeader(srtData(7, "x"), 1000, 0x11223344))
+	down.recv()
+	down.send(withHeader(srtCtrl(srtla.SRTAck, 44, 0), 9, 0xAABBCCDD), src)
+	a.recvNonAck()
+
+	step() // 1 s after a's last packet: a is live
+	if n := keepalives(); n != 0 {
+		t.Fatalf("%d keepalives while a link is live", n)
+	}
+	for i, ts := range []uint32{1000 + 2_000_000, 1000 + 3_000_000} {
+		step() // 2 s, 3 s: no live link
+		got, from := down.recv()
+		want := []byte{0x80, 0x01, 0, 0, 0, 0, 0, 0, byte(ts >> 24), byte(ts >> 16), byte(ts >> 8), byte(ts), 0x11, 0x22, 0x33, 0x44}
+		if !bytes.Equal(got, want) || from != src {
+			t.Fatalf("keepalive %d: % x from %s, want % x from the group's socket %s", i, got, from, want, src)
+		}
+	}
+
+	// gosrt echoes a keepalive; the echo stays with the relay (a sender whose
+	// uplinks are cut but not its downlinks would take it for life), the
+	// listener's other packets still go to the last link.
+	down.send(withHeader(srtCtrl(srtla.SRTKeepalive, 16, 0), 9, 0xAABBCCDD), src)
+	nak := withHeader(srtCtrl(srtla.SRTNak, 20, 0x55), 9, 0xAABBCCDD)
+	down.send(nak, src)
+	if got := a.recvNonAck(); !bytes.Equal(got, nak) {
+		t.Fatalf("during the outage a got % x, want only the NAK", got)
+	}
+
+	a.send([]byte{0x90, 0x00}) // a is back (an SRTLA keepalive)
+	a.expect([]byte{0x90, 0x00}, "keepalive echo")
+	step()
+	a.send(withHeader(srtCtrl(srtla.SRTShutdown, 16, 0), 4_000_000, 0x11223344)) // the caller ends the session
+	down.recv()
+	for range 4 {
+		step()
+	}
+	if n := keepalives(); n != 2 {
+		t.Fatalf("%d keepalives, want the 2 of the outage", n)
+	}
+	noMore(t, down.c)
+}

@@ -45,6 +45,7 @@ type counters struct {
 	rateLimited, groupsRefused                  uint64
 	groupsExpired, linksExpired                 uint64
 	downstreamErrors, unknownSource, sendErrors uint64
+	peerKeepalives                              uint64
 }
 
 func newCounters() counters {
@@ -111,6 +112,9 @@ type Counters struct {
 	UnknownSource uint64 `json:"unknown_source"`
 	// SendErrors counts failed sends to senders.
 	SendErrors uint64 `json:"send_errors"`
+	// PeerKeepalives counts the SRT keepalives the relay sent to the
+	// listener for groups in a total outage (Config.PeerKeepalive).
+	PeerKeepalives uint64 `json:"peer_keepalives"`
 }
 
 // Stats returns a snapshot; it is safe to call at any time.
@@ -133,6 +137,7 @@ func (r *Relay) Stats() Stats {
 			DownstreamErrors: c.downstreamErrors,
 			UnknownSource:    c.unknownSource,
 			SendErrors:       c.sendErrors,
+			PeerKeepalives:   c.peerKeepalives,
 		},
 	}
 	for _, g := range r.groups {
