@@ -244,7 +244,7 @@ func (d *Daemon) buildComponents() error {
 	for _, spec := range []supervisor.ComponentSpec{
 		{Name: "cadence", Vital: true, Run: d.keeper.Run, Backoff: backoff},
 	} {
-		if err := d.front.Add(spec); err != nil {
+		if err = d.front.Add(spec); err != nil {
 			return err
 		}
 	}
@@ -257,7 +257,7 @@ func (d *Daemon) buildComponents() error {
 		if (spec.Name == "api-tcp" && d.cfg.API.Listen == "") || (spec.Name == "api-socket" && d.cfg.API.Socket == "") {
 			continue
 		}
-		if err := d.front.Add(spec); err != nil {
+		if err = d.front.Add(spec); err != nil {
 			return err
 		}
 	}
@@ -265,12 +265,12 @@ func (d *Daemon) buildComponents() error {
 		return err
 	}
 	if d.abr != nil {
-		if err := d.front.Add(supervisor.ComponentSpec{Name: "abr", Run: d.abr.Run, Backoff: backoff}); err != nil {
+		if err = d.front.Add(supervisor.ComponentSpec{Name: "abr", Run: d.abr.Run, Backoff: backoff}); err != nil {
 			return err
 		}
 	}
 	if d.bond != nil {
-		if err := d.links.Add(supervisor.ComponentSpec{Name: "bond", Run: d.bond.Run, Backoff: backoff}); err != nil {
+		if err = d.links.Add(supervisor.ComponentSpec{Name: "bond", Run: d.bond.Run, Backoff: backoff}); err != nil {
 			return err
 		}
 	}

@@ -445,7 +445,7 @@ func TestDisabledAndCappedUplinksStopCarryingWithoutAGap(t *testing.T) {
 	}
 	// Both links now refuse stream bytes: wired because the operator said
 	// so, cell1 because of its cap. Enable wired again at once.
-	if out, err := exec.Command(bin("onairctl"), "--socket", l.box.socket, "uplink", "wired", "enable").CombinedOutput(); err != nil {
+	if out, err = exec.Command(bin("onairctl"), "--socket", l.box.socket, "uplink", "wired", "enable").CombinedOutput(); err != nil {
 		t.Fatalf("enable: %v %s", err, out)
 	}
 	time.Sleep(3 * time.Second)

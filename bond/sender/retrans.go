@@ -30,10 +30,10 @@ import (
 // when it works), at least retransMinPPS. Past the budget a retransmission
 // is dropped here, where it costs nothing, instead of by the link.
 const (
-	retransSlots   = 8192 // sequence numbers remembered (about 10 s at 8 Mbit/s)
-	retransHoldMin = 20 * time.Millisecond
-	retransHoldMax = 500 * time.Millisecond
-	retransHoldDef = 100 * time.Millisecond // no RTT measured yet
+	retransSlots       = 8192 // sequence numbers remembered (about 10 s at 8 Mbit/s)
+	retransHoldFloor   = 20 * time.Millisecond
+	retransHoldCeil    = 500 * time.Millisecond
+	retransHoldDefault = 100 * time.Millisecond // no RTT measured yet
 
 	retransShare  = 1.0 // of the best recent ACK rate, for retransmissions
 	retransUrgent = 16  // the first holes after the ACK always go (see urgent)
@@ -150,7 +150,7 @@ func (s *Sender) retransHold(now time.Time) time.Duration {
 		}
 	}
 	if !known {
-		return retransHoldDef
+		return retransHoldDefault
 	}
-	return min(max(worst, retransHoldMin), retransHoldMax)
+	return min(max(worst, retransHoldFloor), retransHoldCeil)
 }
