@@ -49,7 +49,7 @@ FUZZTIME ?= 5s
 test-fuzz: deps
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg || exit 1; done
 
 ## test-unit: fast tests of every package that does not stream in real time, with the race detector
 test-unit: deps
