@@ -471,20 +471,8 @@ func (s *Sender) closeLink(l *link) {
 func (s *Sender) readApp(conn net.PacketConn) {
 	defer s.wg.Done()
 	buf := make([]byte, srtla.MTU)
-	udp, _ := conn.(*net.UDPConn)
 	for {
-		var n int
-		var from netip.AddrPort
-		var err error
-		if udp != nil {
-			n, from, err = udp.ReadFromUDPAddrPort(buf)
-		} else {
-			var a net.Addr
-			n, a, err = conn.ReadFrom(buf)
-			if ua, ok := a.(*net.UDPAddr); ok {
-				from = ua.AddrPort()
-			}
-		}
+		n, from, err := readFrom(conn, buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -496,24 +484,26 @@ func (s *Sender) readApp(conn net.PacketConn) {
 	}
 }
 
+// readFrom reads one datagram; a *net.UDPConn reads without allocating the
+// source address.
+func readFrom(conn net.PacketConn, buf []byte) (int, netip.AddrPort, error) {
+	if udp, ok := conn.(*net.UDPConn); ok {
+		return udp.ReadFromUDPAddrPort(buf)
+	}
+	n, a, err := conn.ReadFrom(buf)
+	var from netip.AddrPort
+	if ua, ok := a.(*net.UDPAddr); ok {
+		from = ua.AddrPort()
+	}
+	return n, from, err
+}
+
 // readLink reads one link socket: the only goroutine on it.
 func (s *Sender) readLink(l *link, conn net.PacketConn) {
 	defer s.wg.Done()
 	buf := make([]byte, srtla.MTU)
-	udp, _ := conn.(*net.UDPConn)
 	for {
-		var n int
-		var from netip.AddrPort
-		var err error
-		if udp != nil {
-			n, from, err = udp.ReadFromUDPAddrPort(buf)
-		} else {
-			var a net.Addr
-			n, a, err = conn.ReadFrom(buf)
-			if ua, ok := a.(*net.UDPAddr); ok {
-				from = ua.AddrPort()
-			}
-		}
+		n, from, err := readFrom(conn, buf)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				s.log.Warn("link socket read", zap.String("link", l.cfg.Name), zap.Error(err))
