@@ -249,7 +249,8 @@ func (r *Relay) keepPeersAlive() {
 	var out []keepalive
 	r.mu.Lock()
 	for _, g := range r.groups {
-		if g.down == nil || g.peerSock == 0 || now.Sub(g.srtAt) < r.cfg.PeerKeepalive || r.liveLinkLocked(g, now) {
+		if silent := now.Sub(g.srtAt); g.down == nil || g.peerSock == 0 || silent < r.cfg.PeerKeepalive ||
+			silent > r.cfg.PeerKeepaliveFor || r.liveLinkLocked(g, now) {
 			continue
 		}
 		k := keepalive{g: g, c: g.down}

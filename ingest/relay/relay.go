@@ -65,6 +65,8 @@ const (
 	// DefaultPeerKeepalive is how often a group in a total outage keeps its
 	// SRT listener's peer alive: SRT's own keepalive period.
 	DefaultPeerKeepalive = time.Second
+	// DefaultPeerKeepaliveFor is Config.PeerKeepaliveFor's default.
+	DefaultPeerKeepaliveFor = 20 * time.Second
 )
 
 // Config configures a Relay. Zero values take the defaults above.
@@ -108,6 +110,13 @@ type Config struct {
 	// sender holds its group through (onair's output.outage_hold, 15 s); the
 	// group's removal (GroupTimeout) ends the keepalives.
 	PeerKeepalive time.Duration
+	// PeerKeepaliveFor bounds those keepalives: once the group's caller has
+	// been silent this long they stop, and the listener's own idle timeout
+	// ends the session. It covers a sender's outage hold (onair's default
+	// 15 s) with margin, but not the whole GroupTimeout: a listener that
+	// takes one caller at a time must not keep a dead session so long that
+	// a sender which restarted (a new group, a new session) waits for it.
+	PeerKeepaliveFor time.Duration
 }
 
 // ErrConfig is returned by New for an invalid Config.
@@ -170,7 +179,7 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*Relay, error) {
 		{"registration burst", cfg.RegBurst < 0},
 		{"ack batch", cfg.AckBatch < 0 || cfg.AckBatch > maxAckBatch},
 		{"timeouts", cfg.LinkTimeout < 0 || cfg.GroupTimeout < 0 || cfg.AckFlush < 0 ||
-			cfg.CleanupInterval < 0 || cfg.StaleLink < 0 || cfg.PeerKeepalive < 0},
+			cfg.CleanupInterval < 0 || cfg.StaleLink < 0 || cfg.PeerKeepalive < 0 || cfg.PeerKeepaliveFor < 0},
 	} {
 		if v.bad {
 			return nil, fmt.Errorf("%w: %s out of range", ErrConfig, v.name)
@@ -187,6 +196,7 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*Relay, error) {
 	setDefault(&cfg.CleanupInterval, DefaultCleanupInterval)
 	setDefault(&cfg.StaleLink, DefaultStaleLink)
 	setDefault(&cfg.PeerKeepalive, DefaultPeerKeepalive)
+	setDefault(&cfg.PeerKeepaliveFor, DefaultPeerKeepaliveFor)
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -598,3 +598,31 @@ func TestListenerKeptAliveThroughATotalOutage(t *testing.T) {
 	}
 	noMore(t, down.c)
 }
+
+// The keepalives stop once the caller has been silent for PeerKeepaliveFor:
+// a sender that gave up and came back with a new group (a new SRT session)
+// must not find the listener still held by the old one until GroupTimeout.
+func TestListenerKeepalivesStopAfterPeerKeepaliveFor(t *testing.T) {
+	fc := clockwork.NewFakeClock()
+	down := newFakeListener(t)
+	r := run(t, Config{Downstream: down.addr(), PeerKeepaliveFor: 5 * time.Second}, fc)
+	a := newPeer(t, "127.0.0.2", r.v4())
+	makeGroup(t, a)
+	data := srtData(7, "x")
+	binary.BigEndian.PutUint32(data[12:], 0x11223344) // the listener's socket ID
+	a.send(data)
+	down.recv()
+	for range 10 {
+		fc.Advance(time.Second)
+		now := fc.Now()
+		waitFor(t, "keepalive check", func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return !r.lastPeerCheck.Before(now)
+		})
+	}
+	// At 2, 3, 4 and 5 s of silence; none from 6 s on.
+	if n := r.Stats().Counters.PeerKeepalives; n != 4 {
+		t.Fatalf("%d keepalives over 10 s of silence, want 4 (PeerKeepaliveFor 5 s)", n)
+	}
+}
