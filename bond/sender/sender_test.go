@@ -480,7 +480,7 @@ func quietAllocs(f func()) float64 {
 }
 
 // The backup link engages once the bond link has been over its window for
-// backupEngageHold, and shares the load by the window rule.
+// backupSaturatedHold, and shares the load by the window rule.
 func TestBackupEngagesWhenTheBondLinkIsSaturated(t *testing.T) {
 	p := newPeer(t, false)
 	r := newRig(t, p, []Link{bondLink("bond", ipA, api.PolicyBond), bondLink("backup", ipB, api.PolicyBackup)}, Config{})
@@ -493,10 +493,18 @@ func TestBackupEngagesWhenTheBondLinkIsSaturated(t *testing.T) {
 		t.Fatalf("backup carried %d packets before the hold", got)
 	}
 	r.advance(1)
+	for sn := uint32(100); sn <= 105; sn++ { // still saturated after 1 s: not yet
+		r.send(srtData(sn, 1316))
+	}
+	r.eventually("6 more on the bond link", func() bool { return p.n(ipA, keyData) == 31 })
+	if got := p.n(ipB, keyData); got != 0 {
+		t.Fatalf("backup carried %d packets 1 s into the saturation", got)
+	}
+	r.advance(1)
 	for sn := uint32(26); sn <= 35; sn++ {
 		r.send(srtData(sn, 1316))
 	}
-	r.eventually("35 packets", func() bool { return p.n(ipA, keyData)+p.n(ipB, keyData) == 35 })
+	r.eventually("41 packets", func() bool { return p.n(ipA, keyData)+p.n(ipB, keyData) == 41 })
 	if got := p.n(ipB, keyData); got == 0 {
 		t.Error("backup carried nothing while the bond link was saturated")
 	}

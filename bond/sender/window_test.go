@@ -199,22 +199,23 @@ func TestBackupGate(t *testing.T) {
 		{100, true, true, false},    // saturated, not for long
 		{400, true, false, false},   // a break resets the hold
 		{500, true, true, false},    // saturated again from 500
-		{999, true, true, false},    // 499 ms
-		{1000, true, true, true},    // 500 ms: engaged
-		{1100, true, false, true},   // room, but not for long
-		{6099, true, false, true},   // 4999 ms of room
-		{6100, true, true, true},    // saturated again: the room clock resets
-		{6200, true, false, true},   // room from 6200
-		{11200, true, false, false}, // 5 s of room: released
-		{11300, false, false, true}, // no primary can carry: engaged at once
-		{11400, true, false, true},  // primary back: held until it has had room 500 ms
-		{11899, true, false, true},
-		{11900, true, false, false},
-		{12000, true, true, false}, // saturated: the long release applies again
-		{12500, true, true, true},
-		{12600, true, false, true},
-		{17599, true, false, true},
-		{17600, true, false, false},
+		{1000, true, true, false},   // 500 ms: a burst, not yet
+		{2499, true, true, false},   // 1999 ms
+		{2500, true, true, true},    // 2 s: engaged
+		{2600, true, false, true},   // room, but not for long
+		{7599, true, false, true},   // 4999 ms of room
+		{7600, true, true, true},    // saturated again: the room clock resets
+		{7700, true, false, true},   // room from 7700
+		{12700, true, false, false}, // 5 s of room: released
+		{12800, false, false, true}, // no primary can carry: engaged at once
+		{12900, true, false, true},  // primary back: held until it has had room 500 ms
+		{13399, true, false, true},
+		{13400, true, false, false},
+		{13500, true, true, false}, // saturated: the long release applies again
+		{15500, true, true, true},
+		{15600, true, false, true},
+		{20599, true, false, true},
+		{20600, true, false, false},
 	}
 	var g backupGate
 	for _, st := range steps {
