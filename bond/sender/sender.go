@@ -279,8 +279,9 @@ func (s *Sender) LocalAddr() net.Addr {
 }
 
 // heldHSFresh is how old a held handshake may be when the first link comes
-// up; an older one the caller has given up on.
-const heldHSFresh = 2 * time.Second
+// up: the caller's connect timeout (srturl's default, 3 s); an older one it
+// has given up on.
+const heldHSFresh = 3 * time.Second
 
 // Run opens the loopback socket and the link sockets and relays until ctx
 // ends; it closes every socket before it returns ctx.Err(). A total outage

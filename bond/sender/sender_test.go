@@ -553,11 +553,15 @@ func TestHandshakeBeforeAnyLinkIsUpIsSentOnTheFirstOne(t *testing.T) {
 	hs := make([]byte, 64)
 	hs[0], hs[1] = 0x80, 0x00 // SRT handshake
 	r.send(hs)
-	r.advance(1)
+	r.eventually("the handshake dropped for want of a link", func() bool {
+		r.s.mu.Lock()
+		defer r.s.mu.Unlock()
+		return len(r.s.heldHS) > 0
+	})
 	p.mu.Lock()
 	p.mute = false
 	p.mu.Unlock()
-	r.advance(2)
+	r.advance(2) // within the caller's connect timeout
 	r.waitUp("a")
 	r.eventually("the held handshake at the peer", func() bool { return p.n(ipA, keyControl) == 1 })
 }
