@@ -14,8 +14,9 @@ import (
 
 // Shape limits what the box can send on the link to kbit kbit/s with a tbf
 // qdisc on the box-side egress (tc qdisc replace, so a change mid-stream
-// takes effect at once); kbit 0 removes the limit. The queue holds 100 ms
-// at the rate on top of the burst, like a modest modem buffer; the rest is
+// takes effect at once); kbit 0 removes the limit. The queue holds
+// shapeLatency (400 ms) at the rate on top of the burst, like a modem's
+// buffer; the rest is
 // dropped.
 func (l *Lab) Shape(name string, kbit int) error {
 	l.mu.Lock()

@@ -113,7 +113,7 @@ type link struct {
 	lossPct   float64 // Loss: box→studio random drop
 	rebindGen int     // Rebind generation; 0 means no NAT on this link
 	srcRoute  bool    // AddSourceRoute was called
-	primary   bool    // the first uplink: carries the main default routes
+	primary   bool    // the first uplink: its default routes have the lowest metric
 	relay     *relay  // Delay's relay, nil when none
 }
 
@@ -135,7 +135,7 @@ type Lab struct {
 }
 
 // Up builds a lab: both namespaces, every uplink with its addresses, the
-// box's main default route via the first uplink, the studio service
+// box's main default routes (every uplink, the first with the lowest metric), the studio service
 // addresses. On error everything made so far is removed.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	names := opts.Uplinks
@@ -485,8 +485,8 @@ func (l *Lab) DelAddr(name string) error {
 		l.run(ctx, nil, "ip", "-n", l.Box, "-6", "addr", "del", ln.BoxV6.String()+"/64", "dev", ln.BoxIf))
 }
 
-// AddAddr puts the link's current box addresses back (and the main default
-// routes on the first uplink).
+// AddAddr puts the link's current box addresses back, with the link's
+// main-table default routes.
 func (l *Lab) AddAddr(name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
