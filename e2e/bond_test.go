@@ -426,11 +426,14 @@ func TestIPv6AndIPv4UplinksBondedLoseNoFrameOnACut(t *testing.T) {
 	if a := uplinkOf(st, "cell1").Addresses; len(a) != 1 || !netip.MustParseAddr(a[0]).Is6() {
 		t.Fatalf("cell1 is not on IPv6: %v", a)
 	}
-	time.Sleep(3 * time.Second)
+	// The recording starts at the first IDR (up to a 2 s GOP after the
+	// session is up): 5 s before and 7 s after the cut leave 250 frames
+	// with margin (3 s and 6 s gave 215 once in CI).
+	time.Sleep(5 * time.Second)
 	if err := l.lab.Cut("wired", true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(6 * time.Second)
+	time.Sleep(7 * time.Second)
 	live, rec := l.finish(t)
 	l.checkNoLoss(t, live, rec, 250)
 }

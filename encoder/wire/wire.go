@@ -31,7 +31,7 @@ type Kind uint8
 const (
 	KindHello    Kind = 1 // child → onaird, JSON Hello
 	KindVideo    Kind = 2 // child → onaird, one H.264 access unit (Annex B)
-	KindAudio    Kind = 3 // child → onaird, one AAC frame with its ADTS header
+	KindAudio    Kind = 3 // child → onaird, AudioLevels then one AAC frame with its ADTS header (AppendAudio)
 	KindProgress Kind = 4 // child → onaird, JSON Progress
 	KindCommand  Kind = 5 // onaird → child, JSON Command
 )
@@ -111,6 +111,13 @@ type Progress struct {
 	LagFrames int64  `json:"lag_frames"`           // how far behind the ring head (encoders)
 	Source    string `json:"source,omitempty"`     // capture: SourceLive, SourceNoSignal, "eof"
 	LastError string `json:"last_error,omitempty"` // non-fatal trouble worth showing
+	// Audio chains: the device's sample rate measured against the box
+	// clock, in ppm off nominal (+: the device runs fast), once measured,
+	// and how far the chain's output is from the box clock now (ms, +:
+	// ahead), after the resampler's compensation.
+	RatePPM      float64 `json:"rate_ppm,omitempty"`
+	RateMeasured bool    `json:"rate_measured,omitempty"`
+	OffsetMs     float64 `json:"offset_ms,omitempty"`
 }
 
 // Values of Progress.Source sent by capture. Capture sends a Progress after
