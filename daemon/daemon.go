@@ -307,7 +307,11 @@ func (d *Daemon) buildChildren() error {
 		c := &child{}
 		deliver := func(m link.Msg) { d.queue.Put(m) }
 		if a.Role == wire.RoleAudio {
-			deliver = func(m link.Msg) { d.prog.WriteAudio(m.H.Index, m.Data) }
+			deliver = func(m link.Msg) {
+				if _, adts, err := wire.SplitAudio(m.Data); err == nil { // the link checked it
+					d.prog.WriteAudio(m.H.Index, adts)
+				}
+			}
 		}
 		l, err := link.New(link.Config{Name: a.Name, Role: a.Role, Slot: slot, MaxVideo: maxVideo, Window: window},
 			procOf{c}, deliver, d.log.Named("link"))

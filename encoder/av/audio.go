@@ -38,7 +38,8 @@ func audioIndexAt(epochNs, ns int64) uint64 { return audioClock(epochNs).IndexAt
 func audioTimeOf(epochNs int64, k uint64) int64 { return audioClock(epochNs).TimeOf(k) }
 
 // RunAudio encodes one audio chain to AAC-LC 48 kHz stereo and sends each
-// frame, ADTS header included, over rw until ctx is cancelled (nil), a stop
+// frame over rw as its levels (peak and RMS measured on the samples before
+// encoding, wire.AppendAudio) and its ADTS frame, until ctx is cancelled (nil), a stop
 // command arrives (nil), the wire closes (ErrWireClosed) or the source fails.
 //
 // The index of an AAC frame is its first sample's position since the
@@ -72,6 +73,17 @@ func RunAudio(ctx context.Context, cfg AudioConfig, rw io.ReadWriter, log *zap.L
 	return runErr(ctx, a.run(ctx))
 }
 
+// levelSlots is how many frames' levels wait for their AAC packet; the
+// encoder holds back one frame (its priming delay), so 8 is ample.
+const levelSlots = 8
+
+// frameLevels are the levels measured on the input of frame idx.
+type frameLevels struct {
+	idx uint64
+	ok  bool
+	l   wire.AudioLevels
+}
+
 type aacChain struct {
 	cfg       AudioConfig
 	in        *input
@@ -82,7 +94,8 @@ type aacChain struct {
 	enc       *astiav.CodecContext
 	dec, filt *astiav.Frame
 	pkt       *astiav.Packet
-	adts      []byte
+	adts, msg []byte
+	levels    [levelSlots]frameLevels // by index mod levelSlots, until its packet is out
 
 	last, frames uint64
 	nextProgress time.Time
@@ -209,6 +222,11 @@ func (a *aacChain) run(ctx context.Context) error {
 				}
 			}
 			a.filt.SetPts(int64(k) * wire.AudioFrameSamples)
+			l, err := fltpLevels(a.filt)
+			if err != nil {
+				return fmt.Errorf("av: audio: %w", err)
+			}
+			a.levels[k%levelSlots] = frameLevels{idx: k, ok: true, l: l}
 			k++
 			if err := a.encode(a.filt); err != nil {
 				return err
@@ -243,9 +261,19 @@ func (a *aacChain) encode(f *astiav.Frame) error {
 			return err
 		}
 		a.adts = append(a.adts, data...)
+		// A packet's index is that of the input frame it decodes to (the
+		// encoder's pts accounts for its delay), so its levels are that
+		// frame's. The priming packet just before the first frame has no
+		// input of its own: it carries full-scale levels, never mistaken
+		// for silence.
+		l := wire.AudioLevels{Peak: 1, RMS: 1}
+		if s := a.levels[idx%levelSlots]; s.ok && s.idx == idx {
+			l = s.l
+		}
+		a.msg = wire.AppendAudio(a.msg[:0], l, a.adts)
 		if err := a.lk.Write(wire.Header{Kind: wire.KindAudio, Flags: wire.FlagKey, Index: idx,
 			PTS: wire.AudioPTS(idx, AudioSampleRate), DTS: wire.AudioPTS(idx, AudioSampleRate),
-			CaptureNs: audioTimeOf(a.cfg.EpochNs, idx)}, a.adts); err != nil {
+			CaptureNs: audioTimeOf(a.cfg.EpochNs, idx)}, a.msg); err != nil {
 			return fmt.Errorf("av: audio: %w", err)
 		}
 		a.last = idx

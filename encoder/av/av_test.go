@@ -66,6 +66,8 @@ type onaird struct {
 	keys     map[uint64]bool
 	audio    []wire.Header
 	audioES  [][]byte
+	levels   []wire.AudioLevels
+	badAudio []error
 	progress []wire.Progress
 	changed  chan struct{}
 }
@@ -102,8 +104,14 @@ func (o *onaird) read() {
 			o.video[h.Index] = p
 			o.keys[h.Index] = h.Flags&wire.FlagKey != 0
 		case wire.KindAudio:
+			l, adts, err := wire.SplitAudio(p)
+			if err != nil {
+				o.badAudio = append(o.badAudio, err)
+				break
+			}
 			o.audio = append(o.audio, h)
-			o.audioES = append(o.audioES, p)
+			o.audioES = append(o.audioES, adts)
+			o.levels = append(o.levels, l)
 		case wire.KindProgress:
 			var pr wire.Progress
 			_ = json.Unmarshal(p, &pr)
@@ -423,6 +431,9 @@ func TestAudioFramesAreContinuousADTS(t *testing.T) {
 	var es bytes.Buffer
 	au.mu.Lock()
 	defer au.mu.Unlock()
+	if len(au.badAudio) > 0 {
+		t.Fatalf("%d payloads without valid levels: %v", len(au.badAudio), au.badAudio[0])
+	}
 	if first := au.audio[0].Index; first+1 != s && first != s {
 		t.Errorf("first frame index %d, start index %d", first, s)
 	}
@@ -447,6 +458,55 @@ func TestAudioFramesAreContinuousADTS(t *testing.T) {
 		t.Fatalf("ffmpeg decode: %v: %s", err, stderr.String())
 	}
 	t.Logf("%d AAC frames %d..%d decoded cleanly", len(au.audio), au.audio[0].Index, au.audio[len(au.audio)-1].Index)
+}
+
+// The selector judges silence on the levels a chain sends with each frame:
+// they must be those of the samples that frame encodes (same index), not of
+// a neighbour, or a switch would come a frame late or early.
+func TestAudioLevelsAreThoseOfTheFrameTheyCome(t *testing.T) {
+	testutil.Need(t, "ffmpeg")
+	epoch := ring.MonotonicNs() - int64(3*time.Second)
+	// Half a second of a -6 dBFS tone, then half a second of digital
+	// silence, from the source's first sample on.
+	src := "lavfi:aevalsrc=exprs='if(lt(mod(t\\,1)\\,0.5)\\,0.5*sin(2*PI*1000*t)\\,0)':s=48000:c=stereo"
+	au := start(t, "audio-main", func(ctx context.Context, rw *wireEnd, log *zap.Logger) error {
+		return RunAudio(ctx, AudioConfig{Name: "audio-main", Source: src, EpochNs: epoch}, rw, log)
+	})
+	s0 := au.startIndex() // the source's first sample opens this frame
+	au.waitFor("100 frames", 5*time.Second, func() bool { return len(au.audio) >= 100 })
+	if err := au.stop(); err != nil {
+		t.Fatal(err)
+	}
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	if len(au.badAudio) > 0 {
+		t.Fatalf("%d payloads without valid levels: %v", len(au.badAudio), au.badAudio[0])
+	}
+	tone, silent := 0, 0
+	for n, h := range au.audio {
+		if h.Index < s0 {
+			continue // the encoder's priming frame: no input of its own
+		}
+		// Samples of this frame relative to the source's start.
+		a, b := int(h.Index-s0)*wire.AudioFrameSamples, int(h.Index-s0+1)*wire.AudioFrameSamples-1
+		l := au.levels[n]
+		switch {
+		case a%48000 < 24000 && b%48000 < 24000 && b-a < 24000 && a/48000 == b/48000:
+			tone++
+			if p, r := l.PeakDBFS(), l.RMSDBFS(); p < -6.2 || p > -5.8 || r < -9.3 || r > -8.7 {
+				t.Errorf("frame %d (samples %d..%d, tone): peak %.1f dBFS, rms %.1f dBFS; want -6, -9", h.Index, a, b, p, r)
+			}
+		case a%48000 >= 24000 && b%48000 >= 24000 && a/48000 == b/48000:
+			silent++
+			if l.Peak != 0 || l.RMS != 0 {
+				t.Errorf("frame %d (samples %d..%d, silence): peak %.1f dBFS, rms %.1f dBFS", h.Index, a, b, l.PeakDBFS(), l.RMSDBFS())
+			}
+		}
+	}
+	if tone < 40 || silent < 40 {
+		t.Fatalf("%d tone and %d silent frames of %d (start index %d)", tone, silent, len(au.audio), s0)
+	}
+	t.Logf("%d tone frames at -6 dBFS peak, %d silent frames, levels aligned", tone, silent)
 }
 
 func TestBitrateCommandChangesRate(t *testing.T) {

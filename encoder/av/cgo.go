@@ -4,6 +4,8 @@ package av
 
 /*
 #cgo pkg-config: libavcodec libavutil
+#cgo LDFLAGS: -lm
+#include <math.h>
 #include <string.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
@@ -28,16 +30,41 @@ static int onair_fill_yuv420(AVFrame *f, const uint8_t *src, int w, int h) {
 	for (int y = 0; y < ch; y++) memcpy(f->data[2] + y * f->linesize[2], src + y * cw, cw);
 	return 0;
 }
+
+// Peak and RMS of the loudest channel of a planar float frame (fltp): the
+// chain's level meter, on the samples it is about to encode. go-astiav
+// v0.16.0 gives no access to audio sample planes.
+static int onair_fltp_levels(const AVFrame *f, float *peak, float *rms) {
+	if (f->format != AV_SAMPLE_FMT_FLTP) return -1;
+	int n = f->nb_samples, chs = f->ch_layout.nb_channels;
+	float p = 0; double best = 0;
+	for (int c = 0; c < chs; c++) {
+		const float *s = (const float *)f->extended_data[c];
+		double sum = 0;
+		for (int i = 0; i < n; i++) {
+			float v = fabsf(s[i]);
+			if (v > p) p = v;
+			sum += (double)s[i] * s[i];
+		}
+		if (n > 0 && sum / n > best) best = sum / n;
+	}
+	*peak = p;
+	*rms = (float)sqrt(best);
+	return 0;
+}
 */
 import "C"
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
 	"go.uber.org/zap"
+
+	"onair/encoder/wire"
 )
 
 // codecContextPtr returns the AVCodecContext behind cc. In go-astiav v0.16.0
@@ -65,6 +92,23 @@ func fillYUV420(f *astiav.Frame, src []byte, w, h int) error {
 		return fmt.Errorf("av: fill frame: %w", astiav.Error(ret))
 	}
 	return nil
+}
+
+// fltpLevels measures the peak and RMS of f, a planar float audio frame.
+// A sample that is not a finite number (a broken source) reads as full
+// scale, so it is never taken for silence and never breaks the wire.
+func fltpLevels(f *astiav.Frame) (wire.AudioLevels, error) {
+	var peak, rms C.float
+	if C.onair_fltp_levels((*C.AVFrame)(f.UnsafePointer()), &peak, &rms) < 0 {
+		return wire.AudioLevels{}, fmt.Errorf("av: levels: frame is %s, want fltp", f.SampleFormat().Name())
+	}
+	l := wire.AudioLevels{Peak: float32(peak), RMS: float32(rms)}
+	for _, v := range []*float32{&l.Peak, &l.RMS} {
+		if f := float64(*v); math.IsNaN(f) || math.IsInf(f, 0) {
+			*v = 1
+		}
+	}
+	return l, nil
 }
 
 var registerOnce sync.Once

@@ -42,6 +42,9 @@ func FuzzRead(f *testing.F) {
 			if len(m.Data) == 0 || len(m.Data) > limit {
 				t.Fatalf("payload of %d bytes delivered", len(m.Data))
 			}
+			if _, _, err := wire.SplitAudio(m.Data); m.H.Kind == wire.KindAudio && err != nil {
+				t.Fatalf("audio payload delivered with %v", err)
+			}
 		}
 		if v := l.Status().Violations; v > 1 || int(v) != len(p.restarts[1]) {
 			t.Fatalf("%d violations, %d restarts: one violation ends the connection", v, len(p.restarts[1]))

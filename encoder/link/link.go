@@ -62,8 +62,8 @@ const (
 
 // Payload limits per kind. A video access unit is bounded by Config.MaxVideo.
 const (
-	MaxJSON  = 64 << 10 // hello, progress
-	MaxAudio = 8191     // one ADTS frame (13-bit frame length)
+	MaxJSON  = 64 << 10                    // hello, progress
+	MaxAudio = wire.AudioLevelsSize + 8191 // levels and one ADTS frame (13-bit frame length)
 	// DefaultMaxVideo bounds an access unit when Config.MaxVideo is 0.
 	DefaultMaxVideo = 16 << 20
 )
@@ -368,7 +368,12 @@ func (l *Link) check(h wire.Header, p []byte) (any, error) {
 			return nil, fmt.Errorf("%w: progress: %w", ErrJSON, err)
 		}
 		return &v, nil
-	default: // video, audio
+	case wire.KindAudio:
+		if _, _, err := wire.SplitAudio(p); err != nil {
+			return nil, err
+		}
+		return nil, l.inWindow(h.Kind.String()+" index", h.Index)
+	default: // video
 		if len(p) == 0 {
 			return nil, fmt.Errorf("%w: empty %s packet", ErrJSON, h.Kind)
 		}

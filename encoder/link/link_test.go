@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -157,6 +158,11 @@ func TestPayloadLimitsPerKind(t *testing.T) {
 			return w.Write(wire.Header{Kind: wire.KindProgress}, bytes.Repeat([]byte(" "), MaxJSON+1))
 		}},
 		{"empty video", RoleEncode, pkt(wire.KindVideo, 1, 0)},
+		{"audio levels only, no frame", RoleAudio, pkt(wire.KindAudio, 1, wire.AudioLevelsSize)},
+		{"audio level not a number", RoleAudio, func(w *wire.Writer) error {
+			nan := float32(math.NaN())
+			return w.Write(wire.Header{Kind: wire.KindAudio, Index: 1}, wire.AppendAudio(nil, wire.AudioLevels{Peak: nan, RMS: 0.1}, []byte{0xff, 0xf1}))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, p, c := newTestLink(t, tc.role, nil)
