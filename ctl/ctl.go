@@ -53,7 +53,7 @@ func Root() *cobra.Command {
 		def = s
 	}
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
-	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), versionCmd())
+	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket), versionCmd())
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -59,6 +60,14 @@ func (b *fakeBox) SetUplink(name string, enabled bool) (api.UplinkStatus, error)
 	b.st.Bond.Uplinks[1].Enabled = enabled
 	b.st.Bond.Uplinks[1].State = api.UplinkDisabled
 	return b.st.Bond.Uplinks[1], nil
+}
+
+func (b *fakeBox) SetAudioSource(m api.AudioMode) (api.AudioStatus, error) {
+	if m != api.AudioAuto && m != api.AudioMain && m != api.AudioBackup {
+		return api.AudioStatus{}, fmt.Errorf("audio: unknown mode %q", m)
+	}
+	b.st.Audio.Mode, b.st.Audio.Active, b.st.Audio.Reason = m, "backup", "operator: "+string(m)
+	return b.st.Audio, nil
 }
 
 // serve runs the real API server (every check included) on a socket.
@@ -198,5 +207,34 @@ func TestUplinksPrintsEveryLinkAndTheBitrate(t *testing.T) {
 	box.st.Output.Target = "srt://127.0.0.1:9000?latency=200"
 	if out, err := run(sock, "uplinks"); err != nil || !strings.Contains(out, "not bonded") {
 		t.Fatalf("plain srt: %v %q", err, out)
+	}
+}
+
+// onairctl audio shows what the crew asks when the sound goes: which chain
+// is on air and why, each chain's level and state; audio backup forces it.
+func TestAudioPrintsTheChainsAndForcesBackup(t *testing.T) {
+	at := time.Date(2026, 12, 2, 14, 3, 4, 0, time.UTC)
+	box := &fakeBox{st: api.Status{Audio: api.AudioStatus{Mode: api.AudioAuto, Active: "backup", Reason: "main silent (below -60 dBFS for 3s)",
+		Switches: 1, LastSwitches: []api.AudioSwitch{{At: at, Index: 4711, From: "main", To: "backup", Reason: "main silent (below -60 dBFS for 3s)"}},
+		Chains: []api.AudioChainStatus{
+			{Name: "main", State: api.AudioChainSilent, PeakDBFS: -120, RMSDBFS: -120, RatePPM: -12, RateMeasured: true},
+			{Name: "backup", State: api.AudioChainOK, PeakDBFS: -18, RMSDBFS: -21, HealthyS: 42},
+		}}}}
+	sock := serve(t, box)
+	out, err := run(sock, "audio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mode auto", "on air backup", "main silent", "silent", "-120.0", "-12", "-18.0", "frame 4711", "main → backup"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audio output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(sock, "audio", "backup")
+	if err != nil || out != "audio mode backup: on air backup (operator: backup)\n" {
+		t.Fatalf("force backup: %v %q", err, out)
+	}
+	if _, err := run(sock, "audio", "desk"); err == nil || !strings.Contains(err.Error(), "main, backup or auto") {
+		t.Fatalf("audio desk: %v", err)
 	}
 }

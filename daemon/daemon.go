@@ -2,7 +2,7 @@
 // configuration, wires them through their small interfaces and runs them.
 //
 //	capture ─ring─► encoder A/B ─link─► Twins ─► Switch ─► Programme ─► output (SRT)
-//	audio main ─link──────────────────────────────────────┘
+//	audio main, backup ─link─► audio.Selector ─────────────┘
 //
 // The frame cadence (the ring's keeper) is the only vital component: if it
 // fails onaird exits and systemd restarts it. Every other in-process
@@ -32,6 +32,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"onair/audio"
 	"onair/bond"
 	"onair/bond/abr"
 	"onair/encoder"
@@ -63,6 +64,8 @@ type Daemon struct {
 	out    *output.SRT
 	bond   *bond.Bond // an srtla:// output's uplinks, nil for srt://
 	abr    *abr.ABR   // the adaptive bitrate, nil when video.abr is off
+	sel    *audio.Selector
+	chains [2]*child // the audio chains by audio.Chain, nil when not configured
 	api    *web.Server
 	queue  *link.Queue // encoder links → twins
 	front  *supervisor.Group
@@ -243,6 +246,7 @@ func (d *Daemon) buildComponents() error {
 	backoff := d.backoff()
 	for _, spec := range []supervisor.ComponentSpec{
 		{Name: "cadence", Vital: true, Run: d.keeper.Run, Backoff: backoff},
+		{Name: "audio", Run: d.sel.Run, Backoff: backoff},
 	} {
 		if err = d.front.Add(spec); err != nil {
 			return err
@@ -299,60 +303,69 @@ func (d *Daemon) buildChildren() error {
 		return now - min(now, 10*audioFramesPerSecond), now + audioFramesPerSecond
 	}
 	maxVideo := min(wire.MaxPayload, v.Width*v.Height*3/2+1<<20) // an AU never exceeds the raw picture
-	add := func(a wire.ChildArgs, slot int, stall time.Duration, window func() (uint64, uint64)) error {
+	add := func(a wire.ChildArgs, slot int, stall time.Duration, window func() (uint64, uint64), h hooks) (*child, error) {
 		a.LogLevel = string(d.cfg.LogLevel)
 		if err := a.Validate(); err != nil {
-			return fmt.Errorf("daemon: child %s: %w", a.Name, err)
+			return nil, fmt.Errorf("daemon: child %s: %w", a.Name, err)
 		}
 		c := &child{}
-		deliver := func(m link.Msg) { d.queue.Put(m) }
-		if a.Role == wire.RoleAudio {
-			deliver = func(m link.Msg) {
-				if _, adts, err := wire.SplitAudio(m.Data); err == nil { // the link checked it
-					d.prog.WriteAudio(m.H.Index, adts)
-				}
-			}
+		if h.deliver == nil {
+			h.deliver = func(m link.Msg) { d.queue.Put(m) }
 		}
 		l, err := link.New(link.Config{Name: a.Name, Role: a.Role, Slot: slot, MaxVideo: maxVideo, Window: window},
-			procOf{c}, deliver, d.log.Named("link"))
+			procOf{c}, h.deliver, d.log.Named("link"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.link = l
 		spec := supervisor.Spec{
 			Name: a.Name, Role: string(a.Role), Path: d.av, Args: a.Args(),
 			Grace: d.cfg.Supervisor.Grace.D(), StallTimeout: stall, Backoff: d.backoff(),
 			ExtraFiles: l.ExtraFiles,
-			OnStart:    func(inst supervisor.Instance) { l.Attach(inst.Seq) },
-			OnExit:     func(inst supervisor.Instance, _ error) { l.Detach(inst.Seq) },
+			OnStart: func(inst supervisor.Instance) {
+				l.Attach(inst.Seq)
+				if h.up != nil {
+					h.up()
+				}
+			},
+			OnExit: func(inst supervisor.Instance, _ error) {
+				l.Detach(inst.Seq)
+				if h.down != nil {
+					h.down()
+				}
+			},
 		}
 		if c.sup, err = supervisor.New(spec, d.log.Named("supervisor"), d.clock); err != nil {
-			return fmt.Errorf("daemon: child %s: %w", a.Name, err)
+			return nil, fmt.Errorf("daemon: child %s: %w", a.Name, err)
 		}
 		d.children = append(d.children, c)
 		if slot >= 0 {
 			d.encoders = append(d.encoders, c)
 		}
-		return nil
+		return c, nil
 	}
 	rp := d.ring.Path()
-	if err := add(wire.ChildArgs{Role: wire.RoleCapture, Name: "capture", Source: v.Source.String(), Ring: rp}, -1, v.StallAfter.D(), videoWindow); err != nil {
+	if _, err := add(wire.ChildArgs{Role: wire.RoleCapture, Name: "capture", Source: v.Source.String(), Ring: rp}, -1, v.StallAfter.D(), videoWindow, hooks{}); err != nil {
 		return err
 	}
 	for slot, name := range d.sw.Status().Names {
 		a := wire.ChildArgs{Role: wire.RoleEncode, Name: name, Ring: rp, BitrateKbps: v.BitrateKbps, GOP: v.GOP, Preset: string(v.Preset),
 			ResetEveryGOP: v.Relock.ResetEveryGOP()}
-		if err := add(a, slot, v.StallAfter.D(), videoWindow); err != nil {
+		if _, err := add(a, slot, v.StallAfter.D(), videoWindow, hooks{}); err != nil {
 			return err
 		}
 	}
-	if s := d.cfg.Audio.Main.Source; s.Enabled() {
-		a := wire.ChildArgs{Role: wire.RoleAudio, Name: "audio-main", Source: s.String(), EpochNs: d.ring.EpochNs(), BitrateKbps: d.cfg.Audio.BitrateKbps}
-		if err := add(a, -1, time.Second, audioWindow); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.buildAudio(audioClock, func(a wire.ChildArgs, h hooks) (*child, error) {
+		return add(a, -1, audioStallAfter, audioWindow, h)
+	})
+}
+
+// hooks connect a child to what consumes it: deliver gets its packets (nil:
+// the encoder queue), up and down (optional) hear of its process starting
+// and ending.
+type hooks struct {
+	deliver  func(link.Msg)
+	up, down func()
 }
 
 // procOf lets a link reach its child's supervisor, which is made after the link.

@@ -30,13 +30,18 @@ func (b box) Status() api.Status {
 		bs.Bitrate = d.bitrateStatus(tw.BitrateKbps)
 		st.Bond = &bs
 	}
-	st.Audio = api.AudioStatus{Frames: prog.AudioFrames, LastIndex: prog.AudioLast, GapFrames: prog.AudioGaps, Duplicates: prog.AudioDups}
+	st.Audio = d.audioStatus()
 	st.State = api.BoxOnAir
 	switch {
 	case st.Output.State != output.StateConnected:
 		st.State = api.BoxOffAir
 	case !st.Video.Switch.Locked && st.Video.Switch.Twins, st.Video.Keeper.Signal != "live":
 		st.State = api.BoxDegraded
+	}
+	for _, c := range st.Audio.Chains {
+		if c.State != api.AudioChainOK && st.State == api.BoxOnAir {
+			st.State = api.BoxDegraded // an audio chain is down, stalled or silent
+		}
 	}
 	for _, c := range st.Components {
 		if c.State != supervisor.StateRunning && st.State == api.BoxOnAir {

@@ -117,6 +117,8 @@ plain() {
     status (JSON):  http://127.0.0.1:8080/api/status
     status (CLI):   $CTL status
     failover:       $CTL failover video
+    audio:          $CTL audio          (main 1 kHz, backup 440 Hz: both run all the time)
+    force backup:   $CTL audio backup   (you hear 440 Hz; back: $CTL audio auto)
     recording:      $(pwd)/out/received.ts (written by onair-ingest on srt://127.0.0.1:9000)
   Press Ctrl-C to stop.
 
@@ -162,6 +164,8 @@ bonded() {
     disable one:    $CTL uplink cell1 disable      (and: enable)
     bitrate:        $CTL bitrate 3000      (the adaptive bitrate's ceiling)
     failover:       $CTL failover video
+    audio:          $CTL audio          (main 1 kHz, backup 440 Hz: both run all the time)
+    force backup:   $CTL audio backup   (you hear 440 Hz; back: $CTL audio auto)
     the lab:        $LABSH status
     recording:      $(pwd)/out/received.ts (report: out/report.json, rewritten every second)
   Press Ctrl-C to stop (onaird, then the receiver, then the lab).

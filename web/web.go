@@ -48,6 +48,10 @@ type Box interface {
 	// SetUplink enables or disables one uplink of a bonded output without a
 	// gap. An error wrapping ErrNotFound is answered 404, any other 409.
 	SetUplink(name string, enabled bool) (api.UplinkStatus, error)
+	// SetAudioSource sets the audio mode (auto, or a forced chain) and
+	// returns the audio status after it. An error means the mode is
+	// refused (answered 400).
+	SetAudioSource(mode api.AudioMode) (api.AudioStatus, error)
 }
 
 // ErrNotFound is wrapped by a Box error about something that does not exist
@@ -105,6 +109,7 @@ func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	route(mux, api.PathFailoverVideo, http.MethodPost, s.failoverVideo)
 	route(mux, api.PathVideoBitrate, http.MethodPost, s.videoBitrate)
 	route(mux, api.PathUplinks+"{name}", http.MethodPost, s.setUplink)
+	route(mux, api.PathAudioSource, http.MethodPost, s.setAudioSource)
 	route(mux, "/{$}", http.MethodGet, s.index)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "web: no such endpoint: "+r.URL.Path)
@@ -321,6 +326,20 @@ func (s *Server) setUplink(w http.ResponseWriter, r *http.Request, body []byte) 
 	default:
 		writeJSON(w, http.StatusOK, st)
 	}
+}
+
+func (s *Server) setAudioSource(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req api.AudioSourceRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"mode": "auto"|"main"|"backup"}: `+err.Error())
+		return
+	}
+	st, err := s.box.SetAudioSource(req.Mode)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request, _ []byte) {

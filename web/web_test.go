@@ -27,6 +27,7 @@ type fakeBox struct {
 	failovers int
 	kbps      []int
 	uplinks   int
+	audio     []api.AudioMode
 }
 
 func (b *fakeBox) Status() api.Status {
@@ -67,6 +68,16 @@ func (b *fakeBox) SetUplink(name string, enabled bool) (api.UplinkStatus, error)
 		st = api.UplinkDisabled
 	}
 	return api.UplinkStatus{Name: name, Enabled: enabled, State: st}, nil
+}
+
+func (b *fakeBox) SetAudioSource(m api.AudioMode) (api.AudioStatus, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m != api.AudioAuto && m != api.AudioMain && m != api.AudioBackup {
+		return api.AudioStatus{}, fmt.Errorf("audio: unknown mode %q", m)
+	}
+	b.audio = append(b.audio, m)
+	return api.AudioStatus{Mode: m, Active: "backup"}, nil
 }
 
 func (b *fakeBox) calls() (failovers, bitrates int) {
@@ -648,5 +659,33 @@ func TestUplinkEnableDisable(t *testing.T) {
 	defer box.mu.Unlock()
 	if box.uplinks != 1 {
 		t.Fatalf("box saw %d uplink calls, want 1", box.uplinks)
+	}
+}
+
+// POST /api/audio/source reaches the box with the mode; a mode the box
+// refuses is 400 with its reason, a malformed body 400 that never reaches it.
+func TestAudioSourceForcesAndRefusesUnknownModes(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	c := api.NewHTTPClient("http://" + addr)
+	st, err := c.SetAudioSource(t.Context(), api.AudioBackup)
+	if err != nil || st.Mode != api.AudioBackup {
+		t.Fatalf("force backup: %+v, %v", st, err)
+	}
+	_, err = c.SetAudioSource(t.Context(), "desk")
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(se.Error(), "unknown mode") {
+		t.Fatalf("unknown mode: %v", err)
+	}
+	for _, body := range []string{``, `{"mode": 1}`, `{"mode": "auto", "x": 1}`} {
+		code, _, b := send(t, addr, newReq(t, http.MethodPost, api.PathAudioSource, "application/json", body))
+		if code != http.StatusBadRequest {
+			t.Errorf("body %q: %d %s", body, code, b)
+		}
+	}
+	box.mu.Lock()
+	defer box.mu.Unlock()
+	if len(box.audio) != 1 || box.audio[0] != api.AudioBackup { // "desk" was refused by the box
+		t.Fatalf("box saw %v", box.audio)
 	}
 }

@@ -20,6 +20,9 @@ output:
   url: "srt://127.0.0.1:9000?latency=200"
 `
 
+// withAudio adds lines under good's audio: key.
+func withAudio(lines string) string { return strings.Replace(good, "audio:\n", "audio:\n"+lines, 1) }
+
 func TestShippedDemoConfigIsValid(t *testing.T) {
 	c, err := Load("../../configs/demo.yaml")
 	if err != nil {
@@ -105,6 +108,12 @@ func TestBadConfigErrorNamesTheKey(t *testing.T) {
 		{"wrong type", strings.Replace(good, "fps: 29.97", "fps: 30\n  gop: many", 1), "video.gop:"},
 		{"bad duration", strings.Replace(good, "fps: 29.97", "fps: 30\n  slate_after: soon", 1), "video.slate_after:"},
 		{"bad audio source", strings.Replace(good, `"lavfi:sine=frequency=1000"`, `"mic"`, 1), "audio.main.source:"},
+		{"bad backup audio source", withAudio("  backup:\n    source: usb\n"), "audio.backup.source:"},
+		{"backup on main's device", strings.Replace(withAudio("  backup:\n    source: \"alsa:hw:1\"\n"), `"lavfi:sine=frequency=1000"`, `"alsa:hw:1"`, 1), "audio.backup.source:"},
+		{"silence threshold above -20", withAudio("  silence_dbfs: -10\n"), "audio.silence_dbfs:"},
+		{"silence_after of 0", withAudio("  silence_after: 0s\n"), "audio.silence_after:"},
+		{"return_after under 1s", withAudio("  return_after: 500ms\n"), "audio.return_after:"},
+		{"late_after over 2s", withAudio("  late_after: 5s\n"), "audio.late_after:"},
 		{"hang_after under 3 frames", strings.Replace(good, "fps: 29.97", "fps: 30\n  hang_after: 50ms", 1), "video.hang_after:"},
 		{"hang_after over stall_after", strings.Replace(good, "fps: 29.97", "fps: 30\n  hang_after: 2s", 1), "video.hang_after:"},
 		{"bad api listen", good + "api:\n  listen: nonsense\n", "api.listen:"},

@@ -105,6 +105,14 @@ func (c *Client) SetUplink(ctx context.Context, name string, enabled bool) (Upli
 	return r, err
 }
 
+// SetAudioSource sets the audio mode: auto, or a forced chain (POST
+// /api/audio/source). It returns the audio status after the change.
+func (c *Client) SetAudioSource(ctx context.Context, mode AudioMode) (AudioStatus, error) {
+	var r AudioStatus
+	err := c.post(ctx, PathAudioSource, AudioSourceRequest{Mode: mode}, &r)
+	return r, err
+}
+
 func (c *Client) post(ctx context.Context, path string, req, answer any) error {
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -18,7 +18,16 @@ const (
 	// its UplinkStatus, 404 for an unknown name or an output that is not
 	// bonded.
 	PathUplinks = "/api/uplinks/"
+	// PathAudioSource sets the audio mode on POST with an AudioSourceRequest
+	// (auto, or a forced chain): 200 with the AudioStatus, 400 for an
+	// unknown mode.
+	PathAudioSource = "/api/audio/source"
 )
+
+// AudioSourceRequest is the body of POST /api/audio/source.
+type AudioSourceRequest struct {
+	Mode AudioMode `json:"mode"`
+}
 
 // MaxBodyBytes bounds the body of every POST; a longer one is answered 413.
 const MaxBodyBytes = 4096

@@ -100,13 +100,95 @@ type VideoStatus struct {
 	HealthRestarts uint64 `json:"health_restarts"`
 }
 
-// AudioStatus is the audio path.
+// AudioStatus is the audio path: the programme's audio (what was muxed)
+// and the selector that picks, per frame, which chain it comes from.
 type AudioStatus struct {
 	Frames    uint64 `json:"frames"`
 	LastIndex uint64 `json:"last_index"`
 	GapFrames uint64 `json:"gap_frames"`
 	// Duplicates counts frames at or before the last one muxed (dropped).
 	Duplicates uint64 `json:"duplicates"`
+
+	// Mode is the operator's choice (auto unless forced).
+	Mode AudioMode `json:"mode"`
+	// Active is the chain the programme's audio comes from ("" before the
+	// first frame) and Reason why.
+	Active string `json:"active"`
+	Reason string `json:"reason"`
+	// Switches counts changes of Active (the first choice is not one);
+	// LastSwitches holds the newest ones, oldest first.
+	Switches     uint64        `json:"switches"`
+	LastSwitches []AudioSwitch `json:"last_switches"`
+	// Filled counts frames the inactive chain supplied because the active
+	// one had none in time (without a switch, e.g. one late frame).
+	Filled uint64 `json:"filled"`
+	// Missing counts frame indexes no chain delivered in time (skipped).
+	Missing uint64             `json:"missing"`
+	Chains  []AudioChainStatus `json:"chains"`
+}
+
+// AudioMode is the operator's choice of audio source: auto (the selector
+// decides), or a forced chain (which still falls back to the other chain
+// while the forced one is missing, never to silence).
+type AudioMode string
+
+// The audio modes (POST /api/audio/source).
+const (
+	AudioAuto   AudioMode = "auto"
+	AudioMain   AudioMode = "main"
+	AudioBackup AudioMode = "backup"
+)
+
+// AudioChainState is what the selector sees of one chain.
+type AudioChainState string
+
+// The states of an audio chain, worst first.
+const (
+	AudioChainDown    AudioChainState = "down"    // no process instance
+	AudioChainStalled AudioChainState = "stalled" // running, but its frames stopped coming in time
+	AudioChainSilent  AudioChainState = "silent"  // frames come, below silence_dbfs for silence_after
+	AudioChainOK      AudioChainState = "ok"
+)
+
+// AudioSwitch is one change of the active chain: from Index on, the
+// programme's audio came from To.
+type AudioSwitch struct {
+	At     time.Time `json:"at"`
+	Index  uint64    `json:"index"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// AudioChainStatus is one audio chain as the selector sees it, with the
+// device rate its process measured.
+type AudioChainStatus struct {
+	Name  string          `json:"name"` // "main" or "backup"
+	State AudioChainState `json:"state"`
+	// PeakDBFS and RMSDBFS are the last frame's levels (-120: silence).
+	PeakDBFS float64 `json:"peak_dbfs"`
+	RMSDBFS  float64 `json:"rms_dbfs"`
+	// HealthyS is how long the chain has delivered every frame in time and
+	// above the silence threshold (0 while it is not).
+	HealthyS float64 `json:"healthy_s"`
+	// RatePPM is the device's sample rate against the box clock, in parts
+	// per million (the chain resamples to the box); RateMeasured is false
+	// until enough of it was seen. OffsetMs is how far the chain's frames
+	// sit from the box clock.
+	RatePPM      float64 `json:"rate_ppm"`
+	RateMeasured bool    `json:"rate_measured"`
+	OffsetMs     float64 `json:"offset_ms"`
+	// DelayMs is how long after its last sample was due the last frame
+	// reached the selector.
+	DelayMs   float64 `json:"delay_ms"`
+	LastIndex uint64  `json:"last_index"`
+	Frames    uint64  `json:"frames"` // received
+	Played    uint64  `json:"played"` // went to the programme
+	// Late counts frames that came after their deadline (late_after past
+	// their last sample); Dropped those refused (duplicate, out of order or
+	// too far ahead).
+	Late    uint64 `json:"late"`
+	Dropped uint64 `json:"dropped"`
 }
 
 // SwitchStatus is the hitless switch's state (encoder.SwitchStatus).

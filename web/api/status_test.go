@@ -24,6 +24,7 @@ func full() Status {
 		Video: VideoStatus{
 			Switch: SwitchStatus{Twins: true, RelockAt: &at, FramesFrom: []uint64{1}, FailoverPending: "encoder-b", Dropped: []uint64{1}, Names: []string{"a"}, Alive: []bool{true}},
 		},
+		Audio:      AudioStatus{Mode: AudioAuto, LastSwitches: []AudioSwitch{{At: now}}, Chains: []AudioChainStatus{{Name: "main"}}},
 		Output:     OutputStatus{State: "connected", LastError: "x"},
 		Components: []Component{{Name: "api", State: "running", Since: now}},
 		Bond: &BondStatus{Group: GroupRegistered, OutageSince: now,
