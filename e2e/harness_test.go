@@ -179,6 +179,9 @@ type boxOpts struct {
 	// listen, if set, is api.listen (e.g. a port already taken); the test
 	// then reads the status over the unix socket, as onairctl does.
 	listen string
+	// audio, if set, is the body of the audio: block (default: main only,
+	// a 1 kHz tone).
+	audio string
 }
 
 func startBox(t *testing.T, o boxOpts) *box {
@@ -193,7 +196,10 @@ func startBox(t *testing.T, o boxOpts) *box {
 	if o.stallAfter == "" {
 		o.stallAfter = "500ms"
 	}
-	audio := `"lavfi:sine=frequency=1000:sample_rate=48000"`
+	audio := o.audio
+	if audio == "" {
+		audio = "  main:\n    source: \"lavfi:sine=frequency=1000:sample_rate=48000\"\n"
+	}
 	listen := o.listen
 	if listen == "" {
 		listen = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
@@ -210,9 +216,7 @@ video:
   relock: %s
   stall_after: %s
 audio:
-  main:
-    source: %s
-output:
+%soutput:
   url: %q
 api:
   listen: %q

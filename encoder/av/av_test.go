@@ -468,7 +468,7 @@ func TestAudioLevelsAreThoseOfTheFrameTheyCome(t *testing.T) {
 	epoch := ring.MonotonicNs() - int64(3*time.Second)
 	// Half a second of a -6 dBFS tone, then half a second of digital
 	// silence, from the source's first sample on.
-	src := "lavfi:aevalsrc=exprs='if(lt(mod(t\\,1)\\,0.5)\\,0.5*sin(2*PI*1000*t)\\,0)':s=48000:c=stereo"
+	src := "lavfi:aevalsrc=exprs='if(lt(mod(t,1),0.5),0.5*sin(2*PI*1000*t),0)':s=48000:c=stereo"
 	au := start(t, "audio-main", func(ctx context.Context, rw *wireEnd, log *zap.Logger) error {
 		return RunAudio(ctx, AudioConfig{Name: "audio-main", Source: src, EpochNs: epoch}, rw, log)
 	})

@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"onair/ingest"
+	"onair/web/api"
+)
+
+// The backup audio chain, end to end: main (1 kHz) and backup (440 Hz) run
+// as two onair-av processes, an independent receiver (srt-live-transmit)
+// records, and the test decodes the recording's audio with ffmpeg and reads
+// the dominant frequency of every 100 ms: M (1 kHz), B (440 Hz), '.'
+// (silence) or '?' (a window that holds a switch, or neither tone).
+
+const (
+	mainTone   = `"lavfi:sine=frequency=1000:sample_rate=48000"`
+	backupTone = `"lavfi:sine=frequency=440:sample_rate=48000"`
+)
+
+type audioRig struct {
+	b   *box
+	out string
+	rx  *proc
+}
+
+// startAudioBox starts a box whose audio: block is audio, recorded by an
+// independent receiver, and waits until it streams with both chains ok.
+func startAudioBox(t *testing.T, audio string, twins bool) *audioRig {
+	t.Helper()
+	port, out, rx := independentReceiver(t)
+	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: twins, audio: audio})
+	b.waitFor(t, 20*time.Second, "streaming, both audio chains ok", func(st api.Status) bool {
+		if !connected(st) || len(st.Audio.Chains) != 2 {
+			return false
+		}
+		for _, c := range st.Audio.Chains {
+			if c.State != api.AudioChainOK {
+				return false
+			}
+		}
+		return st.Audio.Active == "main"
+	})
+	return &audioRig{b: b, out: out, rx: rx}
+}
+
+// finish stops the box, then the receiver, checks that the recorded audio
+// is continuous (every frame index once, every PTS step one frame, no
+// decode error) and returns the box's last status and the tone of every
+// 100 ms of the recording.
+func (r *audioRig) finish(t *testing.T) (api.Status, ingest.AudioReport, string) {
+	t.Helper()
+	st := mustStatus(t, r.b)
+	r.b.stop(t, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	r.rx.stop(t, 5*time.Second)
+	a := analyze(t, r.out).Audio
+	if a.Frames == 0 || a.Missing != 0 || a.Duplicates != 0 || a.PTSGaps != 0 || a.OutOfOrder != 0 || a.NonMonotonic != 0 || a.ADTSErrors != 0 {
+		keep(t, r.out)
+		t.Errorf("recorded audio: frames %d missing %d %v duplicates %d pts_gaps %d out_of_order %d non_monotonic %d adts_errors %d",
+			a.Frames, a.Missing, a.MissingIndexes, a.Duplicates, a.PTSGaps, a.OutOfOrder, a.NonMonotonic, a.ADTSErrors)
+	}
+	if e := decodeErrors(t, r.out); e != "" {
+		t.Errorf("decode errors:\n%s", tail(e, 20))
+	}
+	tones := tonesOf(t, r.out)
+	t.Logf("audio: %d frames; switches %d; tones per 100 ms:\n%s", a.Frames, st.Audio.Switches, tones)
+	for _, s := range st.Audio.LastSwitches {
+		t.Logf("switch at frame %d: %s → %s (%s)", s.Index, s.From, s.To, s.Reason)
+	}
+	return st, a, tones
+}
+
+// tonesOf decodes path's audio (mono, 48 kHz) and names the dominant tone
+// of every 100 ms window by counting zero crossings; the first and last
+// windows (the receiver's start and end) are left out.
+func tonesOf(t *testing.T, path string) string {
+	t.Helper()
+	pcm, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "pipe:1").Output()
+	if err != nil {
+		t.Fatalf("decode audio of %s: %v", path, err)
+	}
+	const win = 4800
+	var b strings.Builder
+	for off := 0; off+2*win <= len(pcm); off += 2 * win {
+		var sum float64
+		cross := 0
+		prev := int16(binary.LittleEndian.Uint16(pcm[off:]))
+		for i := range win {
+			s := int16(binary.LittleEndian.Uint16(pcm[off+2*i:]))
+			sum += float64(s) * float64(s)
+			if (s >= 0) != (prev >= 0) {
+				cross++
+			}
+			prev = s
+		}
+		rms := 20 * math.Log10(math.Sqrt(sum/win)/32768+1e-12)
+		f := float64(cross) / 2 / 0.1
+		switch {
+		case rms < -50:
+			b.WriteByte('.')
+		case math.Abs(f-1000) < 40:
+			b.WriteByte('M')
+		case math.Abs(f-440) < 30:
+			b.WriteByte('B')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	s := b.String()
+	if len(s) < 10 {
+		t.Fatalf("only %d windows of audio recorded", len(s))
+	}
+	return s[2 : len(s)-2]
+}
+
+// runs splits tones into runs of one tone, each a switch window ('?') at
+// most two long between them: "MMM?BB" → [M×3 B×2].
+type run struct {
+	tone  byte
+	at, n int // first window, length
+}
+
+func runsOf(t *testing.T, tones string) []run {
+	t.Helper()
+	var rs []run
+	for i := 0; i < len(tones); {
+		j := i
+		for j < len(tones) && tones[j] == tones[i] {
+			j++
+		}
+		if tones[i] == '?' {
+			if j-i > 2 {
+				t.Errorf("%d windows of neither tone nor silence at %d (a switch takes at most one frame)", j-i, i)
+			}
+		} else {
+			rs = append(rs, run{tone: tones[i], at: i, n: j - i})
+		}
+		i = j
+	}
+	return rs
+}
+
+func pattern(rs []run) string {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteByte(r.tone)
+	}
+	return b.String()
+}
+
+func near(got, want, tol int) bool { return got >= want-tol && got <= want+tol }
+
+func pidOf(t *testing.T, b *box, name string) int {
+	t.Helper()
+	c := b.child(t, name)
+	if c.PID == 0 {
+		t.Fatalf("%s has no process: %+v", name, c)
+	}
+	return c.PID
+}
+
+// Killing the main chain's process switches the programme to backup at the
+// next frame, without a gap; main returns return_after (10 s) after its
+// restarted process is healthy.
+func TestMainAudioChainKilledBackupTakesOverAtOnceAndMainReturnsAfterTenSeconds(t *testing.T) {
+	r := startAudioBox(t, "  main:\n    source: "+mainTone+"\n  backup:\n    source: "+backupTone+"\n", false)
+	time.Sleep(3 * time.Second)
+	if err := syscall.Kill(pidOf(t, r.b, "audio-main"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.b.waitFor(t, 20*time.Second, "main back on air", func(st api.Status) bool { return st.Audio.Active == "main" && st.Audio.Switches == 2 })
+	time.Sleep(2 * time.Second)
+	st, _, tones := r.finish(t)
+	rs := runsOf(t, tones)
+	if pattern(rs) != "MBM" {
+		t.Fatalf("tones %q: want main, backup, main", pattern(rs))
+	}
+	// backup: main's restart (backoff 200 ms, start, first frames) + 10 s
+	if rs[1].n < 100 || rs[1].n > 125 {
+		t.Errorf("backup on air for %d ms, want 10 s after main's restart", rs[1].n*100)
+	}
+	sw := st.Audio.LastSwitches
+	if len(sw) != 2 || sw[0].Reason != "main down" || sw[1].Reason != "main healthy for 10s" || st.Audio.Missing != 0 {
+		t.Errorf("switches %+v, missing %d", sw, st.Audio.Missing)
+	}
+}
+
+// The programme follows main's silence for silence_after, then backup;
+// while main flaps (one second of tone, one of silence) it stays on backup,
+// and returns to main return_after after main is steady: one switch each
+// way, each on a frame boundary.
+func TestSilentThenFlappingMainFeedSwitchesOnceEachWay(t *testing.T) {
+	// Main's own time t: tone, 3 s of silence from t=5, flapping each second
+	// from t=8 to t=20, then steady.
+	// (Inside the quotes the commas need no escaping.)
+	expr := "if(lt(t,5)+gte(t,20)+(gte(t,8)*lt(mod(t-8,2),1)),0.125*sin(2*PI*1000*t),0)"
+	main := strconv.Quote("lavfi:aevalsrc=exprs='" + expr + "':s=48000:c=stereo")
+	r := startAudioBox(t, "  main:\n    source: "+main+"\n  backup:\n    source: "+backupTone+"\n  silence_after: 2s\n  return_after: 4s\n", false)
+	r.b.waitFor(t, 40*time.Second, "main back after the flapping", func(st api.Status) bool { return st.Audio.Switches >= 2 })
+	time.Sleep(2 * time.Second)
+	st, _, tones := r.finish(t)
+	rs := runsOf(t, tones)
+	if pattern(rs) != "M.BM" {
+		t.Fatalf("tones %q: want main, main's silence, backup, main", pattern(rs))
+	}
+	if !near(rs[1].n, 20, 2) {
+		t.Errorf("main's silence went out for %d ms, want silence_after (2 s)", rs[1].n*100)
+	}
+	// main steady from its t=20, 15 s after the silence began; + return_after
+	if !near(rs[3].at-rs[1].at, 150+40, 3) {
+		t.Errorf("main back %d ms after its silence began, want 19 s", (rs[3].at-rs[1].at)*100)
+	}
+	if st.Audio.Switches != 2 {
+		t.Errorf("%d switches through the flapping, want 2", st.Audio.Switches)
+	}
+}
+
+// With every video process stopped for 5 s the programme still carries
+// audio, every frame.
+func TestEveryVideoProcessDownFiveSecondsAudioGoesOn(t *testing.T) {
+	r := startAudioBox(t, "  main:\n    source: "+mainTone+"\n  backup:\n    source: "+backupTone+"\n", true)
+	time.Sleep(3 * time.Second)
+	before := mustStatus(t, r.b).Audio.Frames
+	stopped := map[int]bool{}
+	end := time.Now().Add(5 * time.Second)
+	for time.Now().Before(end) { // bounded: 5 s; the supervisor restarts what it finds stalled: stop those too
+		for _, n := range []string{"capture", "encoder-a", "encoder-b"} {
+			if pid := r.b.child(t, n).PID; pid != 0 && !stopped[pid] {
+				if err := syscall.Kill(pid, syscall.SIGSTOP); err == nil {
+					stopped[pid] = true
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	during := mustStatus(t, r.b).Audio.Frames - before
+	for pid := range stopped {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+	time.Sleep(3 * time.Second)
+	st, _, tones := r.finish(t)
+	if rs := runsOf(t, tones); pattern(rs) != "M" {
+		t.Errorf("tones %q: want main throughout", pattern(rs))
+	}
+	if during < 5*46 {
+		t.Errorf("%d audio frames muxed in the 5 s without video, want %d", during, 5*47)
+	}
+	if st.Audio.Switches != 0 {
+		t.Errorf("%d audio switches", st.Audio.Switches)
+	}
+	t.Logf("%d video processes stopped; %d audio frames muxed meanwhile", len(stopped), during)
+}
+
+// The operator forces backup; the backup chain dies: the programme falls
+// back to main at once, without a gap, and goes back to the forced backup
+// return_after after it is healthy again.
+func TestForcedBackupKilledFallsBackToMainWithoutAGap(t *testing.T) {
+	r := startAudioBox(t, "  main:\n    source: "+mainTone+"\n  backup:\n    source: "+backupTone+"\n  return_after: 4s\n", false)
+	time.Sleep(2 * time.Second)
+	out, err := exec.Command(bin("onairctl"), "--socket", r.b.socket, "audio", "backup").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "on air backup") {
+		t.Fatalf("onairctl audio backup: %v %s", err, out)
+	}
+	time.Sleep(3 * time.Second)
+	if err := syscall.Kill(pidOf(t, r.b, "audio-backup"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.b.waitFor(t, 20*time.Second, "backup back on air", func(st api.Status) bool { return st.Audio.Active == "backup" && st.Audio.Switches == 3 })
+	time.Sleep(2 * time.Second)
+	st, _, tones := r.finish(t)
+	rs := runsOf(t, tones)
+	if pattern(rs) != "MBMB" {
+		t.Fatalf("tones %q: want main, backup (forced), main (backup dead), backup", pattern(rs))
+	}
+	if rs[2].n < 40 || rs[2].n > 60 {
+		t.Errorf("main filled in for %d ms, want return_after (4 s) after backup's restart", rs[2].n*100)
+	}
+	if st.Audio.Mode != api.AudioBackup || st.Audio.LastSwitches[1].Reason != "backup down" {
+		t.Errorf("mode %s, switches %+v", st.Audio.Mode, st.Audio.LastSwitches)
+	}
+}
+
