@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"onair/ingest"
+	"onair/internal/tone"
 	"onair/web/api"
 )
 
@@ -79,83 +78,34 @@ func (r *audioRig) finish(t *testing.T) (api.Status, ingest.AudioReport, string)
 	return st, a, tones
 }
 
-// tonesOf decodes path's audio (mono, 48 kHz) and names the dominant tone
-// of every 100 ms window by counting zero crossings; the first and last
-// windows (the receiver's start and end) are left out.
+// tonesOf names the tone of every 100 ms of path's audio; the first and
+// last windows (the receiver's start and end) are left out.
 func tonesOf(t *testing.T, path string) string {
 	t.Helper()
-	pcm, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "pipe:1").Output()
+	pcm, err := tone.Decode(path)
 	if err != nil {
-		t.Fatalf("decode audio of %s: %v", path, err)
+		t.Fatal(err)
 	}
-	const win = 4800
-	var b strings.Builder
-	for off := 0; off+2*win <= len(pcm); off += 2 * win {
-		var sum float64
-		cross := 0
-		prev := int16(binary.LittleEndian.Uint16(pcm[off:]))
-		for i := range win {
-			s := int16(binary.LittleEndian.Uint16(pcm[off+2*i:]))
-			sum += float64(s) * float64(s)
-			if (s >= 0) != (prev >= 0) {
-				cross++
-			}
-			prev = s
-		}
-		rms := 20 * math.Log10(math.Sqrt(sum/win)/32768+1e-12)
-		f := float64(cross) / 2 / 0.1
-		switch {
-		case rms < -50:
-			b.WriteByte('.')
-		case math.Abs(f-1000) < 40:
-			b.WriteByte('M')
-		case math.Abs(f-440) < 30:
-			b.WriteByte('B')
-		default:
-			b.WriteByte('?')
-		}
-	}
-	s := b.String()
+	s := tone.Names(pcm, tone.Rate/10)
 	if len(s) < 10 {
 		t.Fatalf("only %d windows of audio recorded", len(s))
 	}
 	return s[2 : len(s)-2]
 }
 
-// runs splits tones into runs of one tone, each a switch window ('?') at
-// most two long between them: "MMM?BB" → [M×3 B×2].
-type run struct {
-	tone  byte
-	at, n int // first window, length
-}
-
-func runsOf(t *testing.T, tones string) []run {
+// runsOf splits tones into runs of one tone; between two runs at most two
+// windows may be neither (the window that holds a switch: the decoder
+// blends one frame of each chain).
+func runsOf(t *testing.T, tones string) []tone.Run {
 	t.Helper()
-	var rs []run
-	for i := 0; i < len(tones); {
-		j := i
-		for j < len(tones) && tones[j] == tones[i] {
-			j++
-		}
-		if tones[i] == '?' {
-			if j-i > 2 {
-				t.Errorf("%d windows of neither tone nor silence at %d (a switch takes at most one frame)", j-i, i)
-			}
-		} else {
-			rs = append(rs, run{tone: tones[i], at: i, n: j - i})
-		}
-		i = j
+	rs, other := tone.Runs(tones)
+	if other > 2 {
+		t.Errorf("%d windows in a row of neither tone nor silence (a switch takes at most one frame)", other)
 	}
 	return rs
 }
 
-func pattern(rs []run) string {
-	var b strings.Builder
-	for _, r := range rs {
-		b.WriteByte(r.tone)
-	}
-	return b.String()
-}
+func pattern(rs []tone.Run) string { return tone.Pattern(rs) }
 
 func near(got, want, tol int) bool { return got >= want-tol && got <= want+tol }
 
@@ -185,8 +135,8 @@ func TestMainAudioChainKilledBackupTakesOverAtOnceAndMainReturnsAfterTenSeconds(
 		t.Fatalf("tones %q: want main, backup, main", pattern(rs))
 	}
 	// backup: main's restart (backoff 200 ms, start, first frames) + 10 s
-	if rs[1].n < 100 || rs[1].n > 125 {
-		t.Errorf("backup on air for %d ms, want 10 s after main's restart", rs[1].n*100)
+	if rs[1].N < 100 || rs[1].N > 125 {
+		t.Errorf("backup on air for %d ms, want 10 s after main's restart", rs[1].N*100)
 	}
 	sw := st.Audio.LastSwitches
 	if len(sw) != 2 || sw[0].Reason != "main down" || sw[1].Reason != "main healthy for 10s" || st.Audio.Missing != 0 {
@@ -212,12 +162,12 @@ func TestSilentThenFlappingMainFeedSwitchesOnceEachWay(t *testing.T) {
 	if pattern(rs) != "M.BM" {
 		t.Fatalf("tones %q: want main, main's silence, backup, main", pattern(rs))
 	}
-	if !near(rs[1].n, 20, 2) {
-		t.Errorf("main's silence went out for %d ms, want silence_after (2 s)", rs[1].n*100)
+	if !near(rs[1].N, 20, 2) {
+		t.Errorf("main's silence went out for %d ms, want silence_after (2 s)", rs[1].N*100)
 	}
 	// main steady from its t=20, 15 s after the silence began; + return_after
-	if !near(rs[3].at-rs[1].at, 150+40, 3) {
-		t.Errorf("main back %d ms after its silence began, want 19 s", (rs[3].at-rs[1].at)*100)
+	if !near(rs[3].At-rs[1].At, 150+40, 3) {
+		t.Errorf("main back %d ms after its silence began, want 19 s", (rs[3].At-rs[1].At)*100)
 	}
 	if st.Audio.Switches != 2 {
 		t.Errorf("%d switches through the flapping, want 2", st.Audio.Switches)
@@ -281,8 +231,8 @@ func TestForcedBackupKilledFallsBackToMainWithoutAGap(t *testing.T) {
 	if pattern(rs) != "MBMB" {
 		t.Fatalf("tones %q: want main, backup (forced), main (backup dead), backup", pattern(rs))
 	}
-	if rs[2].n < 40 || rs[2].n > 60 {
-		t.Errorf("main filled in for %d ms, want return_after (4 s) after backup's restart", rs[2].n*100)
+	if rs[2].N < 40 || rs[2].N > 60 {
+		t.Errorf("main filled in for %d ms, want return_after (4 s) after backup's restart", rs[2].N*100)
 	}
 	if st.Audio.Mode != api.AudioBackup || st.Audio.LastSwitches[1].Reason != "backup down" {
 		t.Errorf("mode %s, switches %+v", st.Audio.Mode, st.Audio.LastSwitches)

@@ -722,12 +722,12 @@ func benchBondCPU(dir string) error {
 		if err != nil {
 			return fail(err)
 		}
-		c0, err := procCPU(pid)
+		c0, err := procCPU(pid, "onaird")
 		if err != nil {
 			return fail(err)
 		}
 		time.Sleep(window)
-		c1, err := procCPU(pid)
+		c1, err := procCPU(pid, "onaird")
 		if err != nil {
 			return fail(err)
 		}
@@ -764,15 +764,15 @@ func benchBondCPU(dir string) error {
 }
 
 // procCPU is the user+system CPU of the process pid itself (not its
-// children), from /proc/pid/stat.
-func procCPU(pid int) (time.Duration, error) {
+// children), from /proc/pid/stat; comm is the program it must be.
+func procCPU(pid int, comm string) (time.Duration, error) {
 	// ip netns exec execs the command: the PID is onaird's own.
-	comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	got, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
 	if err != nil {
 		return 0, fmt.Errorf("bench: %w", err)
 	}
-	if c := strings.TrimSpace(string(comm)); c != "onaird" {
-		return 0, fmt.Errorf("bench: pid %d is %q, not onaird", pid, c)
+	if c := strings.TrimSpace(string(got)); c != comm {
+		return 0, fmt.Errorf("bench: pid %d is %q, not %s", pid, c, comm)
 	}
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {

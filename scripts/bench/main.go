@@ -9,9 +9,10 @@
 //   - switch latency (capture stamp → muxed) p50/p99, twins against single;
 //   - frames lost and duplicated per fault kind, how long onaird takes to act
 //     on each kind (worst of the run), and re-lock time in frames;
-//   - the bonding figures of issue 9 in network namespaces (bond.go).
+//   - the bonding figures of issue 9 in network namespaces (bond.go);
+//   - the backup audio figures of issue 10 (audio.go).
 //
-// -only box or -only bond runs one of the two parts.
+// -only box, -only bond or -only audio runs one of the parts.
 package main
 
 import (
@@ -42,7 +43,7 @@ var (
 	seconds = flag.Int("seconds", 20, "stream length of the CPU runs")
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults) or bond (bonded uplinks, needs root)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain) or bond (bonded uplinks, needs root)")
 )
 
 func main() {
@@ -61,13 +62,16 @@ func main() {
 	switch *only {
 	case "":
 		runBoxes(work)
+		runAudio(work)
 		runBond(work)
 	case "box":
 		runBoxes(work)
+	case "audio":
+		runAudio(work)
 	case "bond":
 		runBond(work)
 	default:
-		check(fmt.Errorf("-only %q: want box or bond", *only))
+		check(fmt.Errorf("-only %q: want box, audio or bond", *only))
 	}
 }
 
