@@ -238,4 +238,3 @@ func TestForcedBackupKilledFallsBackToMainWithoutAGap(t *testing.T) {
 		t.Errorf("mode %s, switches %+v", st.Audio.Mode, st.Audio.LastSwitches)
 	}
 }
-

@@ -222,9 +222,9 @@ func (a *aacChain) run(ctx context.Context) error {
 				}
 			}
 			a.filt.SetPts(int64(k) * wire.AudioFrameSamples)
-			l, err := fltpLevels(a.filt)
-			if err != nil {
-				return fmt.Errorf("av: audio: %w", err)
+			l, lerr := fltpLevels(a.filt)
+			if lerr != nil {
+				return fmt.Errorf("av: audio: %w", lerr)
 			}
 			a.levels[k%levelSlots] = frameLevels{idx: k, ok: true, l: l}
 			k++
