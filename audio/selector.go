@@ -296,7 +296,7 @@ func (s *Selector) Put(c Chain, i uint64, l wire.AudioLevels, adts []byte) {
 	switch {
 	case s.started && i < s.next:
 		// Its index already went out (the other chain's frame, or skipped).
-	case s.started && i >= s.next+maxAhead:
+	case s.started && i >= s.next+maxAhead, !s.started && len(cs.frame) >= maxAhead:
 		cs.dropped++
 	default:
 		cs.frame[i] = adts
