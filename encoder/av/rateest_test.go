@@ -24,7 +24,6 @@ type syntheticDevice struct {
 	rng      *rand.Rand
 
 	n, lastNs int64 // samples delivered, last arrival
-	lost      int64 // samples dropped so far
 }
 
 type span struct{ at, dur time.Duration } // from startNs
