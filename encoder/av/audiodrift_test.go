@@ -43,14 +43,15 @@ func (d *syntheticDevice) toneFreq() float64 {
 }
 
 // startDriftChain runs a chain on d: a lavfi tone (silent outside the
-// windows the test measures, which keeps the AAC encoder cheap) read as a
-// device whose buffers arrive at d's times.
-func startDriftChain(t *testing.T, name string, d *syntheticDevice, epoch int64) *driftChain {
+// windows the test measures, which keeps the AAC encoder cheap; silent is
+// an enable expression on the card's time) read as a device whose buffers
+// arrive at d's times.
+func startDriftChain(t *testing.T, name string, d *syntheticDevice, epoch int64, silent string) *driftChain {
 	// In true time the card records sin(2π·toneHz·(t − d.startNs)), the same
 	// signal for both cards as d.startNs is a multiple of 100 ms: the filter
 	// plays it at the card's own rate.
 	src := fmt.Sprintf("lavfi:sine=frequency=%.12f:sample_rate=48000:samples_per_frame=%d,"+
-		"volume=volume=0:enable='between(t\\,0\\,40)+between(t\\,70\\,560)'", toneHz/(1+d.ppm*1e-6), d.buf)
+		"volume=volume=0:enable='%s'", toneHz/(1+d.ppm*1e-6), d.buf, silent)
 	now := func() int64 { at, _ := d.next(); return at }
 	o := start(t, name, func(ctx context.Context, rw *wireEnd, log *zap.Logger) error {
 		return runAudio(ctx, AudioConfig{Name: name, Source: src, EpochNs: epoch, BitrateKbps: 64}, rw, log,
@@ -74,22 +75,15 @@ func TestChainsOnDriftingCardsStayAlignedAfterTenMinutes(t *testing.T) {
 	devB := newSyntheticDevice(-200, epoch+5_300_000_000, 2)
 	devB.hiccups = []span{{400 * time.Second, 200 * time.Millisecond}}
 	end := audioIndexAt(epoch, epoch+606e9) // 10 minutes after the later card starts
-	chains := []*driftChain{startDriftChain(t, "audio-main", devA, epoch), startDriftChain(t, "audio-backup", devB, epoch)}
+
+	const silent = "between(t\\,0\\,40)+between(t\\,70\\,560)" // the tone from 40 to 70 s and from 560 s
+	chains := []*driftChain{startDriftChain(t, "audio-main", devA, epoch, silent), startDriftChain(t, "audio-backup", devB, epoch, silent)}
 	for _, c := range chains {
 		c.o.send(wire.Command{Op: wire.OpStop, AtIndex: end})
 	}
 	wall0 := time.Now()
 	for _, c := range chains {
-		select {
-		case err := <-c.o.done:
-			c.o.done <- err
-			if err != nil {
-				t.Fatalf("%s: %v", c.name, err)
-			}
-		case <-time.After(3 * time.Minute):
-			t.Fatalf("%s: no end within 3 min", c.name)
-		}
-		c.o.waitCollected(end - 1)
+		c.waitEnd(t, end)
 	}
 	t.Logf("2 × 10 min of audio in %v wall, %v CPU", time.Since(wall0).Round(time.Millisecond), (cpuTime(t) - cpu0).Round(time.Millisecond))
 
@@ -171,6 +165,68 @@ func TestChainsOnDriftingCardsStayAlignedAfterTenMinutes(t *testing.T) {
 	if math.Abs(after-before) > 2 {
 		t.Errorf("switch at %d: the programme jumps by %.3f ms (main %+.3f, backup %+.3f)", k+1, after-before, before, after)
 	}
+}
+
+// A card that starts with a burst (the demuxer's probe holds its first
+// buffers back 150 ms) and later loses 50 ms of samples in an overrun: the
+// first labels are 140 ms late and, after the overrun, every sample comes
+// 50 ms earlier than its count says. The chain must realign at once (drop
+// or pad, min_hard_comp) rather than drift back at 0.2 % for 25 s: indexes
+// continuous, frames within 2 ms of the box 10 s after each event (the
+// overrun shows on the card's timeline at 65 s of box time and is confirmed
+// within 4 s).
+func TestChainRealignsAfterStartupBurstAndLostSamples(t *testing.T) {
+	const epoch = int64(1000e9)
+	d := newSyntheticDevice(+300, epoch+5e9, 3)
+	d.hiccups = []span{{0, 150 * time.Millisecond}}
+	d.losses = []span{{60 * time.Second, 50 * time.Millisecond}}
+	end := audioIndexAt(epoch, epoch+130e9)
+	c := startDriftChain(t, "audio-main", d, epoch, "between(t\\,0\\,15)+between(t\\,35\\,65)") // the tone from 15 to 35 s and from 65 s of the card's time
+	c.o.send(wire.Command{Op: wire.OpStop, AtIndex: end})
+	c.waitEnd(t, end)
+	c.o.mu.Lock()
+	for n, h := range c.o.audio {
+		if n > 0 && h.Index != c.o.audio[n-1].Index+1 {
+			c.o.mu.Unlock()
+			t.Fatalf("frame %d: index %d after %d (gap or duplicate)", n, h.Index, c.o.audio[n-1].Index)
+		}
+	}
+	c.o.mu.Unlock()
+	for _, w := range []struct {
+		from, to float64
+		before   bool // before the overrun: the card's timeline as it started
+	}{{22, 32, true}, {72, 82, false}, {100, 125, false}} {
+		from, to := audioIndexAt(epoch, epoch+int64(w.from*1e9)), audioIndexAt(epoch, epoch+int64(w.to*1e9))
+		pcm, pos := decodeFrames(t, frameSpan{c.o, from - 2, to})
+		dd := *d
+		if w.before {
+			dd.losses = nil
+		}
+		off, amp := toneOffset(pcm[2*wire.AudioFrameSamples:], pos+2*wire.AudioFrameSamples, &dd, epoch)
+		t.Logf("%3.0f..%3.0f s: frames %+.3f ms off the box timeline, from the tone (amplitude %.3f)", w.from, w.to, off, amp)
+		if amp < 0.05 {
+			t.Fatalf("no tone in %v..%v s (amplitude %.3f): the test proves nothing", w.from, w.to, amp)
+		}
+		if math.Abs(off) > 2 {
+			t.Errorf("%v..%v s: frames %+.3f ms off the box timeline", w.from, w.to, off)
+		}
+	}
+}
+
+// waitEnd waits until the chain stopped at index end and its frames up to
+// end-1 are collected.
+func (c *driftChain) waitEnd(t *testing.T, end uint64) {
+	t.Helper()
+	select {
+	case err := <-c.o.done:
+		c.o.done <- err
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("%s: no end within 3 min", c.name)
+	}
+	c.o.waitCollected(end - 1)
 }
 
 // waitCollected waits until the reader has taken in frame idx, after the
@@ -273,7 +329,9 @@ func decodeFrames(t *testing.T, spans ...frameSpan) ([]float32, int64) {
 // the sound in them was taken earlier), and the tone's amplitude.
 func toneOffset(samples []float32, pos int64, d *syntheticDevice, epoch int64) (offsetMs, amp float64) {
 	f := d.toneFreq()
-	t0 := float64(d.startNs-epoch) / 1e9
+	// When the tone's sample 0 would have been taken on the card's timeline
+	// as it stands at the end (after the samples it lost).
+	t0 := (d.captureNs(d.n) - float64(d.n)*1e9/d.rate() - float64(epoch)) / 1e9
 	// Least squares of x on sin θ and cos θ (any window length, not only
 	// whole periods): x ≈ α·sin θ + β·cos θ = A·sin(θ − φ), α = A·cos φ,
 	// β = −A·sin φ.
