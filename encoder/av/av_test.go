@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -436,6 +437,16 @@ func TestAudioFramesAreContinuousADTS(t *testing.T) {
 	}
 	if first := au.audio[0].Index; first+1 != s && first != s {
 		t.Errorf("first frame index %d, start index %d", first, s)
+	}
+	// lavfi is paced to the box clock: its rate is the box's, measured by
+	// construction, and its frames sit on the box timeline.
+	if len(au.progress) == 0 {
+		t.Errorf("no progress in 2 s")
+	}
+	for _, p := range au.progress {
+		if !p.RateMeasured || p.RatePPM != 0 || math.Abs(p.OffsetMs) > 0.1 {
+			t.Errorf("lavfi progress %+v: want rate measured at 0 ppm, offset 0", p)
+		}
 	}
 	for n, h := range au.audio {
 		if n > 0 && h.Index != au.audio[n-1].Index+1 {

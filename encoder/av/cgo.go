@@ -9,6 +9,7 @@ package av
 #include <string.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
+#include <libavutil/samplefmt.h>
 
 // go-astiav v0.16.0 has no setters for these: x264 only applies a bitrate
 // change (x264_encoder_reconfig) when VBV is active (FACTS.md §1).
@@ -51,6 +52,33 @@ static int onair_fltp_levels(const AVFrame *f, float *peak, float *rms) {
 	*peak = p;
 	*rms = (float)sqrt(best);
 	return 0;
+}
+
+// Copies n samples of every channel of the planar frame src, from sample
+// soff, into the planar frame dst of the same format, from sample doff: the
+// audio chain cuts 1024-sample frames this way (go-astiav v0.16.0 has no
+// AudioFifo and no access to sample planes). When doff is 0 dst is made
+// writable first: the encoder may still hold a reference to it.
+static int onair_copy_planar(AVFrame *dst, int doff, const AVFrame *src, int soff, int n) {
+	int chs = src->ch_layout.nb_channels;
+	if (src->format != dst->format || !av_sample_fmt_is_planar(src->format) || chs != dst->ch_layout.nb_channels)
+		return AVERROR(EINVAL);
+	if (soff < 0 || doff < 0 || n < 0 || soff + n > src->nb_samples || doff + n > dst->nb_samples)
+		return AVERROR(EINVAL);
+	if (doff == 0) {
+		int ret = av_frame_make_writable(dst);
+		if (ret < 0) return ret;
+	}
+	return av_samples_copy(dst->extended_data, src->extended_data, doff, soff, n, chs, src->format);
+}
+
+// Copies channel ch of a planar float frame into dst (n floats at most);
+// returns the number copied, or -1.
+static int onair_fltp_plane(const AVFrame *f, int ch, float *dst, int n) {
+	if (f->format != AV_SAMPLE_FMT_FLTP || ch < 0 || ch >= f->ch_layout.nb_channels) return -1;
+	if (n > f->nb_samples) n = f->nb_samples;
+	memcpy(dst, f->extended_data[ch], n * sizeof(float));
+	return n;
 }
 */
 import "C"
@@ -109,6 +137,30 @@ func fltpLevels(f *astiav.Frame) (wire.AudioLevels, error) {
 		}
 	}
 	return l, nil
+}
+
+// copyPlanar copies n samples of every channel of src from sample soff into
+// dst from sample doff (both planar, same format and channels), making dst
+// writable first when doff is 0.
+func copyPlanar(dst *astiav.Frame, doff int, src *astiav.Frame, soff, n int) error {
+	if ret := C.onair_copy_planar((*C.AVFrame)(dst.UnsafePointer()), C.int(doff), (*C.AVFrame)(src.UnsafePointer()), C.int(soff), C.int(n)); ret < 0 {
+		return fmt.Errorf("av: copy %d samples (%s, %d channels, %d+%d of %d into %d+%d of %d): %w", n, src.SampleFormat().Name(),
+			src.ChannelLayout().NbChannels(), soff, n, src.NbSamples(), doff, n, dst.NbSamples(), astiav.Error(ret))
+	}
+	return nil
+}
+
+// fltpPlane returns channel ch of f, a planar float frame, appended to dst.
+func fltpPlane(f *astiav.Frame, ch int, dst []float32) ([]float32, error) {
+	n := f.NbSamples()
+	if n <= 0 {
+		return dst, nil
+	}
+	buf := make([]float32, n)
+	if C.onair_fltp_plane((*C.AVFrame)(f.UnsafePointer()), C.int(ch), (*C.float)(unsafe.Pointer(&buf[0])), C.int(n)) < 0 {
+		return dst, fmt.Errorf("av: frame is %s with %d channels, want fltp with channel %d", f.SampleFormat().Name(), f.ChannelLayout().NbChannels(), ch)
+	}
+	return append(dst, buf...), nil
 }
 
 var registerOnce sync.Once

@@ -11,7 +11,9 @@
 //     frame-indexed commands produce bit-identical packets (hitless twins,
 //     DESIGN.md). It sends each access unit to onaird over encoder/wire.
 //   - RunAudio encodes one audio chain (lavfi, ALSA or PulseAudio) to AAC-LC
-//     with ADTS headers on the session's sample clock.
+//     with ADTS headers on the session's sample clock: it measures the sound
+//     card's rate against the box clock and resamples to the box, so frame
+//     index k means the same instant in both chains for hours.
 //
 // Each role talks to onaird over an io.ReadWriter (fd 3 in production, a
 // socketpair or net.Pipe in tests) and stops when its context is cancelled,
