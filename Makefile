@@ -10,10 +10,11 @@ export GOFLAGS := -mod=mod
 PUREGO  := ./cmd/onaird ./cmd/onairctl ./cmd/onair-ingest
 # Packages whose tests stream in real time (live encoders, ffmpeg -re, SRT):
 # they run one package at a time so they never compete for the 2 cores.
-# internal/netlab builds network namespaces and measures shaped traffic.
-LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/ ./bond/uplink/ ./bond/sender/ ./internal/netlab/
+# internal/netlab builds network namespaces and measures shaped traffic;
+# internal/pulselab runs a PulseAudio server and captures its sinks in real time.
+LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/ ./bond/uplink/ ./bond/sender/ ./internal/netlab/ ./internal/pulselab/
 LIVE      := ./encoder/av/ ./e2e/
-LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab
+LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab
 GOLANGCI_LINT := bin/golangci-lint
 
 .PHONY: help deps build run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean

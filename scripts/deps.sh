@@ -9,12 +9,15 @@ set -euo pipefail
 #   demo and tests:         ffmpeg (ffmpeg/ffprobe CLIs), srt-tools (srt-live-transmit),
 #                           procps (pgrep/ps), util-linux (setsid)
 #   netns labs and tests:   iproute2 (ip netns/link/addr/route/rule, tc), nftables (nft loss and cuts)
+#   audio device tests:     pulseaudio (userspace server with null sinks), pulseaudio-utils (pactl),
+#                           libasound2-plugins (ALSA "pulse" PCM type; internal/pulselab)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libavutil-dev libx264-dev
   ffmpeg srt-tools procps util-linux
   iproute2 nftables
+  pulseaudio pulseaudio-utils libasound2-plugins
 )
 
 missing=()
