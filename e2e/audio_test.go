@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"onair/ingest"
+	"onair/internal/pulselab"
 	"onair/internal/tone"
 	"onair/web/api"
 )
@@ -98,7 +99,7 @@ func tonesOf(t *testing.T, path string) string {
 // blends one frame of each chain).
 func runsOf(t *testing.T, tones string) []tone.Run {
 	t.Helper()
-	rs, other := tone.Runs(tones)
+	rs, other := tone.Runs(tones, 2)
 	if other > 2 {
 		t.Errorf("%d windows in a row of neither tone nor silence (a switch takes at most one frame)", other)
 	}
@@ -236,5 +237,85 @@ func TestForcedBackupKilledFallsBackToMainWithoutAGap(t *testing.T) {
 	}
 	if st.Audio.Mode != api.AudioBackup || st.Audio.LastSwitches[1].Reason != "backup down" {
 		t.Errorf("mode %s, switches %+v", st.Audio.Mode, st.Audio.LastSwitches)
+	}
+}
+
+// Two sound cards (PulseAudio null sinks read as ALSA devices, fed 1 kHz and
+// 440 Hz in real time): main's feeder stops, main's card is muted, main's
+// chain is killed, main's card is unplugged. Each time the programme turns
+// to the backup card, silence_after after main went silent or at once for
+// a dead chain or a gone device, and back to main return_after after main
+// is healthy again; the recorded audio stays continuous throughout.
+func TestTwoSoundCardsMainStoppedMutedKilledUnpluggedBackupCoversEachTime(t *testing.T) {
+	lab := pulselab.Start(t)
+	cards := map[string]*pulselab.Sink{}
+	for name, hz := range map[string]int{"main": 1000, "backup": 440} {
+		s, err := lab.AddSink(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Feed(hz); err != nil {
+			t.Fatal(err)
+		}
+		cards[name] = s
+	}
+	port, out, rx := independentReceiver(t)
+	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), env: lab.Env(),
+		audio: "  main:\n    source: \"alsa:main\"\n  backup:\n    source: \"alsa:backup\"\n  silence_after: 2s\n  return_after: 4s\n",
+		extra: "  backoff_max: 1s\n"})
+	r := &audioRig{b: b, out: out, rx: rx}
+	switches := func(n uint64, active string) {
+		t.Helper()
+		b.waitFor(t, 20*time.Second, fmt.Sprintf("%d switches, %s on air", n, active), func(st api.Status) bool {
+			return st.Audio.Switches == n && st.Audio.Active == active
+		})
+	}
+	switches(0, "main")
+	time.Sleep(2 * time.Second)
+	steps := []struct {
+		what        string
+		fail, heal  func() error
+		wantSilence bool
+	}{
+		{"feeder stopped", cards["main"].StopFeed, func() error { return cards["main"].Feed(1000) }, true},
+		{"card muted", func() error { return cards["main"].Mute(true) }, func() error { return cards["main"].Mute(false) }, true},
+		{"chain killed", func() error { return syscall.Kill(pidOf(t, b, "audio-main"), syscall.SIGKILL) }, func() error { return nil }, false},
+		{"card unplugged", cards["main"].Remove, func() error {
+			s, err := lab.AddSink("main")
+			if err != nil {
+				return err
+			}
+			return s.Feed(1000)
+		}, false},
+	}
+	for n, s := range steps {
+		if err := s.fail(); err != nil {
+			t.Fatalf("%s: %v", s.what, err)
+		}
+		switches(uint64(2*n+1), "backup")
+		if err := s.heal(); err != nil {
+			t.Fatalf("%s, healing: %v", s.what, err)
+		}
+		switches(uint64(2*n+2), "main")
+		time.Sleep(time.Second)
+	}
+	st, _, tones := r.finish(t)
+	rs := runsOf(t, tones)
+	if got := pattern(rs); got != "M.BM.BMBMBM" {
+		t.Fatalf("tones %q: want main, then for each of %d faults backup (after main's silence for the first two) and main again", got, len(steps))
+	}
+	for _, i := range []int{1, 4} {
+		if !near(rs[i].N, 20, 2) {
+			t.Errorf("main's silence went out for %d ms, want silence_after (2 s)", rs[i].N*100)
+		}
+	}
+	want := []string{"main silent", "main healthy", "main silent", "main healthy", "main down", "main healthy", "main down", "main healthy"}
+	for i, sw := range st.Audio.LastSwitches {
+		if i < len(want) && !strings.HasPrefix(sw.Reason, want[i]) {
+			t.Errorf("switch %d at frame %d: %q, want %q…", i, sw.Index, sw.Reason, want[i])
+		}
+	}
+	for _, c := range st.Audio.Chains {
+		t.Logf("%s: rate %+.1f ppm (measured %v), offset %.2f ms, delay %.0f ms", c.Name, c.RatePPM, c.RateMeasured, c.OffsetMs, c.DelayMs)
 	}
 }

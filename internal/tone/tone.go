@@ -79,18 +79,27 @@ type Run struct {
 	At, N int
 }
 
-// Runs splits names into runs of one symbol, leaving out the Other
-// windows between them; longestOther is the longest stretch of those.
-func Runs(names string) (runs []Run, longestOther int) {
+// Runs splits names into runs of one symbol at least minRun windows
+// long, leaving out the windows between them (Other, and shorter runs: a
+// window that holds part of a tone and part of silence can count like
+// the other tone); longestOther is the longest stretch left out.
+func Runs(names string, minRun int) (runs []Run, longestOther int) {
+	other := 0
 	for i := 0; i < len(names); {
 		j := i
 		for j < len(names) && names[j] == names[i] {
 			j++
 		}
-		if names[i] == Other {
-			longestOther = max(longestOther, j-i)
+		if names[i] == Other || j-i < minRun {
+			other += j - i
+			longestOther = max(longestOther, other)
 		} else {
-			runs = append(runs, Run{Tone: names[i], At: i, N: j - i})
+			if n := len(runs); n > 0 && runs[n-1].Tone == names[i] {
+				runs[n-1].N = j - runs[n-1].At // the same tone again across a short blip
+			} else {
+				runs = append(runs, Run{Tone: names[i], At: i, N: j - i})
+			}
+			other = 0
 		}
 		i = j
 	}

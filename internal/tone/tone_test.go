@@ -21,9 +21,18 @@ func TestNamesTellMainBackupAndSilenceApart(t *testing.T) {
 	for _, win := range []int{4800, 480} {
 		got := Names(pcm, win)
 		n := 48000 / win
-		runs, other := Runs(got)
+		runs, other := Runs(got, 2)
 		if Pattern(runs) != "M.B" || other > 1 || runs[0].N < n-1 || runs[1].N < n-1 || runs[2].N < n-1 {
 			t.Errorf("window %d: %s", win, got)
 		}
+	}
+}
+
+// A window that holds half a 1 kHz tone and half silence has the zero
+// crossings of 440 Hz: such a lone window must not count as a switch.
+func TestALoneWindowBetweenRunsIsNotARun(t *testing.T) {
+	runs, other := Runs("MMMMB....BBBB?MMMM", 2)
+	if Pattern(runs) != "M.BM" || other != 1 {
+		t.Fatalf("runs %+v, other %d", runs, other)
 	}
 }

@@ -205,7 +205,7 @@ func switchAfter(b *box, sig syscall.Signal) (time.Duration, error) {
 // silenceToSwitch finds main's first silence in names (10 ms windows) and
 // the backup tone after it.
 func silenceToSwitch(names string) (time.Duration, error) {
-	runs, _ := tone.Runs(names)
+	runs, _ := tone.Runs(names, 2)
 	for i := 1; i+1 < len(runs); i++ {
 		if runs[i].Tone == tone.Silence && runs[i-1].Tone == tone.Main && runs[i+1].Tone == tone.Backup {
 			return time.Duration(runs[i+1].At-runs[i].At) * 10 * time.Millisecond, nil
