@@ -1095,6 +1095,11 @@ func (s *Sender) rotateStats(now time.Time) {
 	}
 }
 
+// lossPct is the share of the link's packets of the last lossSlots seconds
+// that the receiver reported lost, at most 100: SRT repeats a NAK for a
+// packet still missing, and a NAK can name a packet sent in an earlier
+// second, so the raw count can exceed what was sent (status showed over
+// 100 % on a cut link).
 func (l *link) lossPct() float64 {
 	var p, n uint64
 	for _, sl := range l.slots {
@@ -1104,7 +1109,7 @@ func (l *link) lossPct() float64 {
 	if p == 0 {
 		return 0
 	}
-	return 100 * float64(n) / float64(p)
+	return min(100, 100*float64(n)/float64(p))
 }
 
 func (l *link) state(now time.Time) api.UplinkState {
