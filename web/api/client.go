@@ -113,6 +113,20 @@ func (c *Client) SetAudioSource(ctx context.Context, mode AudioMode) (AudioStatu
 	return r, err
 }
 
+// SetOnAir goes live (true) or stops the stream cleanly (false).
+func (c *Client) SetOnAir(ctx context.Context, live bool) (OnAirStatus, error) {
+	var r OnAirStatus
+	err := c.post(ctx, PathOnAir, OnAirRequest{Live: live}, &r)
+	return r, err
+}
+
+// PanelPress presses a front-panel button (long: held past the long-press time).
+func (c *Client) PanelPress(ctx context.Context, button string, long bool) (PanelPressResult, error) {
+	var r PanelPressResult
+	err := c.post(ctx, PathPanelPress, PanelPressRequest{Button: button, Long: long}, &r)
+	return r, err
+}
+
 func (c *Client) post(ctx context.Context, path string, req, answer any) error {
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -22,6 +22,14 @@ const (
 	// (auto, or a forced chain): 200 with the AudioStatus, 400 for an
 	// unknown mode.
 	PathAudioSource = "/api/audio/source"
+	// PathOnAir goes live or stops on POST with an OnAirRequest: 200 with
+	// the OnAirStatus once the request is taken (a stop answers when the
+	// stream has ended cleanly), 409 when refused.
+	PathOnAir = "/api/onair"
+	// PathPanelPress presses a front-panel button on POST with a
+	// PanelPressRequest: 200 with a PanelPressResult, 404 for an unknown
+	// button.
+	PathPanelPress = "/api/panel/press"
 )
 
 // AudioSourceRequest is the body of POST /api/audio/source.

@@ -20,7 +20,8 @@ type BoxState string
 const (
 	BoxOnAir    BoxState = "on_air"   // output connected, nothing degraded
 	BoxDegraded BoxState = "degraded" // on air, but twins unlocked or no live picture
-	BoxOffAir   BoxState = "off_air"  // the output is not connected
+	BoxOffAir   BoxState = "off_air"  // live is wanted, but the output is not connected
+	BoxStopped  BoxState = "stopped"  // the crew (or power) stopped the stream: off air on purpose
 )
 
 // Status is the whole box as GET /api/status reports it.
@@ -32,8 +33,16 @@ type Status struct {
 	Video    VideoStatus   `json:"video"`
 	Audio    AudioStatus   `json:"audio"`
 	Output   OutputStatus  `json:"output"`
+	// OnAir is the go live / stop control.
+	OnAir OnAirStatus `json:"on_air"`
 	// Bond is the bonding layer, present only for an srtla:// output.
 	Bond *BondStatus `json:"bond,omitempty"`
+	// Power is the UPS and the power signals, present only when configured.
+	Power *PowerStatus `json:"power,omitempty"`
+	// Thermal is the CPU temperature, present only when a zone was found.
+	Thermal *ThermalStatus `json:"thermal,omitempty"`
+	// Panel is the front panel (GPIO or virtual).
+	Panel *PanelStatus `json:"panel,omitempty"`
 	// Components are onaird's in-process parts under its supervisor
 	// (output, API listeners, …).
 	Components []Component `json:"components"`
