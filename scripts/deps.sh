@@ -11,6 +11,8 @@ set -euo pipefail
 #   netns labs and tests:   iproute2 (ip netns/link/addr/route/rule, tc), nftables (nft loss and cuts)
 #   audio device tests:     pulseaudio (userspace server with null sinks), pulseaudio-utils (pactl),
 #                           libasound2-plugins (ALSA "pulse" PCM type; internal/pulselab)
+#   power tests and demo:   nut-server (upsd, dummy-ups), nut-client (upsc, for people),
+#                           dbus (dbus-daemon: a private system bus with a test logind)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -18,6 +20,7 @@ PKGS=(
   ffmpeg srt-tools procps util-linux
   iproute2 nftables
   pulseaudio pulseaudio-utils libasound2-plugins
+  nut-server nut-client dbus
 )
 
 missing=()
