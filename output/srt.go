@@ -70,6 +70,10 @@ const (
 //	connecting -> backoff      dial failed or rejected
 //	connected  -> backoff      send failed, peer closed, peer idle
 //	backoff    -> connecting   backoff elapsed
+//	connected  -> idle         End: the queue drained, acknowledged, the connection closed
+//	connecting,
+//	backoff    -> idle         End (a dial under way is abandoned)
+//	idle       -> connecting   Start
 //	any        -> stopped      ctx done (after the linger drain when connected)
 type State = api.OutputState
 
@@ -79,6 +83,8 @@ const (
 	StateConnecting State = "connecting"
 	StateConnected  State = "connected"
 	StateBackoff    State = "backoff"
+	// StateIdle: not wanted on air (End); nothing is dialled until Start.
+	StateIdle State = "idle"
 )
 
 // Redial backoff defaults, for the zero fields of Config.Backoff.
@@ -105,6 +111,94 @@ type Config struct {
 	// fields take 500 ms, 5 s and (healthy connection time that starts the
 	// count over) 10 s.
 	Backoff supervisor.Backoff
+	// StartIdle: Run dials nothing until Start (the box starts stopped).
+	StartIdle bool
+}
+
+// EndResult is how one clean end of the stream went (End).
+type EndResult struct {
+	// Drained is true when every queued byte was sent and acknowledged
+	// by the receiver, and one latency passed, before the close.
+	Drained bool
+	// Connected is false when there was no connection to end.
+	Connected bool
+}
+
+// Start wants the stream on air: Run dials (again) and sends. It undoes
+// End; calling it while live does nothing.
+func (s *SRT) Start() {
+	s.mu.Lock()
+	s.want = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// End ends the stream cleanly and keeps it off air until Start: Write stops
+// queueing, what is queued is sent, the receiver's acknowledgement of every
+// packet is awaited (up to about 1 s plus the SRT latency), then the
+// connection is closed. A dial under way is abandoned. End returns when that
+// is done, or when ctx is done (the end then completes on its own). It must
+// be called while Run runs.
+func (s *SRT) End(ctx context.Context) (EndResult, error) {
+	done := make(chan EndResult, 1)
+	s.mu.Lock()
+	s.want = false
+	s.accepting = false // nothing written from now on goes out
+	if s.state == StateIdle || s.state == StateStopped {
+		s.mu.Unlock()
+		return EndResult{}, nil
+	}
+	s.enders = append(s.enders, done)
+	if s.stopDial != nil {
+		s.stopDial()
+	}
+	s.mu.Unlock()
+	s.poke()
+	select {
+	case r := <-done:
+		return r, nil
+	case <-ctx.Done():
+		return EndResult{}, fmt.Errorf("output: end: %w", ctx.Err())
+	}
+}
+
+func (s *SRT) poke() {
+	select {
+	case s.ctl <- struct{}{}:
+	default:
+	}
+}
+
+// wanted reports whether the stream is wanted on air.
+func (s *SRT) wanted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.want
+}
+
+// ended tells every End waiting that the stream is off air.
+func (s *SRT) ended(r EndResult) {
+	s.mu.Lock()
+	enders := s.enders
+	s.enders = nil
+	s.mu.Unlock()
+	for _, e := range enders {
+		e <- r
+	}
+}
+
+// waitIdle waits, in StateIdle, until the stream is wanted again or ctx is done.
+func (s *SRT) waitIdle(ctx context.Context) error {
+	s.setState(StateIdle)
+	s.ended(EndResult{})
+	for !s.wanted() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctl:
+		}
+	}
+	return nil
 }
 
 // SRT is a self-healing SRT caller. Create it with New, start it with Run,
@@ -119,10 +213,14 @@ type SRT struct {
 	pace    func(inBps float64) float64 // bits/s for a measured input rate
 
 	wake chan struct{} // cap 1: data queued
+	ctl  chan struct{} // cap 1: want changed (Start, End)
 
 	mu        sync.Mutex
 	state     State
-	accepting bool // Write queues (connected, or draining)
+	want      bool               // on air wanted: dial and send (Start), or not (End)
+	enders    []chan EndResult   // End calls waiting for the clean close
+	stopDial  context.CancelFunc // abandons the dial under way
+	accepting bool               // Write queues (connected, or draining)
 	queue     []byte
 	head      int
 	onConnect []func()
@@ -190,7 +288,9 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*SRT, error) {
 		clock:   clock,
 		pace:    defaultPace,
 		wake:    make(chan struct{}, 1),
+		ctl:     make(chan struct{}, 1),
 		state:   StateStopped,
+		want:    !cfg.StartIdle,
 	}, nil
 }
 
@@ -289,10 +389,32 @@ func (s *SRT) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if !s.wanted() {
+			if err := s.waitIdle(ctx); err != nil {
+				return err
+			}
+			failures = 0
+		}
 		s.setState(StateConnecting)
-		conn, err := s.dialSRT(ctx)
+		dialCtx, stopDial := context.WithCancel(ctx)
+		s.mu.Lock()
+		if !s.want { // End came between the check and here
+			s.mu.Unlock()
+			stopDial()
+			continue
+		}
+		s.stopDial = stopDial
+		s.mu.Unlock()
+		conn, err := s.dialSRT(dialCtx)
+		stopDial()
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if !s.wanted() {
+			if conn != nil {
+				_ = conn.Close() // ended while dialling: nobody wants it
+			}
+			continue
 		}
 		if err != nil {
 			failures++
@@ -303,9 +425,15 @@ func (s *SRT) Run(ctx context.Context) error {
 			log.Warn("srt connect failed", zap.String("reason", msg), zap.Error(err), zap.Duration("backoff", s.backoff.Delay(failures)))
 		} else {
 			start := s.clock.Now()
-			err = s.serve(ctx, log, conn)
+			var r EndResult
+			r, err = s.serve(ctx, log, conn)
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, errEnded) {
+				s.setState(StateIdle)
+				s.ended(r)
+				continue
 			}
 			if s.clock.Since(start) >= s.backoff.ResetAfter {
 				failures = 0
@@ -319,11 +447,20 @@ func (s *SRT) Run(ctx context.Context) error {
 		}
 		s.setState(StateBackoff)
 		t := s.clock.NewTimer(s.backoff.Delay(failures))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.Chan():
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-s.ctl:
+				if !s.wanted() {
+					t.Stop()
+					break wait
+				}
+			case <-t.Chan():
+				break wait
+			}
 		}
 	}
 }
@@ -379,8 +516,12 @@ func (s *SRT) dialOnce() (srt.Conn, error) {
 	return srt.Dial("srt", s.dial, c)
 }
 
-// serve runs one connection until it fails or ctx is done.
-func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
+// errEnded: serve returned because End asked for a clean close.
+var errEnded = errors.New("output: ended")
+
+// serve runs one connection until it fails, ctx is done, or End asks for
+// the clean close (errEnded, with how the drain went).
+func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) (EndResult, error) {
 	// gosrt closes a connection by itself (peer shutdown, peer idle) without
 	// telling a writer; a blocked Read is the only way to notice while idle.
 	// The receiver never sends data, so Read returns only on close.
@@ -408,7 +549,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 	s.lastErr = ""
 	s.state = StateConnected
 	s.queue, s.head = s.queue[:0], 0
-	s.accepting = true
+	s.accepting = s.want
 	s.stats = srt.Statistics{}
 	callbacks := append([]func(){}, s.onConnect...)
 	n := s.connects
@@ -427,6 +568,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 	p := newPacer(s.clock.Now())
 	chunk := make([]byte, ChunkSize)
 	draining := ctx.Done()
+	ending := false               // End asked for the clean close
 	var deadline <-chan time.Time // set once draining
 	var partialSince time.Time    // when a partial chunk was first seen
 	for {
@@ -439,7 +581,11 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 		switch {
 		case avail == 0:
 			if deadline != nil {
-				return s.lingerACK(conn, deadline)
+				drained := s.lingerACK(conn, deadline)
+				if ending && ctx.Err() == nil {
+					return EndResult{Drained: drained, Connected: true}, errEnded
+				}
+				return EndResult{}, context.Canceled
 			}
 			partialSince = time.Time{}
 		case avail < ChunkSize && deadline == nil:
@@ -468,7 +614,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 			}
 			s.mu.Unlock()
 			if _, err := conn.Write(chunk[:n]); err != nil {
-				return fmt.Errorf("output: srt write: %w", err)
+				return EndResult{}, fmt.Errorf("output: srt write: %w", err)
 			}
 			s.mu.Lock()
 			s.measureOut(s.clock.Now(), uint64(n))
@@ -481,11 +627,20 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 			draining = nil
 			deadline = s.clock.After(linger + s.target.Latency)
 			log.Info("srt draining before close")
+		case <-s.ctl:
+			if !s.wanted() && deadline == nil {
+				draining, ending = nil, true
+				deadline = s.clock.After(linger + s.target.Latency)
+				log.Info("srt ending: draining before close")
+			}
 		case <-deadline:
 			log.Warn("srt linger expired with data queued")
-			return ctx.Err()
+			if ending && ctx.Err() == nil {
+				return EndResult{Connected: true}, errEnded
+			}
+			return EndResult{}, ctx.Err()
 		case <-dead:
-			return errPeerClosed
+			return EndResult{}, errPeerClosed
 		case <-s.wake:
 		case <-wait:
 		}
@@ -494,8 +649,9 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) error {
 
 // lingerACK waits, until deadline, for the receiver to acknowledge every
 // sent packet and then for one latency so it can deliver them: gosrt's Close
-// drops the unacknowledged tail (FACTS.md §3, linger).
-func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time) error {
+// drops the unacknowledged tail (FACTS.md §3, linger). It reports whether
+// everything was acknowledged and the latency passed.
+func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time) bool {
 	var st srt.Statistics
 	for {
 		conn.Stats(&st)
@@ -505,15 +661,16 @@ func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time) error {
 		select {
 		case <-deadline:
 			s.log.Warn("srt linger expired with unacknowledged packets", zap.Uint64("packets", st.Instantaneous.PktSendBuf))
-			return context.Canceled
+			return false
 		case <-s.clock.After(5 * time.Millisecond):
 		}
 	}
 	select {
 	case <-deadline:
+		return false
 	case <-s.clock.After(s.target.Latency + 20*time.Millisecond):
+		return true
 	}
-	return context.Canceled
 }
 
 var errPeerClosed = errors.New("connection closed by receiver or idle")
