@@ -1,6 +1,7 @@
 package tsmux
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -39,13 +40,15 @@ type ProgrammeConfig struct {
 
 // ProgrammeStatus is the programme stage for the status API.
 type ProgrammeStatus struct {
-	VideoFrames  uint64  `json:"video_frames"`
-	AudioFrames  uint64  `json:"audio_frames"`
-	AudioLast    uint64  `json:"audio_last_index"`
-	AudioGaps    uint64  `json:"audio_gap_frames"`
-	AudioDups    uint64  `json:"audio_duplicates"`
-	MuxErrors    uint64  `json:"mux_errors"`
-	Sessions     uint64  `json:"sessions"` // output sessions started
+	VideoFrames uint64 `json:"video_frames"`
+	AudioFrames uint64 `json:"audio_frames"`
+	AudioLast   uint64 `json:"audio_last_index"`
+	AudioGaps   uint64 `json:"audio_gap_frames"`
+	AudioDups   uint64 `json:"audio_duplicates"`
+	MuxErrors   uint64 `json:"mux_errors"`
+	Sessions    uint64 `json:"sessions"` // output sessions started
+	// Ended is true while the stream is ended (End) and not resumed.
+	Ended        bool    `json:"ended"`
 	LatencyP50Ms float64 `json:"latency_p50_ms"`
 	LatencyP99Ms float64 `json:"latency_p99_ms"`
 }
@@ -76,7 +79,43 @@ type Programme struct {
 	lat       [1024]time.Duration
 	nlat      int
 	st        ProgrammeStatus
+	lastVideo uint64 // the last video index muxed in this session
+	haveVideo bool   // a video frame was muxed in this session
+	end       *ending
 }
+
+// ending is an End under way (or done, until Resume).
+//
+//	cutting  video is still muxed, waiting for the next key frame
+//	video    the key frame came (not muxed): audio is muxed up to its PTS
+//	done     nothing is muxed until Resume; done is closed
+type ending struct {
+	videoDone bool
+	endPTS    int64  // the PTS of the first frame not muxed
+	endIndex  uint64 // the key frame that was not muxed
+	info      EndInfo
+	done      chan struct{}
+	closed    bool
+}
+
+// EndInfo says where the programme ended.
+type EndInfo struct {
+	// LastIndex is the last video frame muxed; HaveVideo is false when no
+	// video was muxed in the session (then LastIndex means nothing).
+	LastIndex uint64
+	HaveVideo bool
+	// AtGOPEnd is true when the end fell on a GOP boundary (the next key
+	// frame was seen and not muxed); false when it was cut where it stood
+	// (End's ctx was done first, e.g. no video arrived).
+	AtGOPEnd bool
+	// AudioLast is the last audio frame muxed.
+	AudioLast uint64
+}
+
+// audioWaitFrames is how much video (after the end) the programme lets pass
+// while audio catches up to the end instant before it ends without it: half
+// a second at 30 fps. Video is the clock here, so the end needs no timer.
+const audioWaitFrames = 15
 
 // NewProgramme builds the programme stage writing to out. now is the
 // monotonic clock the capture stamps use (ring.MonotonicNs).
@@ -115,8 +154,80 @@ func (p *Programme) checkSession() {
 		p.session = s
 		p.mux.Reset()
 		p.waitKey = true
+		p.haveVideo = false
 		p.st.Sessions++
 	}
+}
+
+// End ends the stream at the end of the current GOP, so the receiver's TS
+// decodes to its last frame: video is muxed up to the frame before the next
+// key frame, audio up to the same instant (or until half a second of video
+// later, if audio lags). From then on nothing is muxed until Resume. End
+// blocks until that is done; when ctx is done first it cuts the stream where
+// it stands (AtGOPEnd false). A second End while one is under way waits for
+// the same end.
+func (p *Programme) End(ctx context.Context) EndInfo {
+	p.mu.Lock()
+	if p.end == nil {
+		p.end = &ending{done: make(chan struct{})}
+	}
+	e := p.end
+	p.mu.Unlock()
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		p.mu.Lock()
+		if p.end == e {
+			p.finish()
+		}
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return e.info
+}
+
+// finishIfAudioDone ends at once when audio has already reached the end
+// instant (or there is no audio). Called with mu held.
+func (p *Programme) finishIfAudioDone() {
+	e := p.end
+	if !p.haveAudio || wire.AudioPTS(p.lastAudio+1, p.cfg.AudioRate)+PTSOffset >= e.endPTS {
+		p.finish()
+	}
+}
+
+// finish completes the end under way. Called with mu held.
+func (p *Programme) finish() {
+	e := p.end
+	if e.closed {
+		return
+	}
+	e.closed = true
+	e.info.LastIndex, e.info.HaveVideo, e.info.AudioLast = p.lastVideo, p.haveVideo, p.lastAudio
+	p.st.Ended = true
+	close(e.done)
+	p.log.Info("programme ended", zap.Uint64("last_index", p.lastVideo), zap.Bool("at_gop_end", e.info.AtGOPEnd),
+		zap.Uint64("audio_last", p.lastAudio))
+}
+
+// Resume undoes End: the next output session starts afresh (tables, then a
+// key frame) and audio counts start over, so the time off air is not
+// counted as missing audio.
+func (p *Programme) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.end == nil {
+		return
+	}
+	if !p.end.closed {
+		p.finish()
+	}
+	p.end = nil
+	p.st.Ended = false
+	p.haveAudio = false
+	p.haveVideo = false
+	p.waitKey = true
+	p.mux.Reset()
 }
 
 // WriteVideo muxes the access unit the switch chose for frame index i.
@@ -125,17 +236,40 @@ func (p *Programme) WriteVideo(i uint64, key bool, captureNs int64, au []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.checkSession()
+	pts := wire.VideoPTS(i, p.cfg.FPSNum, p.cfg.FPSDen) + PTSOffset
+	if e := p.end; e != nil {
+		switch {
+		case e.closed:
+			return
+		case !e.videoDone && key && p.haveVideo:
+			// The GOP is complete: this key frame starts the next one.
+			e.videoDone, e.endPTS, e.endIndex = true, pts, i
+			e.info.AtGOPEnd = true
+			p.finishIfAudioDone()
+			return
+		case !e.videoDone && !p.haveVideo && key:
+			// Nothing muxed yet in this session: end before it starts.
+			e.videoDone, e.endPTS, e.endIndex = true, pts, i
+			p.finishIfAudioDone()
+			return
+		case e.videoDone:
+			if i >= e.endIndex+audioWaitFrames {
+				p.finish() // audio did not reach the end instant in time
+			}
+			return
+		}
+	}
 	if p.waitKey && !key {
 		return
 	}
 	p.waitKey = false
-	pts := wire.VideoPTS(i, p.cfg.FPSNum, p.cfg.FPSDen) + PTSOffset
 	if err := p.mux.WriteVideo(pts, key, au); err != nil {
 		p.st.MuxErrors++
 		p.log.Warn("mux video", zap.Uint64("index", i), zap.Error(err))
 		return
 	}
 	p.st.VideoFrames++
+	p.lastVideo, p.haveVideo = i, true
 	p.lat[p.nlat%len(p.lat)] = time.Duration(p.now() - captureNs)
 	p.nlat++
 }
@@ -147,6 +281,16 @@ func (p *Programme) WriteAudio(i uint64, frame []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.checkSession()
+	pts := wire.AudioPTS(i, p.cfg.AudioRate) + PTSOffset
+	if e := p.end; e != nil {
+		if e.closed {
+			return
+		}
+		if e.videoDone && pts >= e.endPTS {
+			p.finish() // audio has reached the instant video ended at
+			return
+		}
+	}
 	if p.haveAudio && i <= p.lastAudio {
 		p.st.AudioDups++
 		return
@@ -155,7 +299,6 @@ func (p *Programme) WriteAudio(i uint64, frame []byte) {
 		p.st.AudioGaps += i - p.lastAudio - 1
 	}
 	p.haveAudio, p.lastAudio = true, i
-	pts := wire.AudioPTS(i, p.cfg.AudioRate) + PTSOffset
 	if err := p.mux.WriteAudio(pts, frame); err != nil {
 		p.st.MuxErrors++
 		p.log.Warn("mux audio", zap.Uint64("index", i), zap.Error(err))
@@ -180,3 +323,4 @@ func (p *Programme) Status() ProgrammeStatus {
 	}
 	return st
 }
+

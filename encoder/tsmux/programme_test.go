@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/asticode/go-astits"
@@ -127,4 +128,132 @@ func TestProgrammeCountsMuxErrorsAndGoesOn(t *testing.T) {
 	if st := p.Status(); st.MuxErrors != 2 || st.VideoFrames != 1 {
 		t.Fatalf("status %+v", st)
 	}
+}
+
+// audioPTS demuxes b and returns the PTS of every audio PES.
+func audioPTS(t *testing.T, b []byte) []int64 {
+	t.Helper()
+	dmx := astits.NewDemuxer(context.Background(), bytes.NewReader(b))
+	var pts []int64
+	for {
+		d, err := dmx.NextData()
+		if errors.Is(err, astits.ErrNoMorePackets) || errors.Is(err, io.EOF) {
+			return pts
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.PES != nil && d.PID != 0x100 && d.PES.Header.OptionalHeader != nil {
+			pts = append(pts, d.PES.Header.OptionalHeader.PTS.Base)
+		}
+	}
+}
+
+// A stop mid-GOP must not leave the receiver with half a GOP whose tail it
+// cannot show, nor audio running past the picture: the programme ends at the
+// next key frame (not muxed) and audio at the same instant.
+func TestEndStopsAtTheGOPBoundaryWithAudioUpToTheSameInstant(t *testing.T) {
+	out := &fakeOutput{session: 1}
+	p := newProg(t, out)
+	// 30000/1001 fps, GOP 10; audio 1024 samples at 48 kHz (~21.3 ms, ~1.56 per frame).
+	a := uint64(0)
+	feed := func(from, to uint64) {
+		for i := from; i < to; i++ {
+			p.WriteVideo(i, i%10 == 0, 0, au(i%10 == 0))
+			for wire.AudioPTS(a, AudioRate) < wire.VideoPTS(i+1, 30000, 1001) {
+				p.WriteAudio(a, adts)
+				a++
+			}
+		}
+	}
+	feed(0, 15)
+	done := make(chan EndInfo, 1)
+	go func() { done <- p.End(context.Background()) }()
+	// End registers before more frames come: wait for it.
+	for p.endPending() == false {
+		runtime.Gosched()
+	}
+	feed(15, 40) // frames 15..19 muxed, 20 is the key frame that is not
+	info := <-done
+	if !info.AtGOPEnd || !info.HaveVideo || info.LastIndex != 19 {
+		t.Fatalf("End = %+v, want at the GOP end, last index 19", info)
+	}
+	v := videoPTS(t, out.buf[1].Bytes())
+	if len(v) != 20 || v[19] != wire.VideoPTS(19, 30000, 1001)+PTSOffset {
+		t.Fatalf("muxed %d video frames (last PTS %v), want 0..19", len(v), v[len(v)-1:])
+	}
+	endPTS := wire.VideoPTS(20, 30000, 1001) + PTSOffset
+	ap := audioPTS(t, out.buf[1].Bytes())
+	last := ap[len(ap)-1]
+	if last >= endPTS || last+int64(wire.AudioPTS(1, AudioRate)) < endPTS {
+		t.Errorf("last audio PTS %d, want the frame that covers the video end %d", last, endPTS)
+	}
+	if st := p.Status(); !st.Ended {
+		t.Errorf("status %+v, want ended", st)
+	}
+	// While ended nothing is muxed; Resume starts afresh in the next session.
+	n := out.buf[1].Len()
+	feed(40, 45)
+	if out.buf[1].Len() != n {
+		t.Errorf("%d bytes muxed while ended", out.buf[1].Len()-n)
+	}
+	p.Resume()
+	out.session = 2
+	feed(45, 61)
+	if got := videoPTS(t, out.buf[2].Bytes()); len(got) != 11 || got[0] != wire.VideoPTS(50, 30000, 1001)+PTSOffset {
+		t.Errorf("after Resume: %d video frames, want 50..60 (from the first key frame)", len(got))
+	}
+	if st := p.Status(); st.AudioGaps != 0 || st.Ended {
+		t.Errorf("after Resume: status %+v, want no audio gap counted for the time off air", st)
+	}
+}
+
+// With no video at all (every encoder down) a stop must still end: the
+// caller's deadline cuts the stream where it stands.
+func TestEndWithoutVideoCutsAtTheDeadline(t *testing.T) {
+	out := &fakeOutput{session: 1}
+	p := newProg(t, out)
+	for a := range uint64(20) {
+		p.WriteAudio(a, adts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	info := p.End(ctx)
+	if info.AtGOPEnd || info.HaveVideo || info.AudioLast != 19 {
+		t.Fatalf("End = %+v, want cut, no video, audio last 19", info)
+	}
+	n := out.buf[1].Len()
+	p.WriteAudio(20, adts)
+	if out.buf[1].Len() != n {
+		t.Error("audio muxed after the end")
+	}
+}
+
+// Audio that lags far behind video must not hold the end forever: after half
+// a second of video past the end the programme ends without it.
+func TestEndDoesNotWaitForeverForLaggingAudio(t *testing.T) {
+	out := &fakeOutput{session: 1}
+	p := newProg(t, out)
+	p.WriteAudio(0, adts)
+	for i := range uint64(5) {
+		p.WriteVideo(i, i == 0, 0, au(i == 0))
+	}
+	done := make(chan EndInfo, 1)
+	go func() { done <- p.End(context.Background()) }()
+	for !p.endPending() {
+		runtime.Gosched()
+	}
+	for i := uint64(5); i < 10+audioWaitFrames+1; i++ {
+		p.WriteVideo(i, i%10 == 0, 0, au(i%10 == 0))
+	}
+	if info := <-done; !info.AtGOPEnd || info.LastIndex != 9 || info.AudioLast != 0 {
+		t.Fatalf("End = %+v, want the GOP end at 9 with audio left at 0", info)
+	}
+}
+
+// endPending reports whether an End is under way (tests).
+func (p *Programme) endPending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.end != nil
 }
