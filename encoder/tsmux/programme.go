@@ -323,4 +323,3 @@ func (p *Programme) Status() ProgrammeStatus {
 	}
 	return st
 }
-
