@@ -1,5 +1,6 @@
 // Package config is onaird's typed configuration: one file per section
-// (video, audio, output, uplinks, api, supervisor), each with its defaults and its
+// (video, audio, output, uplinks, api, supervisor, onair, power, thermal,
+// panel), each with its defaults and its
 // validation, plus this root: loading YAML with unknown keys rejected, and
 // the shared Rate and Duration types. Every error names the YAML key at fault
 // ("video.fps: must be …") or says the YAML is malformed, and none carries
@@ -43,6 +44,10 @@ type Config struct {
 	Uplinks    []Uplink   `yaml:"uplinks"`
 	API        API        `yaml:"api"`
 	Supervisor Supervisor `yaml:"supervisor"`
+	OnAir      OnAir      `yaml:"onair"`
+	Power      Power      `yaml:"power"`
+	Thermal    Thermal    `yaml:"thermal"`
+	Panel      Panel      `yaml:"panel"`
 	// RuntimeDir holds the frame ring and other per-run files (tmpfs).
 	RuntimeDir string `yaml:"runtime_dir"`
 	// AVBinary is the path of the onair-av binary; empty means next to onaird, then $PATH.
@@ -60,6 +65,10 @@ func Defaults() Config {
 		Output:     defaultOutput(),
 		API:        defaultAPI(),
 		Supervisor: defaultSupervisor(),
+		OnAir:      defaultOnAir(),
+		Power:      defaultPower(),
+		Thermal:    defaultThermal(),
+		Panel:      defaultPanel(),
 		RuntimeDir: "/dev/shm/onair",
 		LogLevel:   LogInfo,
 	}
@@ -234,6 +243,9 @@ func (c Config) Validate() error {
 	validateUplinks(&p, c.Uplinks, c.Output.URL.SRTLA)
 	c.API.validate(&p)
 	c.Supervisor.validate(&p)
+	c.Power.validate(&p, c.Video.BitrateKbps)
+	c.Thermal.validate(&p, c.Video.BitrateKbps)
+	c.Panel.validate(&p, c.Uplinks)
 	if c.RuntimeDir == "" || !filepath.IsAbs(c.RuntimeDir) {
 		p.add("runtime_dir", "%q: must be an absolute path", c.RuntimeDir)
 	}
