@@ -53,7 +53,8 @@ func Root() *cobra.Command {
 		def = s
 	}
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
-	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket), versionCmd())
+	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket),
+		liveCmd(&socket), stopCmd(&socket), versionCmd())
 	return root
 }
 
@@ -95,7 +96,8 @@ func statusCmd(socket *string) *cobra.Command {
 
 func printStatus(w io.Writer, st api.Status) error {
 	sw := st.Video.Switch
-	fmt.Fprintf(w, "onair %s  %s  up %s\n", st.Version, strings.ToUpper(string(st.State)), time.Duration(st.Uptime*float64(time.Second)).Round(time.Second))
+	fmt.Fprintf(w, "onair %s  %s  up %s  (%s: %s)\n", st.Version, strings.ToUpper(string(st.State)), time.Duration(st.Uptime*float64(time.Second)).Round(time.Second),
+		st.OnAir.Phase, st.OnAir.Reason)
 	o := st.Output
 	fmt.Fprintf(w, "output   %s  %s  %d kbit/s  connects %d", o.State, o.Peer, int(o.SendRateKbps), o.Connects)
 	if o.LastError != "" {

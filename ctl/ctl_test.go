@@ -33,6 +33,7 @@ type fakeBox struct {
 	failovers int
 	kbps      int
 	abr       bool
+	onair     []bool
 }
 
 func (b *fakeBox) Status() api.Status { return b.st }
@@ -68,6 +69,24 @@ func (b *fakeBox) SetAudioSource(m api.AudioMode) (api.AudioStatus, error) {
 	}
 	b.st.Audio.Mode, b.st.Audio.Active, b.st.Audio.Reason = m, "backup", "operator: "+string(m)
 	return b.st.Audio, nil
+}
+
+func (b *fakeBox) SetOnAir(_ context.Context, live bool) (api.OnAirStatus, error) {
+	b.onair = append(b.onair, live)
+	if live {
+		b.st.OnAir = api.OnAirStatus{Phase: api.OnAirLive, Reason: "operator"}
+		return b.st.OnAir, nil
+	}
+	b.st.OnAir = api.OnAirStatus{Phase: api.OnAirStopped, Reason: "operator",
+		LastEnd: &api.StreamEnd{Reason: "operator", LastIndex: 899, Drained: true, TookMs: 1840}}
+	return b.st.OnAir, nil
+}
+
+func (b *fakeBox) PanelPress(button string, long bool) (api.PanelPressResult, error) {
+	if button != "failover" {
+		return api.PanelPressResult{}, fmt.Errorf("board: button %q: %w", button, web.ErrNotFound)
+	}
+	return api.PanelPressResult{Button: button, Long: long, Action: "failover video"}, nil
 }
 
 // serve runs the real API server (every check included) on a socket.
@@ -236,5 +255,28 @@ func TestAudioPrintsTheChainsAndForcesBackup(t *testing.T) {
 	}
 	if _, err := run(sock, "audio", "desk"); err == nil || !strings.Contains(err.Error(), "main, backup or auto") {
 		t.Fatalf("audio desk: %v", err)
+	}
+}
+
+// A stop recalled from the shell history must not end a show: without
+// --yes it is refused before it reaches the box.
+func TestStopNeedsYesAndLiveGoesBackOnAir(t *testing.T) {
+	box := &fakeBox{}
+	sock := serve(t, box)
+	if _, err := run(sock, "stop"); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("stop without --yes: %v", err)
+	}
+	if len(box.onair) != 0 {
+		t.Fatalf("the box saw %v", box.onair)
+	}
+	out, err := run(sock, "stop", "--yes")
+	if err != nil || !strings.Contains(out, "stopped") || !strings.Contains(out, "last frame 899, drained") {
+		t.Fatalf("stop --yes: %v\n%s", err, out)
+	}
+	if out, err = run(sock, "live"); err != nil || !strings.Contains(out, "on air: live") {
+		t.Fatalf("live: %v\n%s", err, out)
+	}
+	if len(box.onair) != 2 || box.onair[0] || !box.onair[1] {
+		t.Fatalf("the box saw %v", box.onair)
 	}
 }

@@ -43,6 +43,7 @@ import (
 	"onair/internal/config"
 	"onair/internal/runlock"
 	"onair/internal/version"
+	"onair/live"
 	"onair/output"
 	"onair/supervisor"
 	"onair/web"
@@ -62,6 +63,7 @@ type Daemon struct {
 	twins  *encoder.Twins
 	prog   *tsmux.Programme
 	out    *output.SRT
+	live   *live.Control // go live / stop
 	bond   *bond.Bond // an srtla:// output's uplinks, nil for srt://
 	abr    *abr.ABR   // the adaptive bitrate, nil when video.abr is off
 	sel    *audio.Selector
@@ -97,7 +99,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if d.sw, err = encoder.NewSwitch(names, log.Named("switch")); err != nil {
 		return nil, err
 	}
-	ocfg := output.Config{Target: cfg.Output.URL}
+	ocfg := output.Config{Target: cfg.Output.URL, StartIdle: !cfg.OnAir.AutoStart}
 	if err = d.buildBond(&ocfg); err != nil {
 		return nil, err
 	}
@@ -107,6 +109,9 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	v := cfg.Video
 	pcfg := tsmux.ProgrammeConfig{FPSNum: v.FPS.Num, FPSDen: v.FPS.Den, Mux: tsmux.Config{ServiceName: "onair", Provider: "onair"}}
 	if d.prog, err = tsmux.NewProgramme(pcfg, d.out, log.Named("programme"), ring.MonotonicNs); err != nil {
+		return nil, err
+	}
+	if err = d.buildLive(); err != nil {
 		return nil, err
 	}
 	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket}, box{d}, log.Named("api")); err != nil {

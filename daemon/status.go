@@ -31,8 +31,11 @@ func (b box) Status() api.Status {
 		st.Bond = &bs
 	}
 	st.Audio = d.audioStatus()
+	st.OnAir = d.live.Status()
 	st.State = api.BoxOnAir
 	switch {
+	case st.OnAir.Phase == api.OnAirStopped:
+		st.State = api.BoxStopped
 	case st.Output.State != output.StateConnected:
 		st.State = api.BoxOffAir
 	case !st.Video.Switch.Locked && st.Video.Switch.Twins, st.Video.Keeper.Signal != "live":

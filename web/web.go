@@ -52,6 +52,13 @@ type Box interface {
 	// returns the audio status after it. An error means the mode is
 	// refused (answered 400).
 	SetAudioSource(mode api.AudioMode) (api.AudioStatus, error)
+	// SetOnAir goes live (true) or stops the stream cleanly (false); a
+	// stop returns once the stream has ended (ctx bounds it). An error is
+	// answered 409.
+	SetOnAir(ctx context.Context, live bool) (api.OnAirStatus, error)
+	// PanelPress presses a front-panel button. An error wrapping
+	// ErrNotFound (no such button) is answered 404, any other 409.
+	PanelPress(button string, long bool) (api.PanelPressResult, error)
 }
 
 // ErrNotFound is wrapped by a Box error about something that does not exist
@@ -110,6 +117,8 @@ func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	route(mux, api.PathVideoBitrate, http.MethodPost, s.videoBitrate)
 	route(mux, api.PathUplinks+"{name}", http.MethodPost, s.setUplink)
 	route(mux, api.PathAudioSource, http.MethodPost, s.setAudioSource)
+	route(mux, api.PathOnAir, http.MethodPost, s.setOnAir)
+	route(mux, api.PathPanelPress, http.MethodPost, s.panelPress)
 	route(mux, "/{$}", http.MethodGet, s.index)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "web: no such endpoint: "+r.URL.Path)
@@ -340,6 +349,45 @@ func (s *Server) setAudioSource(w http.ResponseWriter, _ *http.Request, body []b
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// stopTimeout bounds a stop asked over the API: one GOP, the drain and the
+// close take a few seconds; the write timeout of the server is longer.
+const stopTimeout = 8 * time.Second
+
+// setOnAir takes {"live": bool}. A stop runs to its end even if the client
+// goes away: a half-done stop would leave the show neither on nor off air.
+func (s *Server) setOnAir(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req api.OnAirRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"live": true|false}: `+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), stopTimeout)
+	defer cancel()
+	st, err := s.box.SetOnAir(ctx, req.Live)
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) panelPress(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req api.PanelPressRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"button": NAME, "long": true|false}: `+err.Error())
+		return
+	}
+	res, err := s.box.PanelPress(req.Button, req.Long)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request, _ []byte) {

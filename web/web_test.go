@@ -28,6 +28,8 @@ type fakeBox struct {
 	kbps      []int
 	uplinks   int
 	audio     []api.AudioMode
+	onair     []bool
+	presses   []string
 }
 
 func (b *fakeBox) Status() api.Status {
@@ -78,6 +80,29 @@ func (b *fakeBox) SetAudioSource(m api.AudioMode) (api.AudioStatus, error) {
 	}
 	b.audio = append(b.audio, m)
 	return api.AudioStatus{Mode: m, Active: "backup"}, nil
+}
+
+func (b *fakeBox) SetOnAir(ctx context.Context, live bool) (api.OnAirStatus, error) {
+	if ctx.Err() != nil {
+		return api.OnAirStatus{}, ctx.Err()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onair = append(b.onair, live)
+	if live {
+		return api.OnAirStatus{Phase: api.OnAirLive, Reason: "operator"}, nil
+	}
+	return api.OnAirStatus{Phase: api.OnAirStopped, Reason: "operator"}, nil
+}
+
+func (b *fakeBox) PanelPress(button string, long bool) (api.PanelPressResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if button != "failover" {
+		return api.PanelPressResult{}, fmt.Errorf("board: button %q: %w", button, ErrNotFound)
+	}
+	b.presses = append(b.presses, button)
+	return api.PanelPressResult{Button: button, Long: long, Action: "failover video"}, nil
 }
 
 func (b *fakeBox) calls() (failovers, bitrates int) {
@@ -687,5 +712,47 @@ func TestAudioSourceForcesAndRefusesUnknownModes(t *testing.T) {
 	defer box.mu.Unlock()
 	if len(box.audio) != 1 || box.audio[0] != api.AudioBackup { // "desk" was refused by the box
 		t.Fatalf("box saw %v", box.audio)
+	}
+}
+
+// POST /api/onair reaches the box for both directions; a malformed body
+// never does.
+func TestOnAirGoesLiveAndStops(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	c := api.NewHTTPClient("http://" + addr)
+	st, err := c.SetOnAir(t.Context(), false)
+	if err != nil || st.Phase != api.OnAirStopped {
+		t.Fatalf("stop: %+v, %v", st, err)
+	}
+	if st, err = c.SetOnAir(t.Context(), true); err != nil || st.Phase != api.OnAirLive {
+		t.Fatalf("go live: %+v, %v", st, err)
+	}
+	for _, body := range []string{``, `{"live": "yes"}`, `{"live": true, "x": 1}`} {
+		code, _, b := send(t, addr, newReq(t, http.MethodPost, api.PathOnAir, "application/json", body))
+		if code != http.StatusBadRequest {
+			t.Errorf("body %q: %d %s", body, code, b)
+		}
+	}
+	box.mu.Lock()
+	defer box.mu.Unlock()
+	if len(box.onair) != 2 || box.onair[0] || !box.onair[1] {
+		t.Fatalf("box saw %v", box.onair)
+	}
+}
+
+// POST /api/panel/press: a known button acts, an unknown one is 404.
+func TestPanelPressUnknownButtonIs404(t *testing.T) {
+	box := &fakeBox{}
+	addr := tcpServer(t, box)
+	c := api.NewHTTPClient("http://" + addr)
+	res, err := c.PanelPress(t.Context(), "failover", false)
+	if err != nil || res.Action != "failover video" {
+		t.Fatalf("press: %+v, %v", res, err)
+	}
+	_, err = c.PanelPress(t.Context(), "eject", false)
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Fatalf("unknown button: %v", err)
 	}
 }
