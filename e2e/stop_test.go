@@ -37,6 +37,7 @@ func TestStopEndsAtAGOPDecodableToTheLastFrameAndGoLiveResumes(t *testing.T) {
 	}
 	t.Logf("stop took %s (box: %.0f ms), last frame %d", took, e.TookMs, e.LastIndex)
 	st, _ := b.status(t)
+	boxAudioLast := st.Audio.LastIndex
 	if st.State != api.BoxStopped || st.Output.State != "idle" {
 		t.Errorf("after stop: box %s, output %s, want stopped and idle", st.State, st.Output.State)
 	}
@@ -74,7 +75,8 @@ func TestStopEndsAtAGOPDecodableToTheLastFrameAndGoLiveResumes(t *testing.T) {
 	}
 	videoEnd := v.LastPTS + frame90k
 	if a.LastPTS >= videoEnd || a.LastPTS+audio90k < videoEnd {
-		t.Errorf("audio ends at %d (+%d), video at %d: want audio up to the same instant", a.LastPTS, audio90k, videoEnd)
+		t.Errorf("audio ends at %d (+%d), video at %d: want audio up to the same instant (box muxed audio up to frame %d, PTS %d)",
+			a.LastPTS, audio90k, videoEnd, boxAudioLast, offset+boxAudioLast*audio90k)
 	}
 	if errs := decodeErrors(t, rx.out); errs != "" {
 		t.Errorf("the recording does not decode to its last frame:\n%s", tail(errs, 10))

@@ -121,6 +121,14 @@ func (a *ABR) SetMax(kbps int) {
 	a.ctrl.SetMax(kbps)
 }
 
+// SetCeiling is SetMax with the reason the bitrate shows when the ceiling
+// pulls it down (load shedding: "shed: on battery").
+func (a *ABR) SetCeiling(kbps int, why string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ctrl.SetCeiling(kbps, why)
+}
+
 // Status is the bitrate for the status API: Kbps is what the encoders last
 // accepted (0 before the first), MaxKbps the current ceiling.
 func (a *ABR) Status() api.BitrateStatus {

@@ -38,6 +38,7 @@ const (
 type Controller struct {
 	cfg     Config
 	ceiling int
+	capWhy  string // who set the ceiling ("operator cap 3000 kbps", "shed: on battery")
 	cur     int
 	reason  string
 	started bool
@@ -91,12 +92,20 @@ func (c *Controller) Ceiling() int { return c.ceiling }
 // SetMax sets the operator's cap, clamped to [MinKbps, Config.MaxKbps]; 0
 // removes it. A cap below the current bitrate takes effect at the next
 // Update, immediately; a higher one is climbed to.
-func (c *Controller) SetMax(kbps int) {
+func (c *Controller) SetMax(kbps int) { c.SetCeiling(kbps, "") }
+
+// SetCeiling is SetMax with the reason the bitrate will show when the
+// ceiling pulls it down (empty: "operator cap N kbps").
+func (c *Controller) SetCeiling(kbps int, why string) {
 	if kbps <= 0 || kbps > c.cfg.MaxKbps {
 		kbps = c.cfg.MaxKbps
 	}
 	c.ceiling = max(kbps, c.cfg.MinKbps)
 	c.climbFrom = 0
+	c.capWhy = why
+	if why == "" {
+		c.capWhy = fmt.Sprintf("operator cap %d kbps", c.ceiling)
+	}
 }
 
 // Update takes one sample and decides the bitrate. now must not go
@@ -110,7 +119,7 @@ func (c *Controller) Update(now time.Time, s Sample) Decision {
 		return Decision{Kbps: c.cur, Reason: c.reason, Changed: true}
 	}
 	if c.cur > c.ceiling {
-		return c.apply(now, c.ceiling, fmt.Sprintf("operator cap %d kbps", c.ceiling), true)
+		return c.apply(now, c.ceiling, c.capWhy, true)
 	}
 	if !s.Connected {
 		c.resetSession(now)
