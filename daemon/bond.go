@@ -69,23 +69,49 @@ func (d *Daemon) bitrateStatus(kbps int) api.BitrateStatus {
 	if d.abr != nil {
 		return d.abr.Status()
 	}
-	return api.BitrateStatus{Kbps: kbps, MinKbps: kbps, MaxKbps: kbps, Reason: "fixed (video.abr off)"}
+	ceil, why := d.caps.Ceiling()
+	if why == "" {
+		why = "fixed (video.abr off)"
+	}
+	return api.BitrateStatus{Kbps: kbps, MinKbps: kbps, MaxKbps: ceil, Reason: why}
 }
 
-// SetVideoBitrate changes both encoders' bitrate at one frame index, or the
-// adaptive bitrate's ceiling while it runs.
-func (b box) SetVideoBitrate(kbps int) (api.BitrateResult, error) {
-	d := b.d
+// ceilingSetter applies the ceiling of the caps: the adaptive bitrate's
+// ceiling, or, with a fixed bitrate, both encoders at one frame index.
+type ceilingSetter struct{ d *Daemon }
+
+func (c ceilingSetter) SetCeiling(kbps int, why string) error {
+	d := c.d
 	if d.abr != nil {
-		if kbps < 100 || kbps > d.cfg.Video.BitrateKbps {
-			return api.BitrateResult{}, fmt.Errorf("daemon: bitrate ceiling %d kbps: must be 100..video.bitrate_kbps (%d)", kbps, d.cfg.Video.BitrateKbps)
-		}
-		d.abr.SetMax(kbps)
-		return api.BitrateResult{Result: api.BitrateCeiling, Kbps: kbps}, nil
+		d.abr.SetCeiling(kbps, why)
+		return nil
 	}
 	at, err := d.twins.SetBitrate(kbps)
-	if err != nil {
+	if err == nil {
+		d.lastBitrateAt.Store(at)
+	}
+	return err
+}
+
+// SetVideoBitrate is the operator's bitrate: the adaptive bitrate's ceiling
+// while it runs, else both encoders' bitrate at one frame index. A cap of
+// load shedding in force keeps the bitrate lower until it is lifted; then
+// the operator's value applies.
+func (b box) SetVideoBitrate(kbps int) (api.BitrateResult, error) {
+	d := b.d
+	if kbps < 100 || kbps > d.cfg.Video.BitrateKbps {
+		return api.BitrateResult{}, fmt.Errorf("daemon: bitrate %d kbps: must be 100..video.bitrate_kbps (%d)", kbps, d.cfg.Video.BitrateKbps)
+	}
+	before := d.lastBitrateAt.Load()
+	if err := d.caps.SetOperator(kbps); err != nil {
 		return api.BitrateResult{}, err
+	}
+	if ceil, _ := d.caps.Ceiling(); d.abr != nil || ceil != kbps {
+		return api.BitrateResult{Result: api.BitrateCeiling, Kbps: kbps}, nil
+	}
+	at := d.lastBitrateAt.Load()
+	if at == before {
+		at = 0 // unchanged: nothing was sent to the encoders
 	}
 	return api.BitrateResult{Result: api.BitrateSet, AtIndex: at, Kbps: kbps}, nil
 }

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -45,6 +46,7 @@ import (
 	"onair/internal/version"
 	"onair/live"
 	"onair/output"
+	"onair/shed"
 	"onair/supervisor"
 	"onair/web"
 )
@@ -66,6 +68,9 @@ type Daemon struct {
 	live   *live.Control // go live / stop
 	bond   *bond.Bond // an srtla:// output's uplinks, nil for srt://
 	abr    *abr.ABR   // the adaptive bitrate, nil when video.abr is off
+	caps   *shed.Caps // the bitrate ceiling: the operator's and load shedding's
+	// lastBitrateAt is the frame index of the last fixed-bitrate change.
+	lastBitrateAt atomic.Uint64
 	sel    *audio.Selector
 	chains [2]*child // the audio chains by audio.Chain, nil when not configured
 	api    *web.Server
@@ -271,6 +276,9 @@ func (d *Daemon) buildComponents() error {
 		}
 	}
 	if err = d.buildABR(); err != nil {
+		return err
+	}
+	if d.caps, err = shed.New(v.BitrateKbps, ceilingSetter{d}, d.log.Named("shed")); err != nil {
 		return err
 	}
 	if d.abr != nil {
