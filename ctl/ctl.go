@@ -54,7 +54,7 @@ func Root() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
 	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket),
-		liveCmd(&socket), stopCmd(&socket), versionCmd())
+		liveCmd(&socket), stopCmd(&socket), powerCmd(&socket), panelCmd(&socket), versionCmd())
 	return root
 }
 

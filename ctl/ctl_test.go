@@ -280,3 +280,34 @@ func TestStopNeedsYesAndLiveGoesBackOnAir(t *testing.T) {
 		t.Fatalf("the box saw %v", box.onair)
 	}
 }
+
+// onairctl power and panel print what the crew asks on battery: the source,
+// the UPS figures, why the policy is where it is, the LEDs.
+func TestPowerAndPanelPrintTheStateAndPressReachesTheBox(t *testing.T) {
+	box := &fakeBox{st: api.Status{
+		Power: &api.PowerStatus{State: api.PowerOnBattery, Source: api.SourceBattery, Reason: "UPS on battery", Shedding: true,
+			UPS: &api.UPSStatus{Name: "dummy@127.0.0.1:3493", Reachable: true, Status: []string{"OB", "DISCHRG"}, ChargePct: 80, RuntimeS: -1}},
+		Thermal: &api.ThermalStatus{MaxC: 71.5, WarnC: 80},
+		Panel: &api.PanelStatus{Virtual: true, Buttons: []string{"go_live", "failover", "audio"},
+			LEDs: []api.LEDStatus{{Name: "power", Pattern: api.LEDSlowBlink, Meaning: "battery"}}},
+	}}
+	sock := serve(t, box)
+	out, err := run(sock, "power")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"on_battery", "UPS on battery", "shedding", "OB DISCHRG", "charge 80 %", "runtime -", "71.5 °C"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("power output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err = run(sock, "panel"); err != nil || !strings.Contains(out, "slow_blink") || !strings.Contains(out, "virtual") {
+		t.Errorf("panel: %v\n%s", err, out)
+	}
+	if out, err = run(sock, "panel", "press", "failover"); err != nil || out != "failover: failover video\n" {
+		t.Errorf("panel press: %v %q", err, out)
+	}
+	if _, err = run(sock, "panel", "press", "eject"); err == nil {
+		t.Error("an unknown button was accepted")
+	}
+}
