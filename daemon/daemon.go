@@ -66,18 +66,18 @@ type Daemon struct {
 	prog   *tsmux.Programme
 	out    *output.SRT
 	live   *live.Control // go live / stop
-	bond   *bond.Bond // an srtla:// output's uplinks, nil for srt://
-	abr    *abr.ABR   // the adaptive bitrate, nil when video.abr is off
-	caps   *shed.Caps // the bitrate ceiling: the operator's and load shedding's
+	bond   *bond.Bond    // an srtla:// output's uplinks, nil for srt://
+	abr    *abr.ABR      // the adaptive bitrate, nil when video.abr is off
+	caps   *shed.Caps    // the bitrate ceiling: the operator's and load shedding's
 	// lastBitrateAt is the frame index of the last fixed-bitrate change.
 	lastBitrateAt atomic.Uint64
-	sel    *audio.Selector
-	chains [2]*child // the audio chains by audio.Chain, nil when not configured
-	api    *web.Server
-	queue  *link.Queue // encoder links → twins
-	front  *supervisor.Group
-	tail   *supervisor.Group // the output: stopped after the stream drained
-	links  *supervisor.Group // the uplinks (bond): stopped after the output, so its tail gets out
+	sel           *audio.Selector
+	chains        [2]*child // the audio chains by audio.Chain, nil when not configured
+	api           *web.Server
+	queue         *link.Queue // encoder links → twins
+	front         *supervisor.Group
+	tail          *supervisor.Group // the output: stopped after the stream drained
+	links         *supervisor.Group // the uplinks (bond): stopped after the output, so its tail gets out
 
 	children []*child
 	encoders []*child // in switch order (A, B)

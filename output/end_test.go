@@ -41,8 +41,8 @@ func TestEndDeliversTheWholeTailThenStaysOffAirUntilStart(t *testing.T) {
 	if st.State != StateIdle {
 		t.Errorf("state after End %q, want %q", st.State, StateIdle)
 	}
-	if _, err := s.Write(p.frame(1)); err != nil || s.Status().BytesDropped == 0 {
-		t.Errorf("a write after End was not dropped (err %v, dropped %d)", err, s.Status().BytesDropped)
+	if _, werr := s.Write(p.frame(1)); werr != nil || s.Status().BytesDropped == 0 {
+		t.Errorf("a write after End was not dropped (err %v, dropped %d)", werr, s.Status().BytesDropped)
 	}
 	want := p.all.Bytes()
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && r.size() < int64(len(want)/4096*4096); {
@@ -53,8 +53,8 @@ func TestEndDeliversTheWholeTailThenStaysOffAirUntilStart(t *testing.T) {
 	if st := s.Status(); st.State != StateIdle || st.Connects != 1 {
 		t.Errorf("while idle: state %q, connects %d, want idle and 1", st.State, st.Connects)
 	}
-	if res, err := s.End(ctx); err != nil || res.Connected {
-		t.Errorf("a second End = %+v, %v, want at once and not connected", res, err)
+	if res2, err2 := s.End(ctx); err2 != nil || res2.Connected {
+		t.Errorf("a second End = %+v, %v, want at once and not connected", res2, err2)
 	}
 	r.interrupt(t)
 	got, err := os.ReadFile(r.out)

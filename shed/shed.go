@@ -45,15 +45,15 @@ type limit struct {
 	reason string
 }
 
-// New starts with no cap and the ceiling at max (video.bitrate_kbps).
-func New(max int, set Setter, log *zap.Logger) (*Caps, error) {
-	if max <= 0 || set == nil {
+// New starts with no cap and the ceiling at maxKbps (video.bitrate_kbps).
+func New(maxKbps int, set Setter, log *zap.Logger) (*Caps, error) {
+	if maxKbps <= 0 || set == nil {
 		return nil, errors.New("shed: a maximum bitrate and a setter are required")
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Caps{max: max, set: set, log: log, operator: max, caps: map[string]limit{}, applied: max}, nil
+	return &Caps{max: maxKbps, set: set, log: log, operator: maxKbps, caps: map[string]limit{}, applied: maxKbps}, nil
 }
 
 // Shed asks for (on) or lifts (off) the cap of source (e.g. "power",

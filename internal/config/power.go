@@ -71,8 +71,8 @@ type Power struct {
 }
 
 // Configured reports whether any power source is configured.
-func (p Power) Configured() bool {
-	return p.NUT.Host != "" || p.PowerGood.Fitted() || p.ShutdownRequest.Fitted()
+func (c Power) Configured() bool {
+	return c.NUT.Host != "" || c.PowerGood.Fitted() || c.ShutdownRequest.Fitted()
 }
 
 func defaultPower() Power {
