@@ -8,6 +8,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/datarhei/gosrt v0.11.0
+	github.com/godbus/dbus/v5 v5.1.0
 	github.com/jonboulle/clockwork v0.5.0
 	github.com/spf13/cobra v1.8.1
 	github.com/vishvananda/netlink v1.3.1
