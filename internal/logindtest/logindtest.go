@@ -83,7 +83,7 @@ func Start(t testing.TB) *Logind {
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	if err = cmd.Start(); err != nil {
 		t.Fatalf("logindtest: dbus-daemon: %v", err)
 	}
 	t.Cleanup(func() {
@@ -113,7 +113,7 @@ func Start(t testing.TB) *Logind {
 		t.Fatalf("logindtest: connect %s: %v", a, err)
 	}
 	t.Cleanup(func() { _ = l.conn.Close() })
-	if err := l.conn.Export(manager{l}, Path, Interface); err != nil {
+	if err = l.conn.Export(manager{l}, Path, Interface); err != nil {
 		t.Fatal(err)
 	}
 	reply, err := l.conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
