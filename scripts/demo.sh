@@ -12,6 +12,11 @@
 # Plain (not root, a tool missing, the lab cannot be built, or ONAIR_DEMO=plain):
 # onair-ingest on srt://127.0.0.1:9000 and onaird with configs/demo.yaml.
 #
+# Either way the box's UPS is NUT's real upsd with the dummy-ups driver
+# (scripts/ups.sh, in the box namespace when bonded): scripts/ups.sh set OB pulls
+# the mains, set "OB LB" is a low battery (the stream ends cleanly; a demo never
+# powers off), set OL brings the mains back.
+#
 # Either way the recording is out/received.ts (playable) and the receiver's
 # report out/report.json. The processes run in sessions of their own (setsid), so
 # Ctrl-C reaches only this script, which stops them in order.
@@ -31,8 +36,9 @@ LABSH="LAB=$LAB scripts/lab.sh"
 SRTLA_FLAGS=(-srtla :5000 -passphrase demo-passphrase-0123 -streamid demo -latency 1500ms -peer-idle-timeout 30s)
 LATENCY_S=1.5
 
-ONAIRD="" INGEST="" FORWARD="" LAB_UP=""
+ONAIRD="" INGEST="" FORWARD="" LAB_UP="" UPS_UP=""
 STOPPED=""
+export UPS_DIR=/tmp/onair-demo/ups UPS_PORT=34930
 
 # stop_pid PID NAME SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL.
 stop_pid() {
@@ -65,6 +71,7 @@ stop() {
     stop_pid "$INGEST" onair-ingest 10
   fi
   stop_pid "$FORWARD" nsforward 5
+  if [ -n "$UPS_UP" ]; then scripts/ups.sh down; fi
   if [ -n "$LAB_UP" ]; then
     scripts/lab.sh down
     if ip netns list | awk '{print $1}' | grep -qxF -e "$BOX" -e "$STUDIO" || [ -e "/etc/netns/$BOX" ]; then
@@ -103,8 +110,14 @@ wait_api() {
   return 1
 }
 
+# ups_up [NETNS]: the demo's UPS, or a note why there is none.
+ups_up() {
+  if UPS_NETNS=${1:-} scripts/ups.sh up; then UPS_UP=1; else echo "make run: no UPS in this demo (see above)" >&2; fi
+}
+
 plain() {
   RX_TAIL=1
+  ups_up
   setsid bin/onair-ingest -listen 127.0.0.1:9000 -out out/received.ts -report out/report.json -fps 30 &
   INGEST=$!
   setsid bin/onaird -config configs/demo.yaml &
@@ -119,6 +132,11 @@ plain() {
     failover:       $CTL failover video
     audio:          $CTL audio          (main 1 kHz, backup 440 Hz: both run all the time)
     force backup:   $CTL audio backup   (you hear 440 Hz; back: $CTL audio auto)
+    power:          $CTL power
+    pull the mains: scripts/ups.sh set OB        (on battery: the bitrate is capped; back: scripts/ups.sh set OL)
+    low battery:    scripts/ups.sh set "OB LB"   (the stream ends cleanly; $CTL live goes back on air after OL)
+    stop / go live: $CTL stop --yes   /   $CTL live
+    front panel:    $CTL panel        (press: $CTL panel press failover)
     recording:      $(pwd)/out/received.ts (written by onair-ingest on srt://127.0.0.1:9000)
   Press Ctrl-C to stop.
 
@@ -138,6 +156,7 @@ bonded() {
   # A venue: the wired line is fast, the modems are not; cell2 is metered.
   scripts/lab.sh shape wired 20000 && scripts/lab.sh shape cell1 5000 && scripts/lab.sh shape cell2 3000 || return 1
   RX_TAIL=$LATENCY_S
+  ups_up "$BOX"
   setsid ip netns exec "$STUDIO" bin/onair-ingest "${SRTLA_FLAGS[@]}" \
     -out out/received.ts -report out/report.json -fps 30 &
   INGEST=$!
@@ -166,6 +185,11 @@ bonded() {
     failover:       $CTL failover video
     audio:          $CTL audio          (main 1 kHz, backup 440 Hz: both run all the time)
     force backup:   $CTL audio backup   (you hear 440 Hz; back: $CTL audio auto)
+    power:          $CTL power
+    pull the mains: scripts/ups.sh set OB        (on battery: the bitrate is capped; back: scripts/ups.sh set OL)
+    low battery:    scripts/ups.sh set "OB LB"   (the stream ends cleanly; $CTL live goes back on air after OL)
+    stop / go live: $CTL stop --yes   /   $CTL live
+    front panel:    $CTL panel        (press: $CTL panel press failover)
     the lab:        $LABSH status
     recording:      $(pwd)/out/received.ts (report: out/report.json, rewritten every second)
   Press Ctrl-C to stop (onaird, then the receiver, then the lab).
