@@ -252,6 +252,19 @@ func sendTSWith(t *testing.T, addr string, ts []byte, cfg srt.Config, delivered 
 		}
 	}
 	waitDelivered(t, delivered, int64(len(ts)))
+	// delivered() may round up (srt-live-transmit's stdout blocks): the
+	// last packets are in the receiver only when the caller holds none
+	// unacknowledged, and in its output one latency after that.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var s srt.Statistics
+		conn.Stats(&s)
+		if s.Instantaneous.PktSendBuf == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(2 * cfg.Latency)
 }
 
 func waitDelivered(t *testing.T, delivered func() int64, n int64) {
@@ -407,10 +420,9 @@ func TestSRTLAForwardToSrtLiveTransmit(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // srt-live-transmit binds after it started; Dial retries anyway
 	sendTS(t, shim.addr(), ts, secret, "cam1", size, nil)
-	// The last packets may still sit in srt-live-transmit's latency buffer
-	// (120 ms) when the file is nearly full: one 1316-byte chunk went
-	// missing once in CI under load. Give it several latencies.
-	time.Sleep(600 * time.Millisecond)
+	// sendTS waited for every packet acknowledged, then two latencies: one
+	// 1316-byte chunk went missing in CI under load when it trusted the
+	// file size alone.
 	st := srv.Report().SRTLA
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
