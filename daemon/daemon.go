@@ -46,6 +46,7 @@ import (
 	"onair/internal/version"
 	"onair/live"
 	"onair/output"
+	"onair/power/thermal"
 	"onair/shed"
 	"onair/supervisor"
 	"onair/web"
@@ -69,6 +70,8 @@ type Daemon struct {
 	bond   *bond.Bond    // an srtla:// output's uplinks, nil for srt://
 	abr    *abr.ABR      // the adaptive bitrate, nil when video.abr is off
 	caps   *shed.Caps    // the bitrate ceiling: the operator's and load shedding's
+	// thermal is the heat watch, nil when the box has no thermal zone.
+	thermal *thermal.Watch
 	// lastBitrateAt is the frame index of the last fixed-bitrate change.
 	lastBitrateAt atomic.Uint64
 	sel           *audio.Selector
@@ -290,6 +293,9 @@ func (d *Daemon) buildComponents() error {
 		if err = d.links.Add(supervisor.ComponentSpec{Name: "bond", Run: d.bond.Run, Backoff: backoff}); err != nil {
 			return err
 		}
+	}
+	if err = d.buildThermal(); err != nil {
+		return err
 	}
 	return d.tail.Add(supervisor.ComponentSpec{Name: "output", Run: d.out.Run, Backoff: backoff})
 }

@@ -32,6 +32,10 @@ func (b box) Status() api.Status {
 	}
 	st.Audio = d.audioStatus()
 	st.OnAir = d.live.Status()
+	if d.thermal != nil {
+		ts := d.thermal.Status()
+		st.Thermal = &ts
+	}
 	st.State = api.BoxOnAir
 	switch {
 	case st.OnAir.Phase == api.OnAirStopped:
