@@ -23,6 +23,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out /tmp/onair-demo
+# The demo's CPU temperature (configs/demo*.yaml thermal.root): a thermal zone
+# as sysfs has it, so heat can be shown on a machine without sensors.
+mkdir -p /tmp/onair-demo/thermal/thermal_zone0
+echo cpu-thermal >/tmp/onair-demo/thermal/thermal_zone0/type
+echo 52000 >/tmp/onair-demo/thermal/thermal_zone0/temp
 rm -f out/received.ts out/report.json
 
 export LAB=${LAB:-demo}
@@ -135,6 +140,7 @@ plain() {
     power:          $CTL power
     pull the mains: scripts/ups.sh set OB        (on battery: the bitrate is capped; back: scripts/ups.sh set OL)
     low battery:    scripts/ups.sh set "OB LB"   (the stream ends cleanly; $CTL live goes back on air after OL)
+    heat the CPU:   echo 86000 > /tmp/onair-demo/thermal/thermal_zone0/temp   (bitrate capped; cool: echo 60000 > …)
     stop / go live: $CTL stop --yes   /   $CTL live
     front panel:    $CTL panel        (press: $CTL panel press failover)
     recording:      $(pwd)/out/received.ts (written by onair-ingest on srt://127.0.0.1:9000)
@@ -188,6 +194,7 @@ bonded() {
     power:          $CTL power
     pull the mains: scripts/ups.sh set OB        (on battery: the bitrate is capped; back: scripts/ups.sh set OL)
     low battery:    scripts/ups.sh set "OB LB"   (the stream ends cleanly; $CTL live goes back on air after OL)
+    heat the CPU:   echo 86000 > /tmp/onair-demo/thermal/thermal_zone0/temp   (bitrate capped; cool: echo 60000 > …)
     stop / go live: $CTL stop --yes   /   $CTL live
     front panel:    $CTL panel        (press: $CTL panel press failover)
     the lab:        $LABSH status
