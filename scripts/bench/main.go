@@ -10,9 +10,10 @@
 //   - frames lost and duplicated per fault kind, how long onaird takes to act
 //     on each kind (worst of the run), and re-lock time in frames;
 //   - the bonding figures of issue 9 in network namespaces (bond.go);
-//   - the backup audio figures of issue 10 (audio.go).
+//   - the backup audio figures of issue 10 (audio.go);
+//   - the power and panel figures of issue 11 (power.go).
 //
-// -only box, -only bond or -only audio runs one of the parts.
+// -only box, -only bond, -only audio or -only power runs one of the parts.
 package main
 
 import (
@@ -43,7 +44,7 @@ var (
 	seconds = flag.Int("seconds", 20, "stream length of the CPU runs")
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain) or bond (bonded uplinks, needs root)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root) or power (UPS end of stream, panel press)")
 )
 
 func main() {
@@ -64,14 +65,17 @@ func main() {
 		runBoxes(work)
 		runAudio(work)
 		runBond(work)
+		runPower(work)
 	case "box":
 		runBoxes(work)
 	case "audio":
 		runAudio(work)
 	case "bond":
 		runBond(work)
+	case "power":
+		runPower(work)
 	default:
-		check(fmt.Errorf("-only %q: want box, audio or bond", *only))
+		check(fmt.Errorf("-only %q: want box, audio, bond or power", *only))
 	}
 }
 
