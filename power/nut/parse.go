@@ -157,22 +157,22 @@ func parse(line string) (Line, string) {
 		}
 		return Line{}, "not LIST VAR <ups> or LIST UPS"
 	case "VAR":
-		ups, rest, _ := strings.Cut(rest, " ")
-		name, rest, _ := strings.Cut(rest, " ")
+		ups, after, _ := strings.Cut(rest, " ")
+		name, quoted, _ := strings.Cut(after, " ")
 		if !isWord(ups) || !isWord(name) {
 			return Line{}, "bad ups or variable name"
 		}
-		value, reason := unquote(rest)
+		value, reason := unquote(quoted)
 		if reason != "" {
 			return Line{}, reason
 		}
 		return Line{Kind: KindVar, UPS: ups, Name: name, Value: value}, ""
 	case "UPS":
-		name, rest, _ := strings.Cut(rest, " ")
+		name, quoted, _ := strings.Cut(rest, " ")
 		if !isWord(name) {
 			return Line{}, "bad ups name"
 		}
-		desc, reason := unquote(rest)
+		desc, reason := unquote(quoted)
 		if reason != "" {
 			return Line{}, reason
 		}
@@ -212,13 +212,13 @@ func unquote(s string) (string, string) {
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"':
+		switch c {
+		case '"':
 			if i != len(s)-1 {
 				return "", "text after the quoted value"
 			}
 			return b.String(), ""
-		case c == '\\':
+		case '\\':
 			i++
 			if i == len(s) {
 				return "", "unterminated value"

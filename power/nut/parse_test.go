@@ -15,7 +15,7 @@ func TestParseLinesCapturedFromUpsd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	n := 0
 	for sc.Scan() {
@@ -115,7 +115,7 @@ func TestServerErrorMatchesItsSentinel(t *testing.T) {
 		if !errors.Is(got, want) {
 			t.Errorf("ERR %s: %v is not %v", code, got, want)
 		}
-		if errors.Is(got, ErrMalformed) || (want != ErrAccessDenied && errors.Is(got, ErrAccessDenied)) {
+		if errors.Is(got, ErrMalformed) || (!errors.Is(want, ErrAccessDenied) && errors.Is(got, ErrAccessDenied)) {
 			t.Errorf("ERR %s matches a sentinel of another code", code)
 		}
 		var se *ServerError
