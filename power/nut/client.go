@@ -195,7 +195,8 @@ func (c *Client) Read(ctx context.Context) (Reading, error) {
 }
 
 // Close logs out (LOGOUT, bounded by Timeout) when connected and closes the
-// connection; later Reads fail with ErrClosed. Closing twice is a no-op.
+// connection; later Reads fail with ErrClosed. It waits for a Read in
+// progress. Closing twice is a no-op.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -346,11 +347,16 @@ func (c *Client) readLine() (Line, error) {
 }
 
 // fail closes the connection, remembers err and schedules the next dial.
+// A Read the caller cancelled says nothing about upsd: the connection, left
+// mid-answer, is closed, but no backoff starts.
 func (c *Client) fail(err error) error {
 	c.stats.Errors++
 	if c.conn != nil {
 		_ = c.conn.Close()
 		c.conn, c.r = nil, nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
 	}
 	if c.delay == 0 {
 		c.delay = c.cfg.BackoffMin

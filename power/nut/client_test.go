@@ -200,6 +200,11 @@ func TestCancelledContextInterruptsARead(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("cancel took %s", d)
 	}
+	// The caller gave up, upsd did not fail: the next Read dials at once.
+	f.setAnswer(upsdLike(capturedList(t)))
+	if _, err := c.Read(context.Background()); err != nil || c.Stats().Dials != 2 {
+		t.Fatalf("read after a cancelled one: %v, %+v", err, c.Stats())
+	}
 }
 
 func TestDialRefusedIsShortForTheStatusLine(t *testing.T) {
