@@ -11,14 +11,18 @@
 // FSD), upsmon's role, or TLS (STARTTLS; the box reads a upsd on its own
 // loopback or LAN).
 //
-// Why hand-written: no well-kept Go NUT client exists. github.com/robbiet480/go.nut,
-// the one most code imports, is unmaintained (no release, last changes years
-// ago), blocks without context or timeouts and has no reconnect; its forks
-// (DRuggeri, bearx3f, …) are single-person, untagged pseudo-versions imported
-// by almost nobody. The protocol is a handful of request/response lines, and
-// the box needs exactly the parts a library would not give it: a bounded
-// line length, a deadline on every request, errors an operator can read on
-// the status line, and a reconnect backoff on an injected clock.
+// Why hand-written: no well-kept Go NUT client exists. The one most code
+// imports, github.com/robbiet480/go.nut, is unmaintained (no tagged
+// release); it takes a context only for the dial, sets no deadline on
+// requests (a stalled upsd hangs the caller), reads each answer through a
+// new bufio.Reader (bytes buffered past the answer are lost), bounds no
+// line, and its Authenticate never sends LOGIN, so a wrong password passes
+// silently (upsd answers OK to USERNAME and PASSWORD whatever they are).
+// Its forks (DRuggeri, bearx3f with context support, …) are one-person,
+// untagged pseudo-versions imported by almost nobody. The protocol is a
+// handful of line-oriented commands, and the box needs exactly what those
+// lack: a bounded line, a deadline on every request, errors an operator can
+// read on the status line, and a reconnect backoff on an injected clock.
 //
 // Protocol facts this client relies on (nut-server 2.8.0, FACTS.md §9; the
 // live tests pin them against the real upsd):

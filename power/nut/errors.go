@@ -21,7 +21,7 @@ var (
 	// ErrBackoff is a Read refused without dialing because the last attempt
 	// failed and the next one is not due yet; the error also wraps the last
 	// attempt's error.
-	ErrBackoff = errors.New("nut: waiting before the next dial")
+	ErrBackoff = errors.New("nut: backing off")
 	// ErrClosed is a Read after Close.
 	ErrClosed = errors.New("nut: client closed")
 	// ErrInvalidConfig is a Config that New refuses; the error names the field.
