@@ -11,10 +11,11 @@ PUREGO  := ./cmd/onaird ./cmd/onairctl ./cmd/onair-ingest
 # Packages whose tests stream in real time (live encoders, ffmpeg -re, SRT):
 # they run one package at a time so they never compete for the 2 cores.
 # internal/netlab builds network namespaces and measures shaped traffic;
-# internal/pulselab runs a PulseAudio server and captures its sinks in real time.
-LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/ ./bond/uplink/ ./bond/sender/ ./internal/netlab/ ./internal/pulselab/
+# internal/pulselab runs a PulseAudio server and captures its sinks in real time;
+# internal/nutlab and power/nut run NUT's real upsd and dummy-ups (seconds per state).
+LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/ ./bond/uplink/ ./bond/sender/ ./internal/netlab/ ./internal/pulselab/ ./internal/nutlab/ ./power/nut/
 LIVE      := ./encoder/av/ ./e2e/
-LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab
+LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab -e /internal/nutlab -e /power/nut
 GOLANGCI_LINT := bin/golangci-lint
 
 .PHONY: help deps build run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean
@@ -43,7 +44,7 @@ test: deps lint test-nocgo test-unit test-fuzz test-live
 
 # Fuzz targets (package:target) run for FUZZTIME each by test-fuzz; their
 # committed corpora under testdata/fuzz run in every plain go test too.
-FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer
+FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer ./power/nut:FuzzParse
 # Counts, not durations: a duration races Go 1.26's fuzz coordinator at its
 # deadline (golang/go#75804: "context deadline exceeded" with no failing
 # input; seen twice in CI here), a count has no deadline to race.

@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"onair/audio"
+	"onair/board"
 	"onair/bond"
 	"onair/bond/abr"
 	"onair/encoder"
@@ -46,6 +47,7 @@ import (
 	"onair/internal/version"
 	"onair/live"
 	"onair/output"
+	"onair/power"
 	"onair/power/thermal"
 	"onair/shed"
 	"onair/supervisor"
@@ -72,6 +74,10 @@ type Daemon struct {
 	caps   *shed.Caps    // the bitrate ceiling: the operator's and load shedding's
 	// thermal is the heat watch, nil when the box has no thermal zone.
 	thermal *thermal.Watch
+	// power is the power policy, nil when power is not configured.
+	power *power.Monitor
+	// panel is the front panel (GPIO or virtual).
+	panel *board.Board
 	// lastBitrateAt is the frame index of the last fixed-bitrate change.
 	lastBitrateAt atomic.Uint64
 	sel           *audio.Selector
@@ -295,6 +301,12 @@ func (d *Daemon) buildComponents() error {
 		}
 	}
 	if err = d.buildThermal(); err != nil {
+		return err
+	}
+	if err = d.buildPower(); err != nil {
+		return err
+	}
+	if err = d.buildPanel(); err != nil {
 		return err
 	}
 	return d.tail.Add(supervisor.ComponentSpec{Name: "output", Run: d.out.Run, Backoff: backoff})

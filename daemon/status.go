@@ -32,6 +32,14 @@ func (b box) Status() api.Status {
 	}
 	st.Audio = d.audioStatus()
 	st.OnAir = d.live.Status()
+	if d.power != nil {
+		ps := d.power.Status()
+		st.Power = &ps
+	}
+	if d.panel != nil {
+		ps := d.panel.Status()
+		st.Panel = &ps
+	}
 	if d.thermal != nil {
 		ts := d.thermal.Status()
 		st.Thermal = &ts

@@ -246,7 +246,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 // whether an end must start (and why). Called with mu held.
 func (m *Monitor) decide() (reason string, start bool) {
 	now := m.clock.Now()
-	state, why := m.assess(now)
+	state, why := m.assess()
 	if m.ending {
 		if m.ended && !m.poweredOff() && state == api.PowerOnline {
 			// Ended without power-off (power.poweroff false) and the
@@ -281,7 +281,7 @@ func (m *Monitor) beginEnd(why string, now time.Time) {
 }
 
 // assess is where the inputs put the box, worst first. Called with mu held.
-func (m *Monitor) assess(now time.Time) (api.PowerState, string) {
+func (m *Monitor) assess() (api.PowerState, string) {
 	u := m.ups
 	pg, sr := m.sigs[sigPowerGood], m.sigs[sigShutdown]
 	ob := u.ok && u.read.Has("OB")

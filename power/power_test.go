@@ -201,10 +201,10 @@ func TestOnBatteryShedsAndMainsBackLiftsItWithoutAnEnd(t *testing.T) {
 	u := &fakeUPS{}
 	u.set("OL", 100, 3600)
 	r := start(t, policy, Inputs{UPS: u}, &actions{})
-	st := r.waitState(api.PowerOnline)
+	r.waitState(api.PowerOnline)
 	u.set("OB DISCHRG", 90, 1800)
 	r.poll()
-	st = r.waitState(api.PowerOnBattery)
+	st := r.waitState(api.PowerOnBattery)
 	if st.Source != api.SourceBattery || !st.Shedding || st.UPS == nil || st.UPS.ChargePct != 90 || !st.UPS.Reachable {
 		t.Errorf("on battery: %+v ups %+v", st, st.UPS)
 	}

@@ -111,7 +111,7 @@ func benchPower(dir string) error {
 	})
 	time.Sleep(3 * time.Second)
 	lb := time.Now()
-	if err := ups("set", "OB LB", "8", "200"); err != nil {
+	if err = ups("set", "OB LB", "8", "200"); err != nil {
 		return err
 	}
 	st := b.waitForEvery(20*time.Second, 10*time.Millisecond, func(st api.Status) bool {
@@ -195,10 +195,10 @@ func benchPanel(dir string) error {
 		time.Sleep(time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		t0 := time.Now()
-		r, err := b.client.PanelPress(ctx, "failover", false)
+		r, perr := b.client.PanelPress(ctx, "failover", false)
 		cancel()
-		if err != nil {
-			return fmt.Errorf("press %d: %w", i, err)
+		if perr != nil {
+			return fmt.Errorf("press %d: %w", i, perr)
 		}
 		b.waitForEvery(5*time.Second, 2*time.Millisecond, func(st api.Status) bool { return st.Video.Switch.Active != was })
 		took = append(took, time.Since(t0))
