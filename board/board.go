@@ -101,13 +101,15 @@ type Board struct {
 	log   *zap.Logger
 	clock clockwork.Clock
 
-	stops sync.WaitGroup // stops under way
-	ctx   context.Context
+	press sync.Mutex // one press at a time: each acts on the status it read
 
-	mu   sync.Mutex
-	leds []api.LEDStatus
-	last string
-	at   time.Time
+	mu      sync.Mutex
+	ctx     context.Context // Run's: a stop under way is cut when Run ends
+	stops   sync.WaitGroup  // stops under way (Add under mu, while !closing)
+	closing bool
+	leds    []api.LEDStatus
+	last    string
+	at      time.Time
 }
 
 // New checks the configuration. Nothing runs until Run.
@@ -168,14 +170,22 @@ func validButton(s string) bool {
 // started) have exited, with every LED line off.
 func (b *Board) Run(ctx context.Context) error {
 	b.mu.Lock()
-	b.ctx = ctx
+	b.ctx, b.closing = ctx, false
 	b.mu.Unlock()
 	var wg sync.WaitGroup
 	for name, in := range b.pins.Buttons {
 		if in.Pin == nil {
 			continue
 		}
-		if err := in.Pin.In(gpio.PullNoChange, gpio.BothEdges); err != nil {
+		pull := gpio.PullDown // idle low, pressed high
+		if in.ActiveLow {
+			pull = gpio.PullUp // a button to ground
+		}
+		err := in.Pin.In(pull, gpio.BothEdges)
+		if err != nil { // a line without configurable bias: the board has its own resistor
+			err = in.Pin.In(gpio.PullNoChange, gpio.BothEdges)
+		}
+		if err != nil {
 			b.log.Error("board: button line unusable", zap.String("button", string(name)), zap.Error(err))
 			continue
 		}
@@ -192,6 +202,9 @@ func (b *Board) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			b.mu.Lock()
+			b.closing = true
+			b.mu.Unlock()
 			b.stops.Wait()
 			for _, o := range b.pins.LEDs {
 				if o.Pin != nil {
@@ -297,11 +310,14 @@ func (b *Board) act1(name Button, long bool) {
 }
 
 // Press is one press of a button (a GPIO press or the virtual panel's):
-// it acts once and says what it did.
-func (b *Board) Press(ctx context.Context, button string, long bool) (api.PanelPressResult, error) {
+// it acts once and says what it did. A stop it starts runs under Run's
+// context (cut when the panel ends), not the caller's.
+func (b *Board) Press(_ context.Context, button string, long bool) (api.PanelPressResult, error) {
 	if !validButton(button) {
 		return api.PanelPressResult{}, fmt.Errorf("%w: %q (buttons: go_live, failover, audio)", ErrUnknownButton, button)
 	}
+	b.press.Lock()
+	defer b.press.Unlock()
 	st := b.src.Status() // outside the lock
 	res := api.PanelPressResult{Button: button, Long: long}
 	var err error
@@ -311,14 +327,23 @@ func (b *Board) Press(ctx context.Context, button string, long bool) (api.PanelP
 		case st.OnAir.Phase == api.OnAirStopped:
 			res.Action = "go live"
 			err = b.act.GoLive("panel")
+		case st.OnAir.Phase == api.OnAirStopping:
+			res.Action = "ignored: a stop is under way"
 		case !long:
 			res.Action = "ignored: go_live needs a long press to stop"
 		default:
 			res.Action = "stop (long press)"
+			b.mu.Lock()
+			if b.closing {
+				b.mu.Unlock()
+				return res, errors.New("board: the panel is shutting down")
+			}
+			stopCtx := b.ctx
 			b.stops.Add(1)
+			b.mu.Unlock()
 			go func() {
 				defer b.stops.Done()
-				if serr := b.act.Stop(context.WithoutCancel(ctx), "panel"); serr != nil {
+				if serr := b.act.Stop(stopCtx, "panel"); serr != nil {
 					b.log.Error("board: stop", zap.Error(serr))
 				}
 			}()

@@ -52,6 +52,7 @@ var rowCases = map[string]struct {
 	"encoder/active":               {"encoder-a", func(s *api.Status) { s.Video.Switch.Locked = false }},
 	"encoder/standby, locked":      {"encoder-b", func(*api.Status) {}},
 	"encoder/standby, not locked":  {"encoder-b", func(s *api.Status) { s.Video.Switch.Locked = false }},
+	"audio/no audio":               {"audio", func(s *api.Status) { s.Audio.Chains = nil; s.Audio.Active = "" }},
 	"audio/silent":                 {"audio", func(s *api.Status) { s.Audio.Chains[0].State = api.AudioChainSilent }},
 	"audio/backup":                 {"audio", func(s *api.Status) { s.Audio.Active = "backup" }},
 	"audio/main":                   {"audio", func(*api.Status) {}},
@@ -174,7 +175,15 @@ func TestVirtualPresses(t *testing.T) {
 	if _, err = b.Press(ctx, "go_live", true); err != nil {
 		t.Fatal(err)
 	}
+	b.mu.Lock()
 	b.stops.Wait()
+	b.mu.Unlock()
+	f.mu.Lock()
+	f.st.OnAir.Phase = api.OnAirStopping
+	f.mu.Unlock()
+	if r, err = b.Press(ctx, "go_live", true); err != nil || r.Action != "ignored: a stop is under way" {
+		t.Errorf("long go_live while stopping: %+v %v", r, err)
+	}
 	f.mu.Lock()
 	f.st.OnAir.Phase = api.OnAirStopped
 	f.mu.Unlock()

@@ -67,16 +67,16 @@ var Table = []Row{
 	}},
 	{"encoder", "running, standby, not locked yet", api.LEDFastBlink, "standby, not locked", func(api.Status, string) bool { return true }},
 
-	{"audio", "the programme's audio is silent or has no chain", api.LEDFastBlink, "silent", func(st api.Status, _ string) bool {
-		if st.Audio.Active == "" {
-			return true
-		}
+	{"audio", "no audio chain configured", api.LEDOff, "no audio", func(st api.Status, _ string) bool {
+		return len(st.Audio.Chains) == 0
+	}},
+	{"audio", "the chain on air is silent, stalled or down, or none is on air", api.LEDFastBlink, "silent", func(st api.Status, _ string) bool {
 		for _, c := range st.Audio.Chains {
 			if c.Name == st.Audio.Active {
-				return c.State == api.AudioChainSilent
+				return c.State != api.AudioChainOK
 			}
 		}
-		return false
+		return true
 	}},
 	{"audio", "backup chain on air", api.LEDSlowBlink, "backup", func(st api.Status, _ string) bool {
 		return st.Audio.Active == "backup"
