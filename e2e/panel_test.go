@@ -20,7 +20,7 @@ func TestVirtualPanelFailoverPressSwitchesWithNoGap(t *testing.T) {
 	port, out, rx := independentReceiver(t)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
 	st := b.waitFor(t, 20*time.Second, "locked, panel up", func(st api.Status) bool {
-		return connected(st) && locked(st) && st.Panel != nil && len(st.Panel.LEDs) >= 5 && st.Panel.LEDs[1].Meaning == "active, locked"
+		return connected(st) && locked(st) && st.Panel != nil && len(st.Panel.LEDs) >= 5 && activeLED(st) == st.Video.Switch.Active
 	})
 	if !st.Panel.Virtual || strings.Join(st.Panel.Buttons, ",") != "go_live,failover,audio" {
 		t.Errorf("panel %+v", st.Panel)
@@ -40,7 +40,7 @@ func TestVirtualPanelFailoverPressSwitchesWithNoGap(t *testing.T) {
 		time.Sleep(2 * time.Second)
 	}
 	st = b.waitFor(t, 5*time.Second, "LEDs follow", func(st api.Status) bool {
-		return st.Panel.LEDs[2].Name == "encoder-b" && st.Panel.LEDs[2].Pattern == api.LEDSolid
+		return activeLED(st) == st.Video.Switch.Active
 	})
 	if r, err := b.client.PanelPress(ctx, "go_live", false); err != nil || !strings.HasPrefix(r.Action, "ignored") {
 		t.Errorf("short go_live during the show: %+v, %v", r, err)
@@ -60,4 +60,18 @@ func TestVirtualPanelFailoverPressSwitchesWithNoGap(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	rx.stop(t, 5*time.Second)
 	noGap(t, out)
+}
+
+// activeLED is the encoder LED lit solid "active, locked" ("" if none):
+// whichever twin delivered first is active at start.
+func activeLED(st api.Status) string {
+	if st.Panel == nil {
+		return ""
+	}
+	for _, l := range st.Panel.LEDs {
+		if strings.HasPrefix(l.Name, "encoder-") && l.Pattern == api.LEDSolid && l.Meaning == "active, locked" {
+			return l.Name
+		}
+	}
+	return ""
 }
