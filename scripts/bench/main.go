@@ -44,6 +44,7 @@ var (
 	seconds = flag.Int("seconds", 20, "stream length of the CPU runs")
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
+	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu)")
 	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root) or power (UPS end of stream, panel press)")
 )
 
