@@ -507,6 +507,7 @@ func benchABRClean(dir string) error {
 	links := map[string]*linkMean{}
 	for time.Since(ws) < window {
 		if st, serr := r.status(); serr == nil && st.Bond != nil {
+			traceBond(st)
 			k := st.Bond.Bitrate.Kbps
 			sum, n, lo, hi = sum+k, n+1, min(lo, k), max(hi, k)
 			last = st
@@ -558,6 +559,22 @@ func benchABRClean(dir string) error {
 	emit("bond_abr_clean_decode_errors", float64(decodeErrs), "errors")
 	emit("bond_abr_clean_ok", ok, "bool")
 	return nil
+}
+
+// traceBond prints one line of the bond's state when ONAIR_BENCH_TRACE=1:
+// what a tuning session reads to see the scheduler and the ABR at work.
+func traceBond(st api.Status) {
+	if os.Getenv("ONAIR_BENCH_TRACE") != "1" || st.Bond == nil {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "trace %s %5d kbps", time.Now().Format("15:04:05.0"), st.Bond.Bitrate.Kbps)
+	fmt.Fprintf(&b, " sb %4dms rtt %3.0f retr %5d", st.Output.SRT.SendBufMs, st.Output.SRT.RTTms, st.Output.SRT.PktRetrans)
+	for _, u := range st.Bond.Uplinks {
+		fmt.Fprintf(&b, " | %s w%5d f%3d %5.0fk l%4.1f%% r%3.0f", u.Name, u.Window, u.InFlight, u.ThroughputKbps, u.LossPct, u.RTTms)
+	}
+	fmt.Fprintf(&b, " | %s", st.Bond.Bitrate.Reason)
+	fmt.Fprintln(os.Stderr, b.String())
 }
 
 // linkMean sums one uplink's status over a window.
