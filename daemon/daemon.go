@@ -52,6 +52,7 @@ import (
 	"onair/shed"
 	"onair/supervisor"
 	"onair/web"
+	"onair/web/metrics"
 )
 
 // Daemon is a running onaird.
@@ -128,7 +129,8 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if err = d.buildLive(); err != nil {
 		return nil, err
 	}
-	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket}, box{d}, log.Named("api")); err != nil {
+	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket,
+		Metrics: metrics.New(box{d}.Status, log.Named("metrics")).Handler()}, box{d}, log.Named("api")); err != nil {
 		return nil, err
 	}
 	d.front = supervisor.NewGroup(log.Named("components"), d.clock)

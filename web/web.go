@@ -1,5 +1,5 @@
 // Package web is onaird's local API: JSON status and operator commands over
-// HTTP, served on a loopback TCP address (the web page, Prometheus later) and
+// HTTP, served on a loopback TCP address (the web page, Prometheus's /metrics) and
 // on a unix socket (onairctl over SSH). Both listeners serve the same explicit
 // mux; the types and the client are in web/api.
 //
@@ -69,6 +69,8 @@ var ErrNotFound = errors.New("not found")
 type Config struct {
 	Listen string // TCP, loopback only, e.g. 127.0.0.1:8080; empty disables
 	Socket string // unix socket path, created 0660; empty disables
+	// Metrics serves GET /metrics (web/metrics); nil: no such route.
+	Metrics http.Handler
 }
 
 // The limits of the HTTP servers.
@@ -120,6 +122,17 @@ func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	route(mux, api.PathOnAir, http.MethodPost, s.setOnAir)
 	route(mux, api.PathPanelPress, http.MethodPost, s.panelPress)
 	route(mux, "/{$}", http.MethodGet, s.index)
+	if cfg.Metrics != nil {
+		metrics := cfg.Metrics
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				writeError(w, http.StatusMethodNotAllowed, "web: "+r.Method+" /metrics: method not allowed (allowed: GET, HEAD)")
+				return
+			}
+			metrics.ServeHTTP(w, r)
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "web: no such endpoint: "+r.URL.Path)
 	})

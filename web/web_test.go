@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"onair/web/api"
+	"onair/web/metrics"
 )
 
 type fakeBox struct {
@@ -754,5 +755,30 @@ func TestPanelPressUnknownButtonIs404(t *testing.T) {
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusNotFound {
 		t.Fatalf("unknown button: %v", err)
+	}
+}
+
+// The studio's Prometheus scrapes the same listener the page uses: /metrics
+// answers with the box's metrics from one status snapshot, and a POST to it
+// is refused like any other method a route does not take.
+func TestMetricsAreServedFromTheStatusAndOnlyByGET(t *testing.T) {
+	box := &fakeBox{}
+	addr := freeAddr(t)
+	s, err := New(Config{Listen: addr, Metrics: metrics.New(box.Status, zaptest.NewLogger(t)).Handler()}, box, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	code, _, body := send(t, addr, newReq(t, http.MethodGet, "/metrics", "", ""))
+	if code != http.StatusOK || !strings.Contains(body, `onair_build_info{version="test"} 1`) || !strings.Contains(body, `onair_box_state{state="on_air"} 1`) {
+		t.Fatalf("GET /metrics: %d\n%s", code, body)
+	}
+	if code, _, body = send(t, addr, newReq(t, http.MethodPost, "/metrics", "application/json", "{}")); code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /metrics: %d %s", code, body)
+	}
+	// Without a handler there is no such route.
+	bare := tcpServer(t, box)
+	if code, _, _ = send(t, bare, newReq(t, http.MethodGet, "/metrics", "", "")); code != http.StatusNotFound {
+		t.Fatalf("GET /metrics without metrics: %d", code)
 	}
 }
