@@ -212,21 +212,22 @@ func stop(cmd *exec.Cmd) *os.ProcessState {
 	return cmd.ProcessState
 }
 
-// runBox streams with onaird for d (or while during runs) to onair-ingest.
-func runBox(work, name string, twins bool, relock string, d time.Duration, during func(*box)) result {
-	dir := filepath.Join(work, name)
-	check(os.MkdirAll(dir, 0o755))
-	port := freePort("udp")
-	rx, out := startIngest(dir, port)
-	defer stop(rx)
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
+// writeBoxConfig writes dir/onair.yaml: onaird streaming the test pattern
+// and tone at 720p, 4000 kbps, to the receiver on port, its API on a fresh
+// loopback port (listen). relock "" keeps the default; extra is appended
+// (more top-level keys).
+func writeBoxConfig(dir string, port int, twins bool, relock, extra string) (path, listen string, err error) {
+	listen = fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
+	relockKey := ""
+	if relock != "" {
+		relockKey = "\n  relock: " + relock
+	}
 	cfg := fmt.Sprintf(`video:
   source: "lavfi:testsrc2=size=1280x720:rate=%d"
   fps: %d
   bitrate_kbps: 4000
   gop: 30
-  twins: %v
-  relock: %s
+  twins: %v%s
 audio:
   main:
     source: "lavfi:sine=frequency=1000:sample_rate=48000"
@@ -237,9 +238,23 @@ api:
   socket: %q
 runtime_dir: %q
 log_level: warn
-`, fps, fps, twins, relock, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
-	path := filepath.Join(dir, "onair.yaml")
-	check(os.WriteFile(path, []byte(cfg), 0o600))
+%s`, fps, fps, twins, relockKey, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"), extra)
+	path = filepath.Join(dir, "onair.yaml")
+	if err = os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return "", "", fmt.Errorf("bench: %w", err)
+	}
+	return path, listen, nil
+}
+
+// runBox streams with onaird for d (or while during runs) to onair-ingest.
+func runBox(work, name string, twins bool, relock string, d time.Duration, during func(*box)) result {
+	dir := filepath.Join(work, name)
+	check(os.MkdirAll(dir, 0o755))
+	port := freePort("udp")
+	rx, out := startIngest(dir, port)
+	defer stop(rx)
+	path, listen, err := writeBoxConfig(dir, port, twins, relock, "")
+	check(err)
 
 	t0 := time.Now()
 	cmd := exec.Command(filepath.Join(*binDir, "onaird"), "-config", path)

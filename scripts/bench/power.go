@@ -47,26 +47,8 @@ func powerBox(dir, extra string) (*box, *exec.Cmd, string, error) {
 	}
 	port := freePort("udp")
 	rx, out := startIngest(dir, port)
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
-	cfg := fmt.Sprintf(`video:
-  source: "lavfi:testsrc2=size=1280x720:rate=%d"
-  fps: %d
-  bitrate_kbps: 4000
-  gop: 30
-  twins: true
-audio:
-  main:
-    source: "lavfi:sine=frequency=1000:sample_rate=48000"
-output:
-  url: "srt://127.0.0.1:%d?latency=200"
-api:
-  listen: %q
-  socket: %q
-runtime_dir: %q
-log_level: warn
-%s`, fps, fps, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"), extra)
-	path := filepath.Join(dir, "onair.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	path, listen, err := writeBoxConfig(dir, port, true, "", extra)
+	if err != nil {
 		stop(rx)
 		return nil, nil, "", err
 	}
