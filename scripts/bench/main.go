@@ -277,7 +277,7 @@ func runBox(work, name string, twins bool, relock string, d time.Duration, durin
 	stop(rx)
 
 	var live ingest.Report
-	if raw, err := os.ReadFile(filepath.Join(dir, "live.json")); err == nil {
+	if raw, rerr := os.ReadFile(filepath.Join(dir, "live.json")); rerr == nil {
 		_ = json.Unmarshal(raw, &live)
 	}
 	r := result{cpu: cpuOf(ps), rss: rss, st: st}
