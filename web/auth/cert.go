@@ -169,7 +169,7 @@ func validDNSName(n string) bool {
 			return false
 		}
 		for _, c := range []byte(l) {
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			if !isAlnum(c) && c != '-' {
 				return false
 			}
 		}
@@ -296,3 +296,6 @@ func (c *Certificate) Leaf() *x509.Certificate { return c.cert.Leaf }
 func (c *Certificate) TLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.cert}}
 }
+
+// isAlnum: an ASCII letter or digit.
+func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }

@@ -182,7 +182,7 @@ func TestTLSConfigServesTheCertificate(t *testing.T) {
 	if seen != c.Fingerprint() {
 		t.Fatalf("served %s, want %s", seen, c.Fingerprint())
 	}
-	if c.TLSConfig() == c.TLSConfig() {
+	if a, b := c.TLSConfig(), c.TLSConfig(); a == b {
 		t.Error("TLSConfig shares one config between callers")
 	}
 }

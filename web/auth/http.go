@@ -249,7 +249,7 @@ func validToken(s string) bool {
 		return false
 	}
 	for _, c := range []byte(s) {
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !isAlnum(c) && c != '-' && c != '_' {
 			return false
 		}
 	}
