@@ -298,4 +298,6 @@ func (c *Certificate) TLSConfig() *tls.Config {
 }
 
 // isAlnum: an ASCII letter or digit.
-func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
