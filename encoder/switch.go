@@ -203,10 +203,15 @@ func (s *Switch) setActive(e int, needKey bool, why string) {
 	if s.active == e {
 		return
 	}
+	from := ""
+	if s.active >= 0 {
+		from = s.names[s.active]
+	}
 	s.pending = -1 // reached, or overtaken by this change
 	s.active = e
 	s.needKey = needKey
 	s.st.Switches++
+	s.st.LastSwitch = &api.VideoSwitch{AfterIndex: s.last, From: from, To: s.names[e], Reason: why, AtNextIDR: needKey}
 	s.log.Info("active encoder changed", zap.String("active", s.names[e]), zap.String("why", why), zap.Bool("at_next_idr", needKey))
 }
 
@@ -360,5 +365,9 @@ func (s *Switch) Status() SwitchStatus {
 	st.FramesFrom = append([]uint64(nil), s.st.FramesFrom...)
 	st.Dropped = append([]uint64(nil), s.st.Dropped...)
 	st.Alive = append([]bool(nil), s.alive...)
+	if s.st.LastSwitch != nil {
+		ls := *s.st.LastSwitch
+		st.LastSwitch = &ls
+	}
 	return st
 }

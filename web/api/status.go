@@ -226,6 +226,20 @@ type SwitchStatus struct {
 	Dropped         []uint64 `json:"dropped"`            // per encoder: later copies and unusable packets
 	Names           []string `json:"names"`
 	Alive           []bool   `json:"alive"`
+	// LastSwitch is the newest change of active encoder (nil before the
+	// first one).
+	LastSwitch *VideoSwitch `json:"last_switch,omitempty"`
+}
+
+// VideoSwitch is one change of the active encoder: the frames after
+// AfterIndex come from To (from its next IDR when AtNextIDR: the twins were
+// unlocked).
+type VideoSwitch struct {
+	AfterIndex uint64 `json:"after_index"`
+	From       string `json:"from,omitempty"` // "" for the first choice
+	To         string `json:"to"`
+	Reason     string `json:"reason"`
+	AtNextIDR  bool   `json:"at_next_idr"`
 }
 
 // KeeperStatus is what the cadence keeper has done (encoder.KeeperStatus).
