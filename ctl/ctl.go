@@ -54,7 +54,8 @@ func Root() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
 	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket),
-		liveCmd(&socket), stopCmd(&socket), powerCmd(&socket), panelCmd(&socket), versionCmd())
+		liveCmd(&socket), stopCmd(&socket), powerCmd(&socket), panelCmd(&socket), eventsCmd(&socket), logsCmd(&socket),
+		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), versionCmd())
 	return root
 }
 
@@ -113,7 +114,24 @@ func printStatus(w io.Writer, st api.Status) error {
 	}
 	fmt.Fprintf(w, "video    active %s  %s  frames %d  gaps %d  switches %d  mismatches %d  signal %s  latency p50 %.1f ms p99 %.1f ms\n",
 		sw.Active, lock, sw.Emitted, sw.GapFrames, sw.Switches, sw.Mismatches, st.Video.Keeper.Signal, st.Video.LatencyP50Ms, st.Video.LatencyP99Ms)
-	fmt.Fprintf(w, "audio    frames %d  gaps %d\n\n", st.Audio.Frames, st.Audio.GapFrames)
+	fmt.Fprintf(w, "audio    frames %d  gaps %d\n", st.Audio.Frames, st.Audio.GapFrames)
+	if r := st.Recording; r != nil {
+		printRecording(w, *r)
+	}
+	if p := st.Page; p != nil {
+		fmt.Fprintf(w, "page     auth %s", p.Auth)
+		if p.Listen != "" {
+			fmt.Fprintf(w, "  http://%s", p.Listen)
+		}
+		if p.HTTPS != "" {
+			fmt.Fprintf(w, "  https %s  certificate %s", p.HTTPS, p.Fingerprint)
+		}
+		if p.AuthError != "" {
+			fmt.Fprintf(w, "  %s", p.AuthError)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHILD\tROLE\tPID\tSTATE\tRESTARTS\tLAG\tLAST ERROR")
 	for _, c := range st.Children {

@@ -311,3 +311,18 @@ func TestPowerAndPanelPrintTheStateAndPressReachesTheBox(t *testing.T) {
 		t.Error("an unknown button was accepted")
 	}
 }
+
+func (b *fakeBox) SetRecording(_ context.Context, on bool) (api.RecordingStatus, error) {
+	if b.st.Recording == nil {
+		return api.RecordingStatus{}, fmt.Errorf("recording: recording.dir is not configured: %w", web.ErrNotFound)
+	}
+	if on && b.st.Recording.LastError != "" {
+		return *b.st.Recording, errors.New("record: disk full: 0 bytes free in /rec")
+	}
+	b.st.Recording.State = api.RecordingStopped
+	if on {
+		b.st.Recording.State = api.RecordingRecording
+	}
+	b.st.Recording.Reason = "operator"
+	return *b.st.Recording, nil
+}

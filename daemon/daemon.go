@@ -42,17 +42,20 @@ import (
 	"onair/encoder/ring"
 	"onair/encoder/tsmux"
 	"onair/encoder/wire"
+	"onair/events"
 	"onair/internal/config"
+	"onair/internal/logging"
 	"onair/internal/runlock"
 	"onair/internal/version"
 	"onair/live"
 	"onair/output"
 	"onair/power"
 	"onair/power/thermal"
+	"onair/record"
 	"onair/shed"
 	"onair/supervisor"
 	"onair/web"
-	"onair/web/metrics"
+	"onair/web/auth"
 )
 
 // Daemon is a running onaird.
@@ -84,6 +87,12 @@ type Daemon struct {
 	sel           *audio.Selector
 	chains        [2]*child // the audio chains by audio.Chain, nil when not configured
 	api           *web.Server
+	events        *events.Ring       // the post-event report
+	logs          *logging.Tail      // onaird's newest log lines, for the page and onairctl logs
+	auth          *auth.Auth         // the page's authentication, nil when no TCP listener (or it failed)
+	authErr       error              // why auth is nil although a TCP listener is configured
+	cert          *auth.Certificate  // the HTTPS certificate, nil without api.https
+	rec           *record.Recorder   // the local recording, nil when recording.dir is not set
 	queue         *link.Queue // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained
@@ -107,6 +116,8 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, clock: clockwork.NewRealClock(), av: av, queue: link.NewQueue(1024, 64<<20)}
+	d.withLogTail()
+	log = d.log
 	names := []string{"encoder-a"}
 	if cfg.Video.TwinsEnabled() {
 		names = append(names, "encoder-b")
@@ -123,14 +134,16 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	}
 	v := cfg.Video
 	pcfg := tsmux.ProgrammeConfig{FPSNum: v.FPS.Num, FPSDen: v.FPS.Den, Mux: tsmux.Config{ServiceName: "onair", Provider: "onair"}}
-	if d.prog, err = tsmux.NewProgramme(pcfg, d.out, log.Named("programme"), ring.MonotonicNs); err != nil {
+	if err = d.buildRecording(); err != nil {
+		return nil, err
+	}
+	if d.prog, err = tsmux.NewProgramme(pcfg, programmeOut{d.out, d.rec}, log.Named("programme"), ring.MonotonicNs); err != nil {
 		return nil, err
 	}
 	if err = d.buildLive(); err != nil {
 		return nil, err
 	}
-	if d.api, err = web.New(web.Config{Listen: cfg.API.Listen, Socket: cfg.API.Socket,
-		Metrics: metrics.New(box{d}.Status, log.Named("metrics")).Handler()}, box{d}, log.Named("api")); err != nil {
+	if err = d.buildWeb(); err != nil {
 		return nil, err
 	}
 	d.front = supervisor.NewGroup(log.Named("components"), d.clock)
@@ -268,6 +281,7 @@ func (d *Daemon) buildComponents() error {
 	for _, spec := range []supervisor.ComponentSpec{
 		{Name: "cadence", Vital: true, Run: d.keeper.Run, Backoff: backoff},
 		{Name: "audio", Run: d.sel.Run, Backoff: backoff},
+		{Name: "events", Run: func(ctx context.Context) error { return d.events.Watch(ctx, box{d}.Status, 0) }, Backoff: backoff},
 	} {
 		if err = d.front.Add(spec); err != nil {
 			return err
@@ -277,9 +291,12 @@ func (d *Daemon) buildComponents() error {
 	// onairctl's unix socket up, and neither takes the box off air.
 	for _, spec := range []supervisor.ComponentSpec{
 		{Name: "api-tcp", Run: d.api.RunTCP, Backoff: backoff},
+		{Name: "api-https", Run: d.api.RunHTTPS, Backoff: backoff},
 		{Name: "api-socket", Run: d.api.RunSocket, Backoff: backoff},
+		{Name: "metrics", Run: d.api.RunMetrics, Backoff: backoff},
 	} {
-		if (spec.Name == "api-tcp" && d.cfg.API.Listen == "") || (spec.Name == "api-socket" && d.cfg.API.Socket == "") {
+		if (spec.Name == "api-tcp" && d.cfg.API.Listen == "") || (spec.Name == "api-socket" && d.cfg.API.Socket == "") ||
+			(spec.Name == "api-https" && d.cert == nil) || (spec.Name == "metrics" && d.cfg.Metrics.Listen == "") {
 			continue
 		}
 		if err = d.front.Add(spec); err != nil {
@@ -310,6 +327,13 @@ func (d *Daemon) buildComponents() error {
 	}
 	if err = d.buildPanel(); err != nil {
 		return err
+	}
+	if d.rec != nil {
+		// In the tail: it gets the stream's last bytes, and closes its
+		// segment after them.
+		if err = d.tail.Add(supervisor.ComponentSpec{Name: "recording", Run: d.rec.Run, Backoff: backoff}); err != nil {
+			return err
+		}
 	}
 	return d.tail.Add(supervisor.ComponentSpec{Name: "output", Run: d.out.Run, Backoff: backoff})
 }
@@ -417,7 +441,7 @@ const audioFramesPerSecond = 47
 func (d *Daemon) notifyReady(ctx context.Context) {
 	select {
 	case <-d.api.Ready():
-	case <-d.componentFailed(ctx, "api-tcp", "api-socket"):
+	case <-d.componentFailed(ctx, "api-tcp", "api-https", "api-socket", "metrics"):
 	case <-ctx.Done():
 		return
 	}

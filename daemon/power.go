@@ -91,9 +91,15 @@ func (a powerActions) Shed(on bool, reason string) error {
 	return a.d.caps.Shed("power", on, a.d.cfg.Power.ShedKbps, reason)
 }
 
-// EndStream ends the stream cleanly (the same stop as the crew's).
+// EndStream ends the stream cleanly (the same stop as the crew's), then
+// closes the recording's segment (synced) before the power goes.
 func (a powerActions) EndStream(ctx context.Context, reason string) error {
 	_, err := a.d.live.Stop(ctx, reason)
+	if a.d.rec != nil {
+		if rerr := a.d.rec.Stop(ctx, reason); rerr != nil && err == nil {
+			err = fmt.Errorf("recording: %w", rerr)
+		}
+	}
 	return err
 }
 

@@ -44,6 +44,11 @@ func (b box) Status() api.Status {
 		ts := d.thermal.Status()
 		st.Thermal = &ts
 	}
+	if d.rec != nil {
+		rs := d.rec.Status()
+		st.Recording = &rs
+	}
+	st.Page = d.pageStatus()
 	st.State = api.BoxOnAir
 	switch {
 	case st.OnAir.Phase == api.OnAirStopped:

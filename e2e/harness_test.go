@@ -165,7 +165,8 @@ func (b *box) logs() string { return b.stderr.String() }
 type box struct {
 	*proc
 	socket string
-	client *api.Client // over TCP, as the web page
+	client *api.Client // over the unix socket, as onairctl
+	listen string      // api.listen: the page's, behind its login
 }
 
 type boxOpts struct {
@@ -221,15 +222,16 @@ audio:
 api:
   listen: %q
   socket: %q
+  auth_dir: %q
 runtime_dir: %q
 supervisor:
   grace: 2s
-%s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, listen, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"), o.extra)
-	client := api.NewHTTPClient("http://" + listen)
-	if o.listen != "" {
-		client = api.NewUnixClient(filepath.Join(dir, "onaird.sock"))
-	}
-	return launchBox(t, dir, cfg, o.env, client)
+%s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, listen, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"), o.extra)
+	// The test reads the status and sends commands over the unix socket, as
+	// onairctl does: the TCP listener is the page's, behind its login.
+	b := launchBox(t, dir, cfg, o.env, api.NewUnixClient(filepath.Join(dir, "onaird.sock")))
+	b.listen = listen
+	return b
 }
 
 // launchBox writes cfg into dir (whose onaird.sock is api.socket), starts

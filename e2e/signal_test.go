@@ -178,11 +178,12 @@ output:
 api:
   listen: %q
   socket: %q
+  auth_dir: %q
 runtime_dir: %q
 supervisor:
   grace: 2s
-`, peerPort, srtPort, apiAddr, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "run"))
-	return launchBox(t, dir, cfg, nil, api.NewHTTPClient("http://"+apiAddr))
+`, peerPort, srtPort, apiAddr, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"))
+	return launchBox(t, dir, cfg, nil, api.NewUnixClient(filepath.Join(dir, "onaird.sock")))
 }
 
 // A source that delivers nothing for 5 s and then resumes (a pulled HDMI

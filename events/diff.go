@@ -21,9 +21,11 @@ func Diff(prev, cur *api.Status) []api.Event {
 	diffAudio(prev, cur, func(e api.Event) { evs = append(evs, e) })
 	diffRestarts(prev, cur, add)
 
-	if p, c := prev.Output, cur.Output; p.State != c.State {
+	// Only connected ↔ not connected: the retries of a dead output
+	// (connecting, backoff, connecting…) are the log's business.
+	if p, c := prev.Output, cur.Output; (p.State == outputConnected) != (c.State == outputConnected) {
 		why := string(c.State)
-		if c.LastError != "" && c.State != "connected" {
+		if c.LastError != "" && c.State != outputConnected {
 			why += ": " + c.LastError
 		}
 		add(api.EventOutput, c.Target, nil, "%s → %s", p.State, why)
@@ -48,6 +50,10 @@ func Diff(prev, cur *api.Status) []api.Event {
 	}
 	return evs
 }
+
+// outputConnected is output.StateConnected (this package reads only the
+// status types).
+const outputConnected api.OutputState = "connected"
 
 type adder func(kind api.EventKind, subject string, frame *uint64, format string, args ...any)
 

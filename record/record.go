@@ -36,6 +36,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"onair/web/api"
 )
 
 // Defaults for zero Config and Deps fields.
@@ -131,9 +133,7 @@ func createFile(path string) (File, error) {
 	return f, nil
 }
 
-// State is where the recording is.
-//
-// Transitions:
+// State is where the recording is (api.RecordingState):
 //
 //	stopped   -> recording  Start (the directory is there and writable)
 //	stopped,
@@ -142,44 +142,17 @@ func createFile(path string) (File, error) {
 //	recording -> stopped    Stop; a write error (disk full: Reason says so);
 //	                        Run's ctx done
 //	error     -> stopped    Stop
-//
-// Start while recording and Stop while stopped do nothing.
-type State string
+type State = api.RecordingState
 
 // The states reported in Status.
 const (
-	StateRecording State = "recording"
-	StateStopped   State = "stopped"
-	StateError     State = "error"
+	StateRecording = api.RecordingRecording
+	StateStopped   = api.RecordingStopped
+	StateError     = api.RecordingError
 )
 
 // Status is the recording for the status page, the panel and onairctl.
-type Status struct {
-	State State `json:"state"`
-	// Reason says why State was entered: "operator", "autostart", "disk
-	// full: …", the Start error.
-	Reason string    `json:"reason"`
-	Since  time.Time `json:"since"` // when State was entered
-	Dir    string    `json:"dir"`
-	// File is the segment being written; empty while none is open.
-	// WaitingKeyframe: recording, but no segment is open until the next
-	// video random access point (at the start, after a gap).
-	File            string `json:"file,omitempty"`
-	WaitingKeyframe bool   `json:"waiting_keyframe"`
-	FileBytes       uint64 `json:"file_bytes"`
-	// Bytes, Segments (closed), BytesDropped and Gaps count the recording
-	// since the last Start.
-	Bytes    uint64 `json:"bytes"`
-	Segments int    `json:"segments"`
-	// BytesDropped were refused by a full queue (the disk fell behind);
-	// each run of drops is one gap, and a segment ends at each gap.
-	BytesDropped uint64 `json:"bytes_dropped"`
-	Gaps         int    `json:"gaps"`
-	BytesQueued  int    `json:"bytes_queued"`
-	// LastError is the last problem (a gap, a write error, a failed
-	// Start); it outlives a new Start.
-	LastError string `json:"last_error,omitempty"`
-}
+type Status = api.RecordingStatus
 
 // mark is one Write in the queue.
 type mark struct {

@@ -22,7 +22,7 @@
 # Ctrl-C reaches only this script, which stops them in order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p out /tmp/onair-demo
+mkdir -p out /tmp/onair-demo /tmp/onair-demo/recordings
 # The demo's CPU temperature (configs/demo*.yaml thermal.root): a thermal zone
 # as sysfs has it, so heat can be shown on a machine without sensors.
 mkdir -p /tmp/onair-demo/thermal/thermal_zone0

@@ -9,18 +9,27 @@
 // most api.MaxBodyBytes. So a web page in a browser on the same machine cannot
 // drive the box.
 //
-// Not for: the stream itself, or anything reachable from outside the box
-// without authentication (api.listen must be loopback until the page has it).
+// Both TCP listeners (api.listen, plain HTTP on loopback; api.https, TLS on
+// any address) put every route but login and setup behind a session
+// (web/auth) and serve the web page (web/page); the unix socket needs no
+// session (its mode is the access control: SSH, then root) and serves
+// onairctl's setup-token and passwd besides the API. A separate
+// metrics.listen serves only /metrics, to the addresses in metrics.allow.
+//
+// Not for: the stream itself, the page's assets (web/page), or the
+// authentication's rules (web/auth).
 package web
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"onair/web/api"
+	"onair/web/auth"
 )
 
 // Box is what the API needs from onaird. Its methods are called from the
@@ -59,18 +69,61 @@ type Box interface {
 	// PanelPress presses a front-panel button. An error wrapping
 	// ErrNotFound (no such button) is answered 404, any other 409.
 	PanelPress(button string, long bool) (api.PanelPressResult, error)
+	// SetRecording starts or stops the local recording and returns its
+	// status after. An error wrapping ErrNotFound (recording.dir is not
+	// set) is answered 404, any other (it cannot start: the reason) 409.
+	SetRecording(ctx context.Context, on bool) (api.RecordingStatus, error)
 }
 
 // ErrNotFound is wrapped by a Box error about something that does not exist
 // (an unknown uplink, no bonding configured).
 var ErrNotFound = errors.New("not found")
 
-// Config says where to listen.
+// Config says where to listen and what to serve.
 type Config struct {
-	Listen string // TCP, loopback only, e.g. 127.0.0.1:8080; empty disables
+	Listen string // TCP, plain HTTP, loopback only, e.g. 127.0.0.1:8080; empty disables
+	// HTTPS is a TCP address on any interface (e.g. ":8443"), served over
+	// TLS with Cert; empty disables.
+	HTTPS  string
 	Socket string // unix socket path, created 0660; empty disables
-	// Metrics serves GET /metrics (web/metrics); nil: no such route.
+	// Auth guards both TCP listeners (every route but login and setup
+	// needs a session) and serves onairctl's setup-token and passwd on
+	// the socket. Required when Listen or HTTPS is set, unless AuthErr
+	// says why there is none: the TCP listeners then answer 503 with it
+	// (the page is locked, the socket and the stream are not).
+	Auth    *auth.Auth
+	AuthErr error
+	// Cert is the HTTPS listener's certificate (required with HTTPS).
+	Cert *auth.Certificate
+	// Names are the host names the HTTPS listener answers to besides IP
+	// literals and localhost (the certificate's names): any other Host is
+	// refused (DNS rebinding).
+	Names []string
+	// Page registers the web page's routes (web/page); nil: a minimal
+	// index page.
+	Page interface{ Register(mux *http.ServeMux) }
+	// Events serves GET /api/events; nil: no such route.
+	Events EventSource
+	// Logs serves GET /api/logs; nil: no such route.
+	Logs LogSource
+	// Metrics serves GET /metrics (web/metrics) behind the session and on
+	// the socket; nil: no such route.
 	Metrics http.Handler
+	// MetricsListen is a separate plain-HTTP listener for the studio's
+	// Prometheus (any address): GET /metrics only, from MetricsAllow and
+	// loopback only. Empty disables.
+	MetricsListen string
+	MetricsAllow  []netip.Prefix
+}
+
+// EventSource is the event ring (events.Ring).
+type EventSource interface {
+	List(since time.Time, after uint64) ([]api.Event, uint64)
+}
+
+// LogSource is onaird's log tail (logging.Tail).
+type LogSource interface {
+	Lines(after uint64, n int) ([]api.LogLine, uint64)
 }
 
 // The limits of the HTTP servers.
@@ -89,8 +142,10 @@ type Server struct {
 	cfg     Config
 	box     Box
 	log     *zap.Logger
-	tcp     http.Handler // the mux behind every check
-	unix    http.Handler // the mux behind the checks that apply to a socket
+	tcp     http.Handler // the page's mux behind every check and the session
+	https   http.Handler // the same, with the HTTPS listener's Host check
+	unix    http.Handler // the socket's mux behind the checks that apply to a socket
+	metrics http.Handler // the metrics listener's
 	timeout timeouts
 
 	mu      sync.Mutex
@@ -101,19 +156,62 @@ type Server struct {
 type timeouts struct{ readHeader, read, write, idle time.Duration }
 
 // New builds the server; nothing listens until Run. A non-loopback
-// api.listen is refused: the API has no authentication.
+// api.listen is refused: plain HTTP is for loopback only (HTTPS is for the
+// network).
 func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
-	if cfg.Listen == "" && cfg.Socket == "" {
-		return nil, errors.New("web: neither api.listen nor api.socket is set")
+	if cfg.Listen == "" && cfg.Socket == "" && cfg.HTTPS == "" {
+		return nil, errors.New("web: none of api.listen, api.https and api.socket is set")
 	}
 	if cfg.Listen != "" {
 		if err := checkLoopback(cfg.Listen); err != nil {
 			return nil, err
 		}
 	}
+	if (cfg.Listen != "" || cfg.HTTPS != "") && cfg.Auth == nil && cfg.AuthErr == nil {
+		return nil, errors.New("web: a TCP listener needs the page's authentication")
+	}
+	if cfg.HTTPS != "" && cfg.Cert == nil {
+		return nil, errors.New("web: api.https needs a certificate")
+	}
 	s := &Server{cfg: cfg, box: box, log: log, serving: map[string]bool{}, ready: make(chan struct{}),
 		timeout: timeouts{readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout}}
-	mux := http.NewServeMux()
+
+	page := http.NewServeMux()
+	s.routes(page)
+	if cfg.Page != nil {
+		cfg.Page.Register(page)
+	} else {
+		route(page, "/{$}", http.MethodGet, s.index)
+	}
+	notFound(page)
+	var tcp http.Handler
+	switch {
+	case cfg.Auth != nil:
+		cfg.Auth.Register(page)
+		tcp = cfg.Auth.Require(page)
+	default:
+		why := fmt.Sprintf("web: the page is locked: %v (the stream and onairctl over the socket are not)", cfg.AuthErr)
+		tcp = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusServiceUnavailable, why) })
+	}
+	s.tcp = guard(tcp, s.allowedHost)
+	s.https = guard(hsts(tcp), s.allowedHTTPSHost)
+
+	sock := http.NewServeMux()
+	s.routes(sock)
+	if cfg.Auth != nil {
+		cfg.Auth.RegisterSocket(sock)
+	}
+	notFound(sock)
+	s.unix = guard(sock, nil) // a browser cannot reach a unix socket: no Host to check
+	if cfg.Metrics != nil {
+		s.metrics = s.metricsOnly(cfg.Metrics)
+	}
+	return s, nil
+}
+
+// routes serves the API on mux: the same on the page's listeners (behind
+// the session) and on the socket.
+func (s *Server) routes(mux *http.ServeMux) {
 	route(mux, api.PathStatus, http.MethodGet, s.status)
 	route(mux, api.PathFailoverVideo, http.MethodPost, s.failoverVideo)
 	route(mux, api.PathVideoBitrate, http.MethodPost, s.videoBitrate)
@@ -121,24 +219,31 @@ func New(cfg Config, box Box, log *zap.Logger) (*Server, error) {
 	route(mux, api.PathAudioSource, http.MethodPost, s.setAudioSource)
 	route(mux, api.PathOnAir, http.MethodPost, s.setOnAir)
 	route(mux, api.PathPanelPress, http.MethodPost, s.panelPress)
-	route(mux, "/{$}", http.MethodGet, s.index)
-	if cfg.Metrics != nil {
-		metrics := cfg.Metrics
-		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				w.Header().Set("Allow", "GET, HEAD")
-				writeError(w, http.StatusMethodNotAllowed, "web: "+r.Method+" /metrics: method not allowed (allowed: GET, HEAD)")
-				return
-			}
-			metrics.ServeHTTP(w, r)
-		})
+	route(mux, api.PathRecording, http.MethodPost, s.setRecording)
+	if s.cfg.Events != nil {
+		route(mux, api.PathEvents, http.MethodGet, s.events)
 	}
+	if s.cfg.Logs != nil {
+		route(mux, api.PathLogs, http.MethodGet, s.logs)
+	}
+	if s.cfg.Metrics != nil {
+		metrics := s.cfg.Metrics
+		route(mux, "/metrics", http.MethodGet, func(w http.ResponseWriter, r *http.Request, _ []byte) { metrics.ServeHTTP(w, r) })
+	}
+}
+
+func notFound(mux *http.ServeMux) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "web: no such endpoint: "+r.URL.Path)
 	})
-	s.tcp = guard(mux, s.allowedHost)
-	s.unix = guard(mux, nil) // a browser cannot reach a unix socket: no Host to check
-	return s, nil
+}
+
+// hsts tells a browser that reached the box over HTTPS to stay on HTTPS.
+func hsts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // checkLoopback refuses an address that would listen beyond this machine.
@@ -150,7 +255,7 @@ func checkLoopback(listen string) error {
 	if isLoopbackName(host) {
 		return nil
 	}
-	return fmt.Errorf("web: api.listen %q: only loopback until the web page has authentication (127.0.0.1, [::1] or localhost)", listen)
+	return fmt.Errorf("web: api.listen %q: plain HTTP is for loopback only (127.0.0.1, [::1] or localhost); use api.https for the network", listen)
 }
 
 // isLoopbackName: "localhost" or a loopback IP literal.
@@ -175,6 +280,25 @@ func (s *Server) allowedHost(hostport string) bool {
 	return isLoopbackName(host)
 }
 
+// allowedHTTPSHost is the HTTPS listener's DNS rebinding check: an IP
+// literal (the box's address, however the crew reached it), a loopback
+// name or one of Config.Names.
+func (s *Server) allowedHTTPSHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil || isLoopbackName(host) {
+		return true
+	}
+	for _, n := range s.cfg.Names {
+		if strings.EqualFold(strings.TrimSuffix(host, "."), n) {
+			return true
+		}
+	}
+	return false
+}
+
 // Handler is the API as served on TCP, every check included, for tests.
 func (s *Server) Handler() http.Handler { return s.tcp }
 
@@ -185,7 +309,8 @@ func (s *Server) markServing(kind string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.serving[kind] = true
-	if (s.cfg.Listen == "" || s.serving["tcp"]) && (s.cfg.Socket == "" || s.serving["unix"]) {
+	if (s.cfg.Listen == "" || s.serving["tcp"]) && (s.cfg.Socket == "" || s.serving["unix"]) &&
+		(s.cfg.HTTPS == "" || s.serving["https"]) && (s.cfg.MetricsListen == "" || s.serving["metrics"]) {
 		select {
 		case <-s.ready:
 		default:
@@ -205,6 +330,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Socket != "" {
 		g.Go(func() error { return s.RunSocket(gctx) })
 	}
+	if s.cfg.HTTPS != "" {
+		g.Go(func() error { return s.RunHTTPS(gctx) })
+	}
+	if s.cfg.MetricsListen != "" {
+		g.Go(func() error { return s.RunMetrics(gctx) })
+	}
 	return g.Wait()
 }
 
@@ -223,6 +354,55 @@ func (s *Server) RunTCP(ctx context.Context) error {
 		return fmt.Errorf("web: api.listen %s: bound to %s, not loopback", s.cfg.Listen, ln.Addr())
 	}
 	return s.serve(ctx, "tcp", ln, s.tcp, nil)
+}
+
+// RunHTTPS serves api.https over TLS until ctx is done; see Run.
+func (s *Server) RunHTTPS(ctx context.Context) error {
+	if s.cfg.HTTPS == "" {
+		return errors.New("web: api.https is not set")
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.HTTPS)
+	if err != nil {
+		return fmt.Errorf("web: api.https %s: %w", s.cfg.HTTPS, err)
+	}
+	return s.serve(ctx, "https", tls.NewListener(ln, s.cfg.Cert.TLSConfig()), s.https, nil)
+}
+
+// RunMetrics serves metrics.listen until ctx is done; see Run.
+func (s *Server) RunMetrics(ctx context.Context) error {
+	if s.cfg.MetricsListen == "" || s.metrics == nil {
+		return errors.New("web: metrics.listen is not set")
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("web: metrics.listen %s: %w", s.cfg.MetricsListen, err)
+	}
+	return s.serve(ctx, "metrics", ln, s.metrics, nil)
+}
+
+// metricsOnly is the metrics listener: GET or HEAD /metrics from an allowed
+// address, nothing else. It has no session (Prometheus cannot log in): the
+// address list is its access control, and it serves only numbers.
+func (s *Server) metricsOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		ip := ap.Addr().Unmap()
+		allowed := err == nil && ip.IsLoopback()
+		for _, p := range s.cfg.MetricsAllow {
+			allowed = allowed || (err == nil && p.Contains(ip))
+		}
+		switch {
+		case !allowed:
+			writeError(w, http.StatusForbidden, "web: metrics: "+ip.String()+" is not in metrics.allow")
+		case r.URL.Path != "/metrics":
+			writeError(w, http.StatusNotFound, "web: the metrics listener serves /metrics only")
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "web: "+r.Method+" /metrics: method not allowed (allowed: GET, HEAD)")
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // RunSocket serves api.socket until ctx is done; see Run. The socket is
@@ -401,6 +581,84 @@ func (s *Server) panelPress(w http.ResponseWriter, _ *http.Request, body []byte)
 	default:
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+// setRecording takes {"recording": bool}. A stop runs to its end (the
+// segment synced and closed) even if the client goes away.
+func (s *Server) setRecording(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req api.RecordingRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"recording": true|false}: `+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), stopTimeout)
+	defer cancel()
+	st, err := s.box.SetRecording(ctx, req.Recording)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// events answers GET /api/events?since=2h|RFC3339&after=SEQ.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ []byte) {
+	q := r.URL.Query()
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+			since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
+			since = t
+		} else {
+			writeError(w, http.StatusBadRequest, "web: since="+quote(v)+": want a duration (2h) or an RFC 3339 time")
+			return
+		}
+	}
+	after, ok := uintParam(w, q.Get("after"), "after")
+	if !ok {
+		return
+	}
+	evs, lost := s.cfg.Events.List(since, after)
+	if evs == nil {
+		evs = []api.Event{}
+	}
+	writeJSON(w, http.StatusOK, api.EventsResponse{Events: evs, Lost: lost})
+}
+
+// logs answers GET /api/logs?after=SEQ&n=COUNT.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request, _ []byte) {
+	q := r.URL.Query()
+	after, ok := uintParam(w, q.Get("after"), "after")
+	if !ok {
+		return
+	}
+	n := uint64(200)
+	if v := q.Get("n"); v != "" {
+		if n, ok = uintParam(w, v, "n"); !ok {
+			return
+		}
+	}
+	lines, lost := s.cfg.Logs.Lines(after, int(min(n, 100000))) //nolint:gosec // bounded
+	if lines == nil {
+		lines = []api.LogLine{}
+	}
+	writeJSON(w, http.StatusOK, api.LogsResponse{Lines: lines, Lost: lost})
+}
+
+func uintParam(w http.ResponseWriter, v, name string) (uint64, bool) {
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "web: "+name+"="+quote(v)+": want a whole number")
+		return 0, false
+	}
+	return n, true
 }
 
 func (s *Server) index(w http.ResponseWriter, _ *http.Request, _ []byte) {

@@ -31,6 +31,7 @@ type fakeBox struct {
 	audio     []api.AudioMode
 	onair     []bool
 	presses   []string
+	recording []bool
 }
 
 func (b *fakeBox) Status() api.Status {
@@ -106,6 +107,19 @@ func (b *fakeBox) PanelPress(button string, long bool) (api.PanelPressResult, er
 	return api.PanelPressResult{Button: button, Long: long, Action: "failover video"}, nil
 }
 
+func (b *fakeBox) SetRecording(_ context.Context, on bool) (api.RecordingStatus, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.recording = append(b.recording, on)
+	if !on {
+		return api.RecordingStatus{State: api.RecordingStopped, Reason: "operator"}, nil
+	}
+	if len(b.recording) > 2 {
+		return api.RecordingStatus{State: api.RecordingError}, errors.New("record: disk full: 0 bytes free in /rec")
+	}
+	return api.RecordingStatus{State: api.RecordingRecording, Reason: "operator"}, nil
+}
+
 func (b *fakeBox) calls() (failovers, bitrates int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -148,7 +162,7 @@ func start(t *testing.T, s *Server) {
 func tcpServer(t *testing.T, box Box) (addr string) {
 	t.Helper()
 	addr = freeAddr(t)
-	s, err := New(Config{Listen: addr}, box, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: addr}), box, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +178,12 @@ func send(t *testing.T, addr string, req *http.Request) (code int, allow, body s
 	if req.Host == "placeholder" {
 		req.Host = addr
 	}
+	if req.Header.Get("X-Test-No-Session") == "" {
+		sess := sessionOf(t, addr)
+		req.Header.Add("Cookie", sess.cookie)
+		req.Header.Set("X-CSRF-Token", sess.csrf)
+	}
+	req.Header.Del("X-Test-No-Session")
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -193,13 +213,13 @@ func TestStatusAndCommandsOnTCPAndUnixSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	addr := freeAddr(t)
 	box := &fakeBox{}
-	s, err := New(Config{Listen: addr, Socket: sock}, box, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: addr, Socket: sock}), box, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	start(t, s)
 	ctx := context.Background()
-	tc, uc := api.NewHTTPClient("http://"+addr), api.NewUnixClient(sock)
+	tc, uc := tcpClient(t, addr), api.NewUnixClient(sock)
 	for name, c := range map[string]*api.Client{"tcp": tc, "unix": uc} {
 		st, serr := c.Status(ctx)
 		if serr != nil || st.State != api.BoxOnAir || st.Version != "test" {
@@ -398,7 +418,7 @@ func TestHeaderOverLimitIs431(t *testing.T) {
 }
 
 func TestEveryListenerHasTimeouts(t *testing.T) {
-	s, err := New(Config{Listen: "127.0.0.1:0"}, &fakeBox{}, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: "127.0.0.1:0"}), &fakeBox{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +433,7 @@ func TestEveryListenerHasTimeouts(t *testing.T) {
 // connection (and a goroutine) for ever.
 func TestSilentClientIsDisconnected(t *testing.T) {
 	addr := freeAddr(t)
-	s, err := New(Config{Listen: addr}, &fakeBox{}, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: addr}), &fakeBox{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,17 +460,17 @@ func TestSilentClientIsDisconnected(t *testing.T) {
 
 func TestNonLoopbackListenIsRefused(t *testing.T) {
 	for _, listen := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.168.1.10:8080", "example.com:8080", "8080"} {
-		_, err := New(Config{Listen: listen}, &fakeBox{}, zaptest.NewLogger(t))
+		_, err := New(withAuth(t, Config{Listen: listen}), &fakeBox{}, zaptest.NewLogger(t))
 		if err == nil {
 			t.Errorf("api.listen %q accepted", listen)
 			continue
 		}
-		if listen != "8080" && !strings.Contains(err.Error(), "api.listen") || listen != "8080" && !strings.Contains(err.Error(), "only loopback until the web page has authentication") {
+		if listen != "8080" && !strings.Contains(err.Error(), "api.listen") || listen != "8080" && !strings.Contains(err.Error(), "plain HTTP is for loopback only") {
 			t.Errorf("api.listen %q: unclear error %v", listen, err)
 		}
 	}
 	for _, listen := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080", "LocalHost:8080"} {
-		if _, err := New(Config{Listen: listen}, &fakeBox{}, zaptest.NewLogger(t)); err != nil {
+		if _, err := New(withAuth(t, Config{Listen: listen}), &fakeBox{}, zaptest.NewLogger(t)); err != nil {
 			t.Errorf("api.listen %q refused: %v", listen, err)
 		}
 	}
@@ -583,7 +603,7 @@ func TestTakenPortMakesRunFailAndReadyStayOpen(t *testing.T) {
 	}
 	defer func() { _ = taken.Close() }() // only holds the port
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	s, err := New(Config{Listen: taken.Addr().String(), Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: taken.Addr().String(), Socket: sock}), &fakeBox{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +625,7 @@ func TestTakenPortMakesRunFailAndReadyStayOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, s)
-	if _, err := api.NewHTTPClient("http://" + addr).Status(context.Background()); err != nil {
+	if _, err := tcpClient(t, addr).Status(context.Background()); err != nil {
 		t.Fatalf("status after the restart: %v", err)
 	}
 }
@@ -619,7 +639,7 @@ func TestReadyWaitsForEveryListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, other) // holds the socket
-	s, err := New(Config{Listen: freeAddr(t), Socket: sock}, &fakeBox{}, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: freeAddr(t), Socket: sock}), &fakeBox{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,7 +682,7 @@ func TestSocketIsRemovedOnStop(t *testing.T) {
 func TestUplinkEnableDisable(t *testing.T) {
 	box := &fakeBox{}
 	addr := tcpServer(t, box)
-	c := api.NewHTTPClient("http://" + addr)
+	c := tcpClient(t, addr)
 	st, err := c.SetUplink(t.Context(), "cell1", false)
 	if err != nil || st.Name != "cell1" || st.Enabled || st.State != api.UplinkDisabled {
 		t.Fatalf("disable cell1: %+v, %v", st, err)
@@ -693,7 +713,7 @@ func TestUplinkEnableDisable(t *testing.T) {
 func TestAudioSourceForcesAndRefusesUnknownModes(t *testing.T) {
 	box := &fakeBox{}
 	addr := tcpServer(t, box)
-	c := api.NewHTTPClient("http://" + addr)
+	c := tcpClient(t, addr)
 	st, err := c.SetAudioSource(t.Context(), api.AudioBackup)
 	if err != nil || st.Mode != api.AudioBackup {
 		t.Fatalf("force backup: %+v, %v", st, err)
@@ -721,7 +741,7 @@ func TestAudioSourceForcesAndRefusesUnknownModes(t *testing.T) {
 func TestOnAirGoesLiveAndStops(t *testing.T) {
 	box := &fakeBox{}
 	addr := tcpServer(t, box)
-	c := api.NewHTTPClient("http://" + addr)
+	c := tcpClient(t, addr)
 	st, err := c.SetOnAir(t.Context(), false)
 	if err != nil || st.Phase != api.OnAirStopped {
 		t.Fatalf("stop: %+v, %v", st, err)
@@ -746,7 +766,7 @@ func TestOnAirGoesLiveAndStops(t *testing.T) {
 func TestPanelPressUnknownButtonIs404(t *testing.T) {
 	box := &fakeBox{}
 	addr := tcpServer(t, box)
-	c := api.NewHTTPClient("http://" + addr)
+	c := tcpClient(t, addr)
 	res, err := c.PanelPress(t.Context(), "failover", false)
 	if err != nil || res.Action != "failover video" {
 		t.Fatalf("press: %+v, %v", res, err)
@@ -764,7 +784,7 @@ func TestPanelPressUnknownButtonIs404(t *testing.T) {
 func TestMetricsAreServedFromTheStatusAndOnlyByGET(t *testing.T) {
 	box := &fakeBox{}
 	addr := freeAddr(t)
-	s, err := New(Config{Listen: addr, Metrics: metrics.New(box.Status, zaptest.NewLogger(t)).Handler()}, box, zaptest.NewLogger(t))
+	s, err := New(withAuth(t, Config{Listen: addr, Metrics: metrics.New(box.Status, zaptest.NewLogger(t)).Handler()}), box, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,8 @@ type Config struct {
 	Power      Power      `yaml:"power"`
 	Thermal    Thermal    `yaml:"thermal"`
 	Panel      Panel      `yaml:"panel"`
+	Metrics    Metrics    `yaml:"metrics"`
+	Recording  Recording  `yaml:"recording"`
 	// RuntimeDir holds the frame ring and other per-run files (tmpfs).
 	RuntimeDir string `yaml:"runtime_dir"`
 	// AVBinary is the path of the onair-av binary; empty means next to onaird, then $PATH.
@@ -69,6 +71,7 @@ func Defaults() Config {
 		Power:      defaultPower(),
 		Thermal:    defaultThermal(),
 		Panel:      defaultPanel(),
+		Recording:  defaultRecording(),
 		RuntimeDir: "/dev/shm/onair",
 		LogLevel:   LogInfo,
 	}
@@ -242,6 +245,8 @@ func (c Config) Validate() error {
 	c.Output.validate(&p)
 	validateUplinks(&p, c.Uplinks, c.Output.URL.SRTLA)
 	c.API.validate(&p)
+	c.Metrics.validate(&p)
+	c.Recording.validate(&p)
 	c.Supervisor.validate(&p)
 	c.Power.validate(&p, c.Video.BitrateKbps)
 	c.Thermal.validate(&p, c.Video.BitrateKbps)

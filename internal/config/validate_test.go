@@ -72,7 +72,7 @@ func TestAPIListenOnlyOnLoopback(t *testing.T) {
 	}
 	for _, l := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.168.1.10:8080", "box.local:8080", "[fe80::1%eth0]:80"} {
 		_, err := Parse([]byte(good + "api:\n  listen: \"" + l + "\"\n"))
-		if err == nil || !strings.Contains(err.Error(), "api.listen: ") || !strings.Contains(err.Error(), "only loopback addresses until the web page has authentication") {
+		if err == nil || !strings.Contains(err.Error(), "api.listen: ") || !strings.Contains(err.Error(), "plain HTTP is for loopback only") {
 			t.Errorf("%q: %v", l, err)
 		}
 	}

@@ -63,9 +63,10 @@ output:
 api:
   listen: %q
   socket: %q
+  auth_dir: %q
 runtime_dir: %q
 log_level: warn
-`, fps, fps, benchMainSource, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"))
+`, fps, fps, benchMainSource, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"))
 	path := filepath.Join(dir, "onair.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
@@ -75,7 +76,7 @@ log_level: warn
 		return err
 	}
 	defer stop(cmd)
-	b := &box{cmd: cmd, client: api.NewHTTPClient("http://" + listen)}
+	b := &box{cmd: cmd, client: api.NewUnixClient(filepath.Join(dir, "api.sock"))}
 	b.waitFor(30*time.Second, func(st api.Status) bool { return st.Output.State == "connected" })
 	// The silence at main's t=8 s switches (t=11 s), main returns at t=17 s.
 	b.waitFor(40*time.Second, func(st api.Status) bool { return st.Audio.Switches == 2 && st.Audio.Active == "main" })

@@ -236,9 +236,10 @@ output:
 api:
   listen: %q
   socket: %q
+  auth_dir: %q
 runtime_dir: %q
 log_level: warn
-%s`, fps, fps, twins, relockKey, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "run"), extra)
+%s`, fps, fps, twins, relockKey, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"), extra)
 	path = filepath.Join(dir, "onair.yaml")
 	if err = os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return "", "", fmt.Errorf("bench: %w", err)
@@ -253,7 +254,7 @@ func runBox(work, name string, twins bool, relock string, d time.Duration, durin
 	port := freePort("udp")
 	rx, out := startIngest(dir, port)
 	defer stop(rx)
-	path, listen, err := writeBoxConfig(dir, port, twins, relock, "")
+	path, _, err := writeBoxConfig(dir, port, twins, relock, "")
 	check(err)
 
 	t0 := time.Now()
@@ -261,7 +262,7 @@ func runBox(work, name string, twins bool, relock string, d time.Duration, durin
 	cmd.Stderr = nil
 	check(cmd.Start())
 	peak := sampleRSS(cmd.Process.Pid)
-	b := &box{cmd: cmd, client: api.NewHTTPClient("http://" + listen)}
+	b := &box{cmd: cmd, client: api.NewUnixClient(filepath.Join(dir, "api.sock"))}
 	b.waitFor(30*time.Second, func(st api.Status) bool {
 		return st.Output.State == "connected" && (!twins || st.Video.Switch.Locked)
 	})

@@ -47,7 +47,7 @@ func powerBox(dir, extra string) (*box, *exec.Cmd, string, error) {
 	}
 	port := freePort("udp")
 	rx, out := startIngest(dir, port)
-	path, listen, err := writeBoxConfig(dir, port, true, "", extra)
+	path, _, err := writeBoxConfig(dir, port, true, "", extra)
 	if err != nil {
 		stop(rx)
 		return nil, nil, "", err
@@ -57,7 +57,7 @@ func powerBox(dir, extra string) (*box, *exec.Cmd, string, error) {
 		stop(rx)
 		return nil, nil, "", err
 	}
-	b := &box{cmd: cmd, client: api.NewHTTPClient("http://" + listen)}
+	b := &box{cmd: cmd, client: api.NewUnixClient(filepath.Join(dir, "api.sock"))}
 	return b, rx, out, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,13 @@ const maxAnswerBytes = 8 << 20
 type Client struct {
 	hc   *http.Client
 	base string // scheme://host, no trailing slash
+
+	// A session of the web page's authentication (Login): its cookies are
+	// kept here, not in a cookiejar, which would not send the Secure
+	// cookies over plain HTTP on loopback.
+	mu      sync.Mutex
+	cookies map[string]string
+	csrf    string
 }
 
 // NewUnixClient returns a client of the API on the unix socket at path
@@ -155,6 +163,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.mu.Lock()
+	for k, v := range c.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	if c.csrf != "" && method != http.MethodGet {
+		req.Header.Set(CSRFHeader, c.csrf)
+	}
+	c.mu.Unlock()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var ue *url.Error // "Get \"http://localhost/api/status\": …" says it twice
@@ -164,6 +180,20 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }() // only read from: nothing to save
+	if cs := resp.Cookies(); len(cs) > 0 {
+		c.mu.Lock()
+		if c.cookies == nil {
+			c.cookies = map[string]string{}
+		}
+		for _, ck := range cs {
+			if ck.MaxAge < 0 || ck.Value == "" {
+				delete(c.cookies, ck.Name)
+			} else {
+				c.cookies[ck.Name] = ck.Value
+			}
+		}
+		c.mu.Unlock()
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
 		return nil, fmt.Errorf("api: read answer of %s %s: %w", method, path, err)
@@ -177,4 +207,131 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		return nil, se
 	}
 	return b, nil
+}
+
+// The web page's authentication routes that a Client uses (web/auth serves
+// them).
+const (
+	PathSession = "/api/session"
+	PathLogin   = "/api/login"
+	CSRFHeader  = "X-CSRF-Token"
+)
+
+// session is the part of web/auth's SessionInfo a Client needs.
+type session struct {
+	LoggedIn  bool   `json:"logged_in"`
+	CSRFToken string `json:"csrf_token"`
+}
+
+// Login logs the client in to the TCP API with the box's password, as the
+// web page does: the session's cookie and CSRF token then go with every
+// later call. Over the unix socket no login is needed.
+func (c *Client) Login(ctx context.Context, password string) error {
+	b, err := c.do(ctx, http.MethodGet, PathSession, nil)
+	if err != nil {
+		return err
+	}
+	var s session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("api: decode session: %w", err)
+	}
+	c.mu.Lock()
+	c.csrf = s.CSRFToken
+	c.mu.Unlock()
+	body, err := json.Marshal(struct {
+		Password string `json:"password"`
+	}{password})
+	if err != nil {
+		return fmt.Errorf("api: encode login: %w", err)
+	}
+	if b, err = c.do(ctx, http.MethodPost, PathLogin, body); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &s); err != nil || !s.LoggedIn {
+		return fmt.Errorf("api: login: not logged in (%v)", err)
+	}
+	c.mu.Lock()
+	c.csrf = s.CSRFToken
+	c.mu.Unlock()
+	return nil
+}
+
+// Events returns the post-event report (GET /api/events): since is a
+// duration ("2h": the newest part) or an RFC 3339 time, "" for all; after
+// a Seq already seen (0: none).
+func (c *Client) Events(ctx context.Context, since string, after uint64) (EventsResponse, error) {
+	var r EventsResponse
+	q := url.Values{}
+	if since != "" {
+		q.Set("since", since)
+	}
+	if after > 0 {
+		q.Set("after", fmt.Sprint(after))
+	}
+	err := c.get(ctx, PathEvents, q, &r)
+	return r, err
+}
+
+// Logs returns onaird's newest log lines after Seq after, at most n (0: the
+// server's default).
+func (c *Client) Logs(ctx context.Context, after uint64, n int) (LogsResponse, error) {
+	var r LogsResponse
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", fmt.Sprint(after))
+	}
+	if n > 0 {
+		q.Set("n", fmt.Sprint(n))
+	}
+	err := c.get(ctx, PathLogs, q, &r)
+	return r, err
+}
+
+// PathSetupToken and PathPasswd are onairctl's routes of the page's
+// authentication, on the unix socket only (web/auth serves them).
+const (
+	PathSetupToken = "/api/setup-token"
+	PathPasswd     = "/api/passwd"
+)
+
+// SetupToken returns the one-time setup token while the box has no
+// password (GET /api/setup-token, socket only).
+func (c *Client) SetupToken(ctx context.Context) (string, error) {
+	var r struct {
+		Token string `json:"token"`
+	}
+	err := c.get(ctx, PathSetupToken, nil, &r)
+	return r.Token, err
+}
+
+// Passwd sets the page's password without the old one (POST /api/passwd,
+// socket only): SSH to the box is the authentication.
+func (c *Client) Passwd(ctx context.Context, password string) error {
+	var r struct{}
+	return c.post(ctx, PathPasswd, struct {
+		Password string `json:"password"`
+	}{password}, &r)
+}
+
+func (c *Client) get(ctx context.Context, path string, q url.Values, answer any) error {
+	p := path
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	b, err := c.do(ctx, http.MethodGet, p, nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, answer); err != nil {
+		return fmt.Errorf("api: decode answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+// SetRecording starts (true) or stops the local recording (POST
+// /api/recording) and returns its status after.
+func (c *Client) SetRecording(ctx context.Context, on bool) (RecordingStatus, error) {
+	var r RecordingStatus
+	err := c.post(ctx, PathRecording, RecordingRequest{Recording: on}, &r)
+	return r, err
 }

@@ -41,6 +41,12 @@ type Status struct {
 	Power *PowerStatus `json:"power,omitempty"`
 	// Thermal is the CPU temperature, present only when a zone was found.
 	Thermal *ThermalStatus `json:"thermal,omitempty"`
+	// Recording is the local recording, present only when recording.dir
+	// is set.
+	Recording *RecordingStatus `json:"recording,omitempty"`
+	// Page is the web page's listeners and authentication, present when
+	// a TCP listener is configured.
+	Page *PageStatus `json:"page,omitempty"`
 	// Panel is the front panel (GPIO or virtual).
 	Panel *PanelStatus `json:"panel,omitempty"`
 	// Components are onaird's in-process parts under its supervisor

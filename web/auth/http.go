@@ -23,17 +23,17 @@ import (
 
 // The routes. Register serves the page's, RegisterSocket the socket's.
 const (
-	PathSession    = "/api/session"     // GET: SessionInfo
-	PathLogin      = "/api/login"       // POST LoginRequest: SessionInfo
+	PathSession    = api.PathSession    // GET: SessionInfo
+	PathLogin      = api.PathLogin      // POST LoginRequest: SessionInfo
 	PathLogout     = "/api/logout"      // POST {} (or an empty JSON body): SessionInfo
 	PathSetup      = "/api/setup"       // POST SetupRequest: SessionInfo, logged in
 	PathPassword   = "/api/password"    // POST ChangePasswordRequest, with a session
-	PathSetupToken = "/api/setup-token" // GET, socket only: SetupTokenResponse
-	PathPasswd     = "/api/passwd"      // POST PasswdRequest, socket only
+	PathSetupToken = api.PathSetupToken // GET, socket only: SetupTokenResponse
+	PathPasswd     = api.PathPasswd     // POST PasswdRequest, socket only
 )
 
 // CSRFHeader carries the CSRF token of SessionInfo on every POST.
-const CSRFHeader = "X-CSRF-Token"
+const CSRFHeader = api.CSRFHeader
 
 // The cookies. The __Host- prefix makes a browser refuse them unless
 // Secure, Path=/ and without Domain: nothing on another name of the
@@ -334,6 +334,7 @@ func (a *Auth) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	clearCookie(w, SessionCookie)
 	a.log.Info("logged out", zap.Stringer("client", clientKey(r.RemoteAddr)))
+	a.event("logged out", clientKey(r.RemoteAddr).String())
 	writeJSON(w, http.StatusOK, SessionInfo{})
 }
 
@@ -367,6 +368,7 @@ func (a *Auth) handlePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	a.limiter.succeed(key)
 	a.sessions.removeAllBut(sess) // whoever knew the old password is out
+	a.event("password changed on the page; other sessions ended", key.String())
 	writeJSON(w, http.StatusOK, SessionInfo{LoggedIn: true, CSRFToken: sess.csrf})
 }
 
@@ -392,6 +394,7 @@ func (a *Auth) handlePasswd(w http.ResponseWriter, r *http.Request) {
 		a.writePasswordError(w, err)
 		return
 	}
+	a.event("password set over the unix socket (onairctl passwd)", "unix socket")
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -425,9 +428,18 @@ func (a *Auth) failed(w http.ResponseWriter, key netip.Prefix, msg string) {
 	if lock > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(lock.Seconds()))))
 		a.log.Warn(msg+"; client locked out", zap.Stringer("client", key), zap.Duration("lockout", lock))
+		a.event(msg+"; client locked out for "+lock.String(), key.String())
 		return
 	}
 	a.log.Info(msg, zap.Stringer("client", key))
+	a.event(msg, key.String())
+}
+
+// event tells Config.OnEvent, if set.
+func (a *Auth) event(what, client string) {
+	if a.cfg.OnEvent != nil {
+		a.cfg.OnEvent(what, client)
+	}
 }
 
 // startSession creates a session, sets its cookie and answers SessionInfo.
@@ -441,6 +453,7 @@ func (a *Auth) startSession(w http.ResponseWriter, key netip.Prefix, msg string)
 	setCookie(w, SessionCookie, id)
 	clearCookie(w, preSessionCookie)
 	a.log.Info(msg, zap.Stringer("client", key), zap.Bool("evicted_oldest_session", evicted))
+	a.event(msg, key.String())
 	writeJSON(w, http.StatusOK, SessionInfo{LoggedIn: true, CSRFToken: sess.csrf})
 }
 

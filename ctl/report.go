@@ -1,0 +1,246 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"onair/web/api"
+)
+
+// eventsCmd is `onairctl events [--since 2h]`: the post-event report.
+func eventsCmd(socket *string) *cobra.Command {
+	var since string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "events [--since 2h|RFC3339]",
+		Short: "Print the post-event report: failovers, restarts, uplink, power, config and login changes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.EventsResponse, error) {
+				return c.Events(ctx, since, 0)
+			})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			if r.Lost > 0 {
+				fmt.Fprintf(w, "(%d older events are no longer kept)\n", r.Lost)
+			}
+			if len(r.Events) == 0 {
+				_, err = fmt.Fprintln(w, "no events")
+				return err
+			}
+			for _, e := range r.Events {
+				printEvent(w, e)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "", "only the newest part: a duration (2h, 30m) or an RFC 3339 time")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
+	return cmd
+}
+
+func printEvent(w io.Writer, e api.Event) {
+	frame := ""
+	if e.Frame != nil {
+		frame = fmt.Sprintf(" @frame %d", *e.Frame)
+	}
+	subject := ""
+	if e.Subject != "" {
+		subject = " " + e.Subject
+	}
+	fmt.Fprintf(w, "%s  #%-4d %-15s%s%s: %s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Seq, e.Kind, subject, frame, e.Reason)
+}
+
+// logsCmd is `onairctl logs [-f] [-n 100]`: onaird's newest log lines.
+func logsCmd(socket *string) *cobra.Command {
+	var follow bool
+	var n int
+	cmd := &cobra.Command{
+		Use:   "logs [-f] [-n COUNT]",
+		Short: "Print onaird's newest log lines (-f: keep printing new ones until Ctrl-C)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			after := uint64(0)
+			for first := true; ; first = false {
+				count := n
+				if !first {
+					count = 0
+				}
+				r, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.LogsResponse, error) {
+					return c.Logs(ctx, after, count)
+				})
+				if err != nil {
+					return err
+				}
+				if !first && r.Lost > after && len(r.Lines) > 0 && r.Lines[0].Seq > after+1 {
+					fmt.Fprintf(w, "(%d lines missed)\n", r.Lines[0].Seq-after-1)
+				}
+				for _, l := range r.Lines {
+					printLogLine(w, l)
+					after = l.Seq
+				}
+				if !follow {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().IntVarP(&n, "lines", "n", 100, "how many of the newest lines first")
+	return cmd
+}
+
+func printLogLine(w io.Writer, l api.LogLine) {
+	fields := ""
+	if l.Fields != "" {
+		fields = "  " + l.Fields
+	}
+	fmt.Fprintf(w, "%s  %-5s  %s  %s%s\n", l.Time.Local().Format("15:04:05.000"), strings.ToUpper(l.Level), l.Logger, l.Msg, fields)
+}
+
+// recordCmd is `onairctl record start|stop`.
+func recordCmd(socket *string) *cobra.Command {
+	return &cobra.Command{
+		Use:       "record start|stop",
+		Short:     "Start or stop the local recording (the ISO backup); the stream is not touched",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"start", "stop"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var on bool
+			switch args[0] {
+			case "start":
+				on = true
+			case "stop":
+			default:
+				return fmt.Errorf("record %q: say record start or record stop", args[0])
+			}
+			st, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.RecordingStatus, error) {
+				return c.SetRecording(ctx, on)
+			})
+			if err != nil {
+				return err
+			}
+			printRecording(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+}
+
+func printRecording(w io.Writer, r api.RecordingStatus) {
+	fmt.Fprintf(w, "recording  %s (%s) in %s", r.State, r.Reason, r.Dir)
+	if r.File != "" {
+		fmt.Fprintf(w, "  file %s (%d bytes)", r.File, r.FileBytes)
+	} else if r.WaitingKeyframe {
+		fmt.Fprint(w, "  waiting for a keyframe")
+	}
+	fmt.Fprintf(w, "  segments %d  bytes %d", r.Segments, r.Bytes)
+	if r.BytesDropped > 0 {
+		fmt.Fprintf(w, "  DROPPED %d bytes in %d gaps", r.BytesDropped, r.Gaps)
+	}
+	if r.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s", r.LastError)
+	}
+	fmt.Fprintln(w)
+}
+
+// setupTokenCmd is `onairctl setup-token`: the one-time token of the page's
+// first setup (SSH to the box is what proves the right to it).
+func setupTokenCmd(socket *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "setup-token",
+		Short: "Print the web page's one-time setup token (while no password is set)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tok, err := call(cmd.Context(), *socket, (*api.Client).SetupToken)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return err
+		},
+	}
+}
+
+// passwdCmd is `onairctl passwd`: set the page's password without the old
+// one. It asks twice on a terminal; --stdin reads one line (scripts).
+func passwdCmd(socket *string) *cobra.Command {
+	var stdin bool
+	cmd := &cobra.Command{
+		Use:   "passwd [--stdin]",
+		Short: "Set the web page's password (the old one is not needed: SSH is the authentication)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := readPassword(cmd, stdin)
+			if err != nil {
+				return err
+			}
+			if _, err = call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (struct{}, error) {
+				return struct{}{}, c.Passwd(ctx, pw)
+			}); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), "password set: log in to the page with it")
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&stdin, "stdin", false, "read the password from one line of standard input")
+	return cmd
+}
+
+func readPassword(cmd *cobra.Command, stdin bool) (string, error) {
+	in := cmd.InOrStdin()
+	f, isFile := in.(*os.File)
+	if stdin || !isFile || !term.IsTerminal(int(f.Fd())) { //nolint:gosec // a file descriptor fits an int
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("passwd: read: %w", err)
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", errors.New("passwd: no password given")
+		}
+		return pw, nil
+	}
+	fd := int(f.Fd()) //nolint:gosec // a file descriptor fits an int
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(b), err
+	}
+	a, err := ask("new password: ")
+	if err != nil {
+		return "", fmt.Errorf("passwd: %w", err)
+	}
+	b, err := ask("again: ")
+	if err != nil {
+		return "", fmt.Errorf("passwd: %w", err)
+	}
+	if a != b {
+		return "", errors.New("passwd: the two passwords differ; nothing changed")
+	}
+	return a, nil
+}

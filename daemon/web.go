@@ -1,0 +1,143 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+
+	"onair/encoder/tsmux"
+	"onair/events"
+	"onair/internal/logging"
+	"onair/output"
+	"onair/record"
+	"onair/web"
+	"onair/web/api"
+	"onair/web/auth"
+	"onair/web/metrics"
+)
+
+// buildWeb makes the event ring, the page's authentication and the API
+// server. A problem with the authentication (its dir cannot be made) locks
+// the page, never the stream: the socket still serves onairctl.
+func (d *Daemon) buildWeb() error {
+	c := d.cfg.API
+	wcfg := web.Config{Listen: c.Listen, HTTPS: c.HTTPS, Socket: c.Socket, Names: c.Names,
+		Events: d.events, Logs: d.logs,
+		Metrics:       metrics.New(box{d}.Status, d.log.Named("metrics")).Handler(),
+		MetricsListen: d.cfg.Metrics.Listen, MetricsAllow: d.cfg.Metrics.AllowPrefixes()}
+	if c.Listen != "" || c.HTTPS != "" {
+		a, err := auth.New(auth.Config{Dir: c.AuthDir, OnEvent: func(what, client string) {
+			d.events.Add(api.Event{Kind: api.EventLogin, Subject: client, Reason: what})
+		}}, d.log.Named("auth"), d.clock)
+		if err != nil {
+			wcfg.AuthErr = fmt.Errorf("api.auth_dir: %w", err)
+			d.authErr = wcfg.AuthErr
+			d.log.Error("web page locked: its authentication cannot start", zap.Error(wcfg.AuthErr))
+		} else {
+			wcfg.Auth, d.auth = a, a
+			if tok, ok := a.SetupToken(); ok {
+				// To stderr (the journal), never through zap: the log tail
+				// is shown on the page, and the token opens it.
+				fmt.Fprintf(os.Stderr, "onaird: no password is set: the web page offers only setup; setup token: %s (also: onairctl setup-token)\n", tok)
+			}
+			if st, err := a.State(); st == auth.StateLocked {
+				d.log.Error("web page locked: the password file is unusable; set a new password with onairctl passwd", zap.Error(err))
+			}
+		}
+	}
+	if c.HTTPS != "" && wcfg.Auth != nil {
+		cert, err := auth.LoadOrCreateCertificate(auth.CertConfig{Dir: c.AuthDir, Extra: c.Names}, d.log.Named("tls"), d.clock)
+		if err != nil {
+			return fmt.Errorf("api.https: %w", err)
+		}
+		wcfg.Cert, d.cert = cert, cert
+		d.log.Info("https certificate", zap.String("fingerprint", cert.Fingerprint()))
+	} else if c.HTTPS != "" {
+		wcfg.HTTPS = "" // no session without auth: nothing to serve
+	}
+	var err error
+	d.api, err = web.New(wcfg, box{d}, d.log.Named("api"))
+	return err
+}
+
+// withLogTail makes log also keep its lines for the page and onairctl logs.
+func (d *Daemon) withLogTail() {
+	d.logs = logging.NewTail(0)
+	d.log = logging.WithTail(d.log, d.logs)
+	d.events = events.New(0, d.log.Named("events"), d.clock)
+}
+
+// buildRecording makes the recorder when recording.dir is set.
+func (d *Daemon) buildRecording() error {
+	r := d.cfg.Recording
+	if r.Dir == "" {
+		return nil
+	}
+	rec, err := record.New(record.Config{Dir: r.Dir, Segment: r.Segment.D(), AutoStart: r.AutoStart},
+		record.Deps{Log: d.log.Named("recording"), Clock: d.clock})
+	if err != nil {
+		return err
+	}
+	d.rec = rec
+	return nil
+}
+
+// programmeOut is what the programme writes to: the output, and the
+// recorder with the same bytes (Write never blocks; nil: not recording).
+type programmeOut struct {
+	out *output.SRT
+	rec *record.Recorder
+}
+
+var _ tsmux.SessionWriter = programmeOut{}
+
+func (p programmeOut) Session() int { return p.out.Session() }
+
+func (p programmeOut) WriteSession(n int, b []byte) (int, error) {
+	if p.rec != nil && n == p.out.Session() {
+		_, _ = p.rec.Write(b) // never fails: a full queue is counted in its status
+	}
+	return p.out.WriteSession(n, b)
+}
+
+// SetRecording starts or stops the local recording.
+func (b box) SetRecording(ctx context.Context, on bool) (api.RecordingStatus, error) {
+	r := b.d.rec
+	if r == nil {
+		return api.RecordingStatus{}, fmt.Errorf("recording: recording.dir is not configured: %w", web.ErrNotFound)
+	}
+	var err error
+	if on {
+		err = r.Start("operator")
+	} else {
+		err = r.Stop(ctx, "operator")
+	}
+	return r.Status(), err
+}
+
+// pageStatus is the page's listeners and authentication, nil when no TCP
+// listener is configured.
+func (d *Daemon) pageStatus() *api.PageStatus {
+	c := d.cfg.API
+	if c.Listen == "" && c.HTTPS == "" {
+		return nil
+	}
+	ps := &api.PageStatus{Listen: c.Listen, Auth: "unavailable"}
+	if d.cert != nil {
+		ps.HTTPS, ps.Fingerprint = c.HTTPS, d.cert.Fingerprint()
+	}
+	if d.auth == nil {
+		if d.authErr != nil {
+			ps.AuthError = d.authErr.Error()
+		}
+		return ps
+	}
+	st, err := d.auth.State()
+	ps.Auth = st.String()
+	if err != nil {
+		ps.AuthError = err.Error()
+	}
+	return ps
+}
