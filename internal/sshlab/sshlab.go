@@ -163,7 +163,8 @@ type Options struct {
 	// AuthorizedKeys are the keys that may log in (as any user, root in
 	// the tests).
 	AuthorizedKeys []Key
-	// Dir holds config, host key and authorized_keys; empty: a t.TempDir.
+	// Dir holds config, host key and authorized_keys (made if missing);
+	// empty: a t.TempDir.
 	Dir string
 }
 
@@ -195,6 +196,8 @@ func Start(t testing.TB, opts Options) *Server {
 	dir := opts.Dir
 	if dir == "" {
 		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatalf("sshlab: %v", err)
 	}
 	s := &Server{Addr: opts.Addr, t: t, netns: opts.Netns, Config: filepath.Join(dir, "sshd_config")}
 	s.HostKey = GenerateKey(t, dir, "host_ed25519")

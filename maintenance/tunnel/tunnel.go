@@ -156,7 +156,8 @@ func (t *Tunnel) Status() api.TunnelStatus {
 	return t.st
 }
 
-// Changed returns a channel that is closed at the next change of State.
+// Changed returns a channel that is closed at the next change of State,
+// Connects, Sessions or LastError (not of the byte counts).
 func (t *Tunnel) Changed() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -178,10 +179,15 @@ func (t *Tunnel) setState(s api.TunnelState, fn func(*api.TunnelStatus)) {
 	t.changed = make(chan struct{})
 }
 
-func (t *Tunnel) edit(fn func(*api.TunnelStatus)) {
+// edit edits the status under the lock; notify wakes Changed's waiters.
+func (t *Tunnel) edit(notify bool, fn func(*api.TunnelStatus)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fn(&t.st)
+	if notify {
+		close(t.changed)
+		t.changed = make(chan struct{})
+	}
 }
 
 // Run keeps the tunnel open until ctx ends, then closes it and returns nil
@@ -228,8 +234,11 @@ func (t *Tunnel) attempt(ctx context.Context) error {
 	conns := &connSet{m: map[net.Conn]struct{}{}}
 	g.Go(func() error { // teardown: whatever ends first closes everything
 		<-gctx.Done()
-		_ = ln.Close()
+		// The client first: the listener's Close sends a cancel request
+		// that waits behind an unanswered keepalive (x/crypto/ssh holds one
+		// global request at a time), and a dead client fails it at once.
 		_ = client.Close()
+		_ = ln.Close()
 		conns.closeAll()
 		return nil
 	})
@@ -414,6 +423,7 @@ func (t *Tunnel) keepalive(ctx context.Context, client *ssh.Client, g *errgroup.
 			if err != nil {
 				return fmt.Errorf("maintenance.tunnel: keepalive to %s: %w", t.addr, err)
 			}
+			t.log.Debug("keepalive answered", zap.String("target", t.target))
 		case <-tm.Chan():
 			return fmt.Errorf("%w: no reply from %s within %s", ErrKeepalive, t.addr, every)
 		}
@@ -424,8 +434,8 @@ func (t *Tunnel) keepalive(ctx context.Context, client *ssh.Client, g *errgroup.
 // through the limiter until both directions end or ctx ends.
 func (t *Tunnel) forward(ctx context.Context, c net.Conn, conns *connSet) {
 	defer conns.remove(c)
-	t.edit(func(s *api.TunnelStatus) { s.Sessions++ })
-	defer t.edit(func(s *api.TunnelStatus) { s.Sessions-- })
+	t.edit(true, func(s *api.TunnelStatus) { s.Sessions++ })
+	defer t.edit(true, func(s *api.TunnelStatus) { s.Sessions-- })
 	local, err := t.dialLocal(ctx, "tcp", t.cfg.Local)
 	if err != nil {
 		t.log.Warn("tunnelled connection: local unreachable", zap.String("local", t.cfg.Local), zap.Error(err))
@@ -440,7 +450,7 @@ func (t *Tunnel) forward(ctx context.Context, c net.Conn, conns *connSet) {
 	var wg sync.WaitGroup
 	half := func(dst, src net.Conn, count *uint64) {
 		defer wg.Done()
-		_, err := t.lim.copy(ctx, dst, src, func(n int) { t.edit(func(*api.TunnelStatus) { *count += uint64(n) }) })
+		_, err := t.lim.copy(ctx, dst, src, func(n int) { t.edit(false, func(*api.TunnelStatus) { *count += uint64(n) }) })
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && err == nil {
 			_ = cw.CloseWrite()
 			return
