@@ -244,3 +244,29 @@ func TestKeyTheMaintenanceHostDoesNotAcceptIsRefused(t *testing.T) {
 		t.Fatalf("status %+v, want refused naming the host, user and key", st)
 	}
 }
+
+// The rate limit sits on the tunnel's real path: a bulk upload through it
+// cannot beat rate_kbps (a lower bound on the time only, which no slow
+// machine can break).
+func TestBulkCopyThroughTheTunnelIsHeldToRateKbps(t *testing.T) {
+	l := newLiveLab(t)
+	l.cfg.RateKbps = 800 // 100 000 B/s
+	tun := l.run(t)
+	waitStatus(t, tun, liveWait, func(s api.TunnelStatus) bool { return s.State == api.TunnelUp })
+	const size = 300_000
+	t0 := time.Now()
+	out, err := l.throughTunnel(t, "head", "-c", strconv.Itoa(size), "/dev/zero")
+	took := time.Since(t0)
+	if err != nil || len(out) != size {
+		t.Fatalf("ssh: %v: %d bytes, want %d", err, len(out), size)
+	}
+	st := tun.Status()
+	rate := float64(st.BytesIn+st.BytesOut) / took.Seconds()
+	t.Logf("%d bytes in %s through the tunnel: %.0f B/s (limit 100000 B/s, burst %.0f B)", st.BytesIn+st.BytesOut, took.Round(time.Millisecond), rate, tun.lim.burst)
+	if st.BytesOut < size {
+		t.Fatalf("only %d bytes came out of the box", st.BytesOut)
+	}
+	if minTook := time.Duration(float64(size-int(tun.lim.burst)) / 100_000 * float64(time.Second)); took < minTook {
+		t.Fatalf("%d bytes in %s: faster than rate_kbps allows (at least %s)", size, took, minTook)
+	}
+}
