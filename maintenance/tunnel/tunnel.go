@@ -17,6 +17,9 @@
 // every keepalive; no reply within keepalive counts as a dead connection.
 // On any failure everything is closed and the tunnel is tried again after
 // a doubling, jittered backoff that resets once a tunnel stayed up a minute.
+// After an outage without a clean close the maintenance host's old session
+// still holds remote_port until its own sshd notices (ClientAliveInterval
+// there): until then the forward request is denied and the tunnel retries.
 //
 // It uses golang.org/x/crypto/ssh, the SSH library of the Go field (and of
 // the tools this firmware is modelled on), with x/crypto/ssh/knownhosts for
