@@ -13,6 +13,8 @@ set -euo pipefail
 #                           libasound2-plugins (ALSA "pulse" PCM type; internal/pulselab)
 #   power tests and demo:   nut-server (upsd, dummy-ups), nut-client (upsc, for people),
 #                           dbus (dbus-daemon: a private system bus with a test logind)
+#   maintenance tunnel:     openssh-server (sshd: internal/sshlab runs its own), openssh-client
+#                           (ssh, ssh-keygen: keys and the through-the-tunnel login)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -21,6 +23,7 @@ PKGS=(
   iproute2 nftables
   pulseaudio pulseaudio-utils libasound2-plugins
   nut-server nut-client dbus
+  openssh-server openssh-client
 )
 
 missing=()
