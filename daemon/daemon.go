@@ -87,13 +87,13 @@ type Daemon struct {
 	sel           *audio.Selector
 	chains        [2]*child // the audio chains by audio.Chain, nil when not configured
 	api           *web.Server
-	events        *events.Ring       // the post-event report
-	logs          *logging.Tail      // onaird's newest log lines, for the page and onairctl logs
-	auth          *auth.Auth         // the page's authentication, nil when no TCP listener (or it failed)
-	authErr       error              // why auth is nil although a TCP listener is configured
-	cert          *auth.Certificate  // the HTTPS certificate, nil without api.https
-	rec           *record.Recorder   // the local recording, nil when recording.dir is not set
-	queue         *link.Queue // encoder links → twins
+	events        *events.Ring      // the post-event report
+	logs          *logging.Tail     // onaird's newest log lines, for the page and onairctl logs
+	auth          *auth.Auth        // the page's authentication, nil when no TCP listener (or it failed)
+	authErr       error             // why auth is nil although a TCP listener is configured
+	cert          *auth.Certificate // the HTTPS certificate, nil without api.https
+	rec           *record.Recorder  // the local recording, nil when recording.dir is not set
+	queue         *link.Queue       // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained
 	links         *supervisor.Group // the uplinks (bond): stopped after the output, so its tail gets out
