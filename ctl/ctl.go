@@ -118,6 +118,13 @@ func printStatus(w io.Writer, st api.Status) error {
 	if r := st.Recording; r != nil {
 		printRecording(w, *r)
 	}
+	if tn := st.Tunnel; tn != nil {
+		fmt.Fprintf(w, "tunnel   %s  %s  remote port %d  connects %d  sessions %d", tn.State, tn.Target, tn.RemotePort, tn.Connects, tn.Sessions)
+		if tn.LastError != "" && tn.State != api.TunnelUp {
+			fmt.Fprintf(w, "  last error: %s", tn.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	if p := st.Page; p != nil {
 		fmt.Fprintf(w, "page     auth %s", p.Auth)
 		if p.Listen != "" {

@@ -48,6 +48,7 @@ import (
 	"onair/internal/runlock"
 	"onair/internal/version"
 	"onair/live"
+	"onair/maintenance/tunnel"
 	"onair/output"
 	"onair/power"
 	"onair/power/thermal"
@@ -93,6 +94,8 @@ type Daemon struct {
 	authErr       error             // why auth is nil although a TCP listener is configured
 	cert          *auth.Certificate // the HTTPS certificate, nil without api.https
 	rec           *record.Recorder  // the local recording, nil when recording.dir is not set
+	tunnel        *tunnel.Tunnel    // the maintenance tunnel, nil when not configured (or it cannot start)
+	tunnelErr     error             // why tunnel is nil although configured
 	queue         *link.Queue       // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained
@@ -326,6 +329,9 @@ func (d *Daemon) buildComponents() error {
 		return err
 	}
 	if err = d.buildPanel(); err != nil {
+		return err
+	}
+	if err = d.buildTunnel(); err != nil {
 		return err
 	}
 	if d.rec != nil {

@@ -49,6 +49,7 @@ func (b box) Status() api.Status {
 		st.Recording = &rs
 	}
 	st.Page = d.pageStatus()
+	st.Tunnel = d.tunnelStatus()
 	st.State = api.BoxOnAir
 	switch {
 	case st.OnAir.Phase == api.OnAirStopped:

@@ -50,6 +50,8 @@ type Config struct {
 	Panel      Panel      `yaml:"panel"`
 	Metrics    Metrics    `yaml:"metrics"`
 	Recording  Recording  `yaml:"recording"`
+	// Maintenance is remote maintenance: the reverse SSH tunnel.
+	Maintenance Maintenance `yaml:"maintenance"`
 	// RuntimeDir holds the frame ring and other per-run files (tmpfs).
 	RuntimeDir string `yaml:"runtime_dir"`
 	// AVBinary is the path of the onair-av binary; empty means next to onaird, then $PATH.
@@ -247,6 +249,7 @@ func (c Config) Validate() error {
 	c.API.validate(&p)
 	c.Metrics.validate(&p)
 	c.Recording.validate(&p)
+	c.Maintenance.validate(&p)
 	c.Supervisor.validate(&p)
 	c.Power.validate(&p, c.Video.BitrateKbps)
 	c.Thermal.validate(&p, c.Video.BitrateKbps)

@@ -47,6 +47,9 @@ type Status struct {
 	// Page is the web page's listeners and authentication, present when
 	// a TCP listener is configured.
 	Page *PageStatus `json:"page,omitempty"`
+	// Tunnel is the reverse SSH maintenance tunnel, present only when
+	// maintenance.tunnel is set.
+	Tunnel *TunnelStatus `json:"tunnel,omitempty"`
 	// Panel is the front panel (GPIO or virtual).
 	Panel *PanelStatus `json:"panel,omitempty"`
 	// Components are onaird's in-process parts under its supervisor
