@@ -48,6 +48,16 @@ func Diff(prev, cur *api.Status) []api.Event {
 			add(api.EventThermal, "", nil, "cool again: %.1f °C", c.MaxC)
 		}
 	}
+	if p, c := prev.Tunnel, cur.Tunnel; c != nil && p != nil && (p.State == api.TunnelUp) != (c.State == api.TunnelUp) {
+		why := string(c.State)
+		if c.State != api.TunnelUp && c.LastError != "" {
+			why += ": " + c.LastError
+		}
+		add(api.EventTunnel, c.Target, nil, "%s → %s", p.State, why)
+	}
+	if p, c := prev.Recording, cur.Recording; c != nil && p != nil && p.State != c.State {
+		add(api.EventRecording, c.Dir, nil, "%s → %s: %s", p.State, c.State, c.Reason)
+	}
 	return evs
 }
 

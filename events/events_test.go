@@ -186,3 +186,16 @@ func TestWatchTakesTheFirstSnapshotAsTheBaseline(t *testing.T) {
 		t.Errorf("ring %+v; want exactly the one restart", evs)
 	}
 }
+
+func TestRecordingStoppedByAFullDiskAndTunnelDownAreEvents(t *testing.T) {
+	prev, cur := status(), status()
+	prev.Recording = &api.RecordingStatus{State: api.RecordingRecording, Dir: "/rec"}
+	cur.Recording = &api.RecordingStatus{State: api.RecordingStopped, Dir: "/rec", Reason: "disk full: write x: no space left on device"}
+	prev.Tunnel = &api.TunnelStatus{State: api.TunnelUp, Target: "box@studio:22"}
+	cur.Tunnel = &api.TunnelStatus{State: api.TunnelBackoff, Target: "box@studio:22", LastError: "keepalive: no reply"}
+	evs := Diff(&prev, &cur)
+	if len(evs) != 2 || evs[0].Kind != api.EventTunnel || !strings.Contains(evs[0].Reason, "up → backoff: keepalive: no reply") ||
+		evs[1].Kind != api.EventRecording || !strings.Contains(evs[1].Reason, "recording → stopped: disk full") {
+		t.Errorf("events %+v", evs)
+	}
+}
