@@ -13,6 +13,7 @@ set -euo pipefail
 #                           libasound2-plugins (ALSA "pulse" PCM type; internal/pulselab)
 #   power tests and demo:   nut-server (upsd, dummy-ups), nut-client (upsc, for people),
 #                           dbus (dbus-daemon: a private system bus with a test logind)
+#   web page browser test:  chromium (headless, driven by chromedp in web/page)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -21,6 +22,7 @@ PKGS=(
   iproute2 nftables
   pulseaudio pulseaudio-utils libasound2-plugins
   nut-server nut-client dbus
+  chromium
 )
 
 missing=()

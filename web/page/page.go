@@ -101,6 +101,12 @@ const (
 	// WriteTimeout bounds each write of a stream: a client that takes
 	// longer to take a few kilobytes is gone or stuck, and is dropped.
 	WriteTimeout = 5 * time.Second
+	// MaxAge ends a stream that long after it opened. The browser
+	// reconnects at once, and so passes the session check again: a stream
+	// does not outlive a logout or an expired session by more than this,
+	// and an open page keeps its session alive (auth.Config.SessionIdle
+	// is longer).
+	MaxAge = 5 * time.Minute
 	// ReplayEvents is how many of the newest events a stream sends first
 	// when the browser has seen none (no Last-Event-ID).
 	ReplayEvents = 50

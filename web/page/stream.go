@@ -24,8 +24,9 @@ import (
 //	: keepalive     every KeepAlive
 //
 // It ends when the request's context ends (client gone, server shutdown),
-// when a write takes longer than WriteTimeout, or when a subscription is
-// cut off for falling behind (the browser reconnects with Last-Event-ID).
+// when a write takes longer than WriteTimeout, when a subscription is cut
+// off for falling behind, or after MaxAge; the browser reconnects with
+// Last-Event-ID and misses nothing the ring still holds.
 func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	if n := p.streams.Add(1); n > int64(p.cfg.MaxStreams) {
 		p.streams.Add(-1)
@@ -35,6 +36,9 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.streams.Add(-1)
+	log := p.log.With(zap.String("client", r.RemoteAddr))
+	log.Debug("stream opened", zap.Uint64("last_event_id", lastEventID(r)))
+	defer log.Debug("stream ended")
 
 	rc := http.NewResponseController(w)
 	// The server's WriteTimeout would cut every stream after 10 s; each
@@ -42,7 +46,7 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 	deadlines := true
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
 		deadlines = false
-		p.log.Warn("stream: cannot clear the write deadline: the server's WriteTimeout will cut the stream (the browser reconnects)",
+		log.Warn("stream: cannot clear the write deadline: the server's WriteTimeout will cut the stream (the browser reconnects)",
 			zap.Error(err))
 	}
 
@@ -90,6 +94,8 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	maxAge := p.clock.NewTimer(MaxAge)
+	defer maxAge.Stop()
 	tick := p.clock.NewTicker(p.cfg.Interval)
 	defer tick.Stop()
 	keep := p.clock.NewTicker(KeepAlive)
@@ -99,9 +105,12 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-maxAge.Chan():
+			log.Debug("stream: MaxAge reached: ending, the browser reconnects through the session check")
+			return
 		case e, ok := <-evCh:
 			if !ok {
-				p.log.Debug("stream: events subscription cut off: ending, the browser reconnects")
+				log.Debug("stream: events subscription cut off: ending, the browser reconnects")
 				return
 			}
 			if e.Seq <= lastEvent {
@@ -111,7 +120,7 @@ func (p *Page) stream(w http.ResponseWriter, r *http.Request) {
 			s.sendEvent(e)
 		case l, ok := <-logCh:
 			if !ok {
-				p.log.Debug("stream: log subscription cut off: ending, the browser reconnects")
+				log.Debug("stream: log subscription cut off: ending, the browser reconnects")
 				return
 			}
 			if l.Seq <= lastLog {

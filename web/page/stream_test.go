@@ -189,7 +189,7 @@ func (l *fakeLogs) Subscribe() (<-chan api.LogLine, func()) {
 func (l *fakeLogs) add(msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	x := api.LogLine{Seq: uint64(len(l.lines) + 1), Level: "info", Logger: "onaird", Msg: msg}
+	x := api.LogLine{Seq: uint64(len(l.lines) + 1), Time: time.Now(), Level: "info", Logger: "onaird", Msg: msg}
 	l.lines = append(l.lines, x)
 	for _, ch := range l.subs {
 		ch <- x
@@ -236,13 +236,13 @@ func newRig(t *testing.T, cfg Config) *rig {
 	return r
 }
 
-// tick advances the clock by one Interval once the stream's two tickers
-// (Interval and KeepAlive) wait on it.
+// tick advances the clock by one Interval once the stream's timers
+// (Interval, KeepAlive, MaxAge) wait on it.
 func (r *rig) tick(t *testing.T, streams int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := r.clock.BlockUntilContext(ctx, 2*streams); err != nil {
+	if err := r.clock.BlockUntilContext(ctx, 3*streams); err != nil {
 		t.Fatalf("the stream's tickers: %v", err)
 	}
 	r.clock.Advance(DefaultInterval)
@@ -420,7 +420,7 @@ func TestStreamSendsAKeepaliveWhenIdle(t *testing.T) {
 	c.next(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := r.clock.BlockUntilContext(ctx, 2); err != nil {
+	if err := r.clock.BlockUntilContext(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
 	r.clock.Advance(KeepAlive)
@@ -435,4 +435,20 @@ func TestStreamSendsAKeepaliveWhenIdle(t *testing.T) {
 			t.Fatal("no keepalive comment")
 		}
 	}
+}
+
+// A stream must not outlive a logout: it ends after MaxAge, and the
+// browser's reconnect goes through auth.Require again.
+func TestStreamEndsAfterMaxAge(t *testing.T) {
+	r := newRig(t, Config{})
+	c := openStream(t, r.srv.URL, nil)
+	c.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := r.clock.BlockUntilContext(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(MaxAge)
+	c.waitEnded(t)
+	r.handlerReturned(t)
 }

@@ -52,6 +52,7 @@
   function fmtTime(t) {
     const d = new Date(t);
     if (isNaN(d)) return str(t);
+    if (d.getUTCFullYear() < 2000) return ''; // Go's zero time: not known
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   }
   const fixed = (v, n) => (num(v) === null ? '' : v.toFixed(n));
@@ -157,6 +158,7 @@
   }
 
   $('logout').addEventListener('click', async () => {
+    closeStream();
     try {
       await onair.post('/api/logout', {});
     } catch (e) {
@@ -197,8 +199,10 @@
       return;
     }
     ask('Set the video bitrate cap to ' + kbps + ' kb/s? Too low hurts the picture, too high the uplinks.',
-      'Set ' + kbps + ' kb/s', () => act('Bitrate', '/api/video/bitrate', { kbps }, (r) =>
-        'Bitrate ' + (r && r.result === 'ceiling' ? 'ceiling ' : '') + str(r && r.kbps) + ' kb/s.'));
+      'Set ' + kbps + ' kb/s', () => act('Bitrate', '/api/video/bitrate', { kbps }, (r) => {
+        $('bitrate').value = '';
+        return 'Bitrate ' + (r && r.result === 'ceiling' ? 'ceiling ' : '') + str(r && r.kbps) + ' kb/s.';
+      }));
   });
 
   for (const b of document.querySelectorAll('[data-mode]')) {
@@ -250,16 +254,16 @@
     fo.hidden = names.length < 2;
     if (names.length >= 2) {
       const target = otherEncoder(sw);
-      fo.textContent = sw.failover_pending ? 'Failover pending → ' + sw.failover_pending : 'Failover video → ' + target;
+      fo.textContent = sw.failover_pending ? 'Pending: ' + sw.failover_pending : 'Fail over to ' + target;
       fo.className = 'btn' + (sw.locked === false ? ' warn' : '');
     }
 
     const bond = obj(st.bond);
     const br = bond && obj(bond.bitrate) ? bond.bitrate : null;
     const video = obj(st.video) || {};
-    let now = br ? fmtKbps(br.kbps) + (br.abr ? ' (adaptive ' + fmtKbps(br.min_kbps) + '–' + fmtKbps(br.max_kbps) + ')' : '')
+    const now = br ? fmtKbps(br.kbps) + (br.abr ? ' · adaptive ' + fmtKbps(br.min_kbps) + '–' + fmtKbps(br.max_kbps) : '')
       : num(video.bitrate_kbps) ? fmtKbps(video.bitrate_kbps) : '';
-    $('bitrate-now').textContent = now ? 'now ' + now : '';
+    $('bitrate-now').textContent = now ? '· now ' + now : '';
 
     const rec = obj(st.recording);
     show('rec-row', !!rec);
@@ -465,9 +469,10 @@
       badge(n._state, words(u.state), badgeClass(u.state));
       badge(n._carry, u.carrying ? 'carrying' : '', 'good');
       const used = fmtBytes(u.bytes_sent) + (num(u.cap_bytes) ? ' of ' + fmtBytes(u.cap_bytes) : '');
+      const live = u.state === 'up' || u.carrying; // a link that is not up has no RTT or loss to show
       kv(n._kv, [
-        ['RTT', num(u.rtt_ms) !== null ? fixed(u.rtt_ms, 0) + ' ms' : ''],
-        ['loss', num(u.loss_pct) !== null ? fixed(u.loss_pct, 1) + ' %' : ''],
+        ['RTT', live && num(u.rtt_ms) !== null ? fixed(u.rtt_ms, 0) + ' ms' : ''],
+        ['loss', live && num(u.loss_pct) !== null ? fixed(u.loss_pct, 1) + ' %' : ''],
         ['throughput', fmtKbps(u.throughput_kbps)],
         ['data used', used],
         ['policy', words(u.policy)],
@@ -643,17 +648,31 @@
     f(v);
   };
 
+  let es = null;
+
+  // closeStream ends the stream before the page goes (log out, another
+  // page): a page kept in the back/forward cache would keep it open.
+  function closeStream() {
+    if (es) es.close();
+    es = null;
+  }
+  window.addEventListener('pagehide', closeStream);
+  window.addEventListener('pageshow', (ev) => { if (ev.persisted && !es) connect(); });
+
   function connect() {
-    const es = new EventSource('/api/stream');
-    es.addEventListener('status', parse(onStatus));
-    es.addEventListener('event', parse(onEvent));
-    es.addEventListener('log', parse(onLog));
-    es.addEventListener('open', () => setLink(true));
-    es.addEventListener('error', async () => {
+    closeStream();
+    const me = new EventSource('/api/stream');
+    es = me;
+    me.addEventListener('status', parse(onStatus));
+    me.addEventListener('event', parse(onEvent));
+    me.addEventListener('log', parse(onLog));
+    me.addEventListener('open', () => setLink(true));
+    me.addEventListener('error', async () => {
+      if (es !== me) return;
       setLink(false);
-      if (es.readyState !== EventSource.CLOSED) return; // the browser reconnects itself
+      if (me.readyState !== EventSource.CLOSED) return; // the browser reconnects itself
       // Refused (401, 503): ask the session, then try again.
-      es.close();
+      closeStream();
       try {
         const s = await onair.session();
         if (!s.logged_in) {
@@ -661,7 +680,7 @@
           return;
         }
       } catch (_) { /* the box is unreachable: retry below */ }
-      setTimeout(connect, 3000);
+      setTimeout(() => { if (!es) connect(); }, 3000);
     });
   }
 
