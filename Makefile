@@ -13,10 +13,11 @@ PUREGO  := ./cmd/onaird ./cmd/onairctl ./cmd/onair-ingest
 # internal/netlab builds network namespaces and measures shaped traffic;
 # internal/pulselab runs a PulseAudio server and captures its sinks in real time;
 # internal/nutlab and power/nut run NUT's real upsd and dummy-ups (seconds per state);
-# internal/sshlab and maintenance/tunnel run real sshd in network namespaces.
-LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/ ./bond/uplink/ ./bond/sender/ ./internal/netlab/ ./internal/pulselab/ ./internal/nutlab/ ./power/nut/ ./internal/sshlab/ ./maintenance/tunnel/
+# internal/sshlab and maintenance/tunnel run real sshd in network namespaces;
+# web/page drives a headless chromium through the page (a few seconds).
+LIVE_RACE := ./output/ ./ingest/ ./cmd/onair-ingest/ ./internal/fault/ ./bond/uplink/ ./bond/sender/ ./internal/netlab/ ./internal/pulselab/ ./internal/nutlab/ ./power/nut/ ./internal/sshlab/ ./maintenance/tunnel/ ./web/page/
 LIVE      := ./encoder/av/ ./e2e/
-LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab -e /internal/nutlab -e /power/nut -e /internal/sshlab -e /maintenance/tunnel
+LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab -e /internal/nutlab -e /power/nut -e /internal/sshlab -e /maintenance/tunnel -e /web/page
 GOLANGCI_LINT := bin/golangci-lint
 
 .PHONY: help deps build run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean

@@ -15,6 +15,7 @@ set -euo pipefail
 #                           dbus (dbus-daemon: a private system bus with a test logind)
 #   maintenance tunnel:     openssh-server (sshd: internal/sshlab runs its own), openssh-client
 #                           (ssh, ssh-keygen: keys and the through-the-tunnel login)
+#   web page browser test:  chromium (headless, driven by chromedp in web/page)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -24,6 +25,7 @@ PKGS=(
   pulseaudio pulseaudio-utils libasound2-plugins
   nut-server nut-client dbus
   openssh-server openssh-client
+  chromium
 )
 
 missing=()
