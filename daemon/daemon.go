@@ -57,6 +57,7 @@ import (
 	"onair/supervisor"
 	"onair/web"
 	"onair/web/auth"
+	"onair/web/page"
 )
 
 // Daemon is a running onaird.
@@ -92,6 +93,7 @@ type Daemon struct {
 	logs          *logging.Tail     // onaird's newest log lines, for the page and onairctl logs
 	auth          *auth.Auth        // the page's authentication, nil when no TCP listener (or it failed)
 	authErr       error             // why auth is nil although a TCP listener is configured
+	page          *page.Page        // the web page, nil when no TCP listener
 	cert          *auth.Certificate // the HTTPS certificate, nil without api.https
 	rec           *record.Recorder  // the local recording, nil when recording.dir is not set
 	tunnel        *tunnel.Tunnel    // the maintenance tunnel, nil when not configured (or it cannot start)

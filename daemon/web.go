@@ -16,6 +16,7 @@ import (
 	"onair/web/api"
 	"onair/web/auth"
 	"onair/web/metrics"
+	"onair/web/page"
 )
 
 // buildWeb makes the event ring, the page's authentication and the API
@@ -28,7 +29,12 @@ func (d *Daemon) buildWeb() error {
 		Metrics:       metrics.New(box{d}.Status, d.log.Named("metrics")).Handler(),
 		MetricsListen: d.cfg.Metrics.Listen, MetricsAllow: d.cfg.Metrics.AllowPrefixes()}
 	if c.Listen != "" || c.HTTPS != "" {
-		a, err := auth.New(auth.Config{Dir: c.AuthDir, OnEvent: func(what, client string) {
+		p, err := page.New(page.Config{Status: box{d}.Status, Events: d.events, Logs: d.logs}, d.log.Named("page"), d.clock)
+		if err != nil {
+			return err
+		}
+		wcfg.Page, d.page = p, p
+		a, err := auth.New(auth.Config{Dir: c.AuthDir, Public: page.Public(), OnEvent: func(what, client string) {
 			d.events.Add(api.Event{Kind: api.EventLogin, Subject: client, Reason: what})
 		}}, d.log.Named("auth"), d.clock)
 		if err != nil {
@@ -124,7 +130,7 @@ func (d *Daemon) pageStatus() *api.PageStatus {
 	if c.Listen == "" && c.HTTPS == "" {
 		return nil
 	}
-	ps := &api.PageStatus{Listen: c.Listen, Auth: "unavailable"}
+	ps := &api.PageStatus{Listen: c.Listen, Auth: "unavailable", Streams: d.page.Streams()}
 	if d.cert != nil {
 		ps.HTTPS, ps.Fingerprint = c.HTTPS, d.cert.Fingerprint()
 	}

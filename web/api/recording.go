@@ -76,4 +76,6 @@ type PageStatus struct {
 	// Fingerprint is the SHA-256 fingerprint of the HTTPS certificate: what
 	// the crew compares with the browser's warning the first time.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Streams are the pages open now (their live streams).
+	Streams int `json:"streams"`
 }
