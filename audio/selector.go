@@ -329,6 +329,32 @@ func (s *Selector) SetMode(m api.AudioMode) error {
 	return nil
 }
 
+// SetThresholds changes the silence level, how long silence lasts before
+// the other chain takes over, how long the preferred chain must be healthy
+// to return, and the lateness bound, live (onairctl config apply): the
+// mode, the chains' history and what is playing are kept. A value out of
+// range is refused with nothing changed.
+func (s *Selector) SetThresholds(silenceDBFS float64, silenceAfter, returnAfter, lateAfter time.Duration) error {
+	s.mu.Lock()
+	c := s.cfg
+	s.mu.Unlock()
+	c.SilenceDBFS, c.SilenceAfter, c.ReturnAfter, c.LateAfter = silenceDBFS, silenceAfter, returnAfter, lateAfter
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	frames := func(d time.Duration) uint64 {
+		return max(1, uint64(d.Seconds()*float64(c.Clock.Num)/float64(c.Clock.Den)+0.5))
+	}
+	s.mu.Lock()
+	s.cfg = c
+	s.silenceFrames, s.returnFrames = frames(c.SilenceAfter), frames(c.ReturnAfter)
+	s.mu.Unlock()
+	s.log.Info("audio thresholds", zap.Float64("silence_dbfs", silenceDBFS), zap.Duration("silence_after", silenceAfter),
+		zap.Duration("return_after", returnAfter), zap.Duration("late_after", lateAfter))
+	s.poke()
+	return nil
+}
+
 // Run plays frames as they come and at their deadlines until ctx is done
 // (nil). Only Run writes to the Sink, so the order is the index order.
 func (s *Selector) Run(ctx context.Context) error {

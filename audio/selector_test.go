@@ -346,3 +346,34 @@ func TestRandomChainBehaviourNeverPlaysAnIndexTwice(t *testing.T) {
 		})
 	}
 }
+
+// config apply of the audio thresholds: silence_after shortened live takes
+// effect for the next silence, with no frame lost; a bad value is refused
+// and changes nothing.
+func TestThresholdsChangedLiveApplyToTheNextSilence(t *testing.T) {
+	r := newRig(t, Config{})
+	r.feed(100, 200, always(tone))
+	if err := r.s.SetThresholds(-60, time.Second, 2*time.Second, 250*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.s.SetThresholds(5, time.Second, time.Second, time.Second); err == nil {
+		t.Fatal("a silence threshold above 0 dBFS was accepted")
+	}
+	quiet, back := uint64(300), uint64(600)
+	r.feed(200, 1000, func(i uint64) *wire.AudioLevels {
+		if i >= quiet && i < back {
+			return &silence
+		}
+		return &tone
+	})
+	runs := r.continuous()
+	if len(runs) != 3 || runs[1].chain != "backup" {
+		t.Fatalf("runs %v: want main, backup, main", runs)
+	}
+	if sw := runs[1].i - quiet; sw < frames(time.Second)-2 || sw > frames(time.Second)+2 {
+		t.Errorf("backup took over %d frames into the silence, want %d (silence_after now 1 s)", sw, frames(time.Second))
+	}
+	if ret := runs[2].i - back; ret < frames(2*time.Second)-2 || ret > frames(2*time.Second)+2 {
+		t.Errorf("main returned after %d frames, want %d (return_after now 2 s)", ret, frames(2*time.Second))
+	}
+}

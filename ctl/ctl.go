@@ -55,7 +55,7 @@ func Root() *cobra.Command {
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
 	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket),
 		liveCmd(&socket), stopCmd(&socket), powerCmd(&socket), panelCmd(&socket), eventsCmd(&socket), logsCmd(&socket),
-		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), versionCmd())
+		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), restartCmd(&socket), configCmd(&socket), versionCmd())
 	return root
 }
 

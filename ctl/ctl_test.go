@@ -326,3 +326,23 @@ func (b *fakeBox) SetRecording(_ context.Context, on bool) (api.RecordingStatus,
 	b.st.Recording.Reason = "operator"
 	return *b.st.Recording, nil
 }
+
+func (b *fakeBox) Restart(name string, force bool) (api.RestartResult, error) {
+	switch name {
+	case "encoder-b":
+		return api.RestartResult{Name: name, Kind: "child"}, nil
+	case "output":
+		if !force {
+			return api.RestartResult{}, errors.New("restart output: it reconnects the stream (the viewers see a break): say --yes")
+		}
+		return api.RestartResult{Name: name, Kind: "component"}, nil
+	}
+	return api.RestartResult{}, fmt.Errorf("restart %q: no such child or component: %w", name, web.ErrNotFound)
+}
+
+func (b *fakeBox) ApplyConfig(_ context.Context, raw []byte, dryRun bool) (api.ConfigResult, error) {
+	if strings.Contains(string(raw), "gop: -1") {
+		return api.ConfigResult{}, fmt.Errorf("video.gop: -1: must be 1..600: %w", web.ErrInvalid)
+	}
+	return api.ConfigResult{DryRun: dryRun, Live: []string{"video.bitrate_kbps"}, Restart: []string{"video.gop"}}, nil
+}

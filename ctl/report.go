@@ -244,3 +244,76 @@ func readPassword(cmd *cobra.Command, stdin bool) (string, error) {
 	}
 	return a, nil
 }
+
+// restartCmd is `onairctl restart NAME [--yes]`: one child or component,
+// the stream kept.
+func restartCmd(socket *string) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "restart CHILD|COMPONENT [--yes]",
+		Short: "Restart one child (encoder-a, capture, audio-backup…) or component (recording, tunnel…), the stream kept",
+		Long: "Restart one child process or in-process component; onairctl status lists them. An encoder's restart is\n" +
+			"hitless while the twins are locked. The output and the uplinks (bond) reconnect the stream when restarted:\n" +
+			"they need --yes. The cadence is vital and cannot be restarted.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.RestartResult, error) {
+				return c.Restart(ctx, args[0], yes)
+			})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s restarted\n", r.Kind, r.Name)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "also when the restart reconnects the stream (output, bond)")
+	return cmd
+}
+
+// configCmd is `onairctl config validate|apply FILE`.
+func configCmd(socket *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config validate|apply FILE",
+		Short: "Check a configuration file against the running box, or apply it (live keys now, the rest at the next restart)",
+	}
+	run := func(dryRun bool) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			raw, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
+			r, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.ConfigResult, error) {
+				return c.ApplyConfig(ctx, raw, dryRun)
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			w := cmd.OutOrStdout()
+			verb, later := "applied live", "saved; take effect when onaird restarts"
+			if dryRun {
+				verb, later = "would apply live", "would need a restart of onaird"
+				fmt.Fprintf(w, "%s: valid\n", args[0])
+			}
+			if len(r.Live) == 0 && len(r.Restart) == 0 {
+				_, err = fmt.Fprintln(w, "no change from the running configuration")
+				return err
+			}
+			if len(r.Live) > 0 {
+				fmt.Fprintf(w, "%s: %s\n", verb, strings.Join(r.Live, ", "))
+			}
+			if len(r.Restart) > 0 {
+				fmt.Fprintf(w, "%s: %s\n", later, strings.Join(r.Restart, ", "))
+			}
+			if r.Saved != "" {
+				fmt.Fprintf(w, "saved to %s\n", r.Saved)
+			}
+			return nil
+		}
+	}
+	cmd.AddCommand(&cobra.Command{Use: "validate FILE", Short: "Check FILE (every bad key named); change nothing",
+		Args: cobra.ExactArgs(1), RunE: run(true)})
+	cmd.AddCommand(&cobra.Command{Use: "apply FILE", Short: "Apply FILE atomically: refused whole if a key is bad; live keys change without a gap",
+		Args: cobra.ExactArgs(1), RunE: run(false)})
+	return cmd
+}

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +128,30 @@ func TestSetupTokenThenPasswdFromStdinSetsThePassword(t *testing.T) {
 	root.SetArgs([]string{"--socket", sock, "passwd"})
 	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "too short") {
 		t.Errorf("a short password: %v; want refused naming the rule", err)
+	}
+}
+
+func TestConfigValidateAndApplyPrintWhatChangesAndABadKeyIsOneLine(t *testing.T) {
+	sock := serveFull(t, &fakeBox{}, nil, nil, nil)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("video:\n  bitrate_kbps: 3000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("video:\n  gop: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(sock, "config", "validate", good)
+	if err != nil || !strings.Contains(out, "valid") || !strings.Contains(out, "would apply live: video.bitrate_kbps") || !strings.Contains(out, "would need a restart of onaird: video.gop") {
+		t.Errorf("validate: %v\n%s", err, out)
+	}
+	if out, err = run(sock, "config", "apply", good); err != nil || !strings.Contains(out, "applied live: video.bitrate_kbps") {
+		t.Errorf("apply: %v\n%s", err, out)
+	}
+	if _, err = run(sock, "config", "apply", bad); err == nil || err.Error() != bad+": video.gop: -1: must be 1..600: invalid" {
+		t.Errorf("apply of a bad file: %v", err)
+	}
+	if _, err = run(sock, "config", "validate", filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("validate of a missing file: %v", err)
 	}
 }

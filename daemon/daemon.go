@@ -62,7 +62,15 @@ import (
 
 // Daemon is a running onaird.
 type Daemon struct {
-	cfg     config.Config
+	// ConfigPath is the file config apply saves to; set it before Run
+	// ("": config apply changes the running box only).
+	ConfigPath string
+
+	cfg config.Config
+	// running is the configuration as applied (cfg plus config apply's
+	// live changes), guarded by cfgMu; cfg stays what onaird started with.
+	cfgMu   sync.Mutex
+	running config.Config
 	log     *zap.Logger
 	clock   clockwork.Clock
 	av      string
@@ -89,16 +97,16 @@ type Daemon struct {
 	sel           *audio.Selector
 	chains        [2]*child // the audio chains by audio.Chain, nil when not configured
 	api           *web.Server
-	events        *events.Ring      // the post-event report
-	logs          *logging.Tail     // onaird's newest log lines, for the page and onairctl logs
-	auth          *auth.Auth        // the page's authentication, nil when no TCP listener (or it failed)
-	authErr       error             // why auth is nil although a TCP listener is configured
-	page          *page.Page        // the web page, nil when no TCP listener
-	cert          *auth.Certificate // the HTTPS certificate, nil without api.https
-	rec           *record.Recorder  // the local recording, nil when recording.dir is not set
-	tunnel        *tunnel.Tunnel    // the maintenance tunnel, nil when not configured (or it cannot start)
-	tunnelErr     error             // why tunnel is nil although configured
-	queue         *link.Queue       // encoder links → twins
+	events        *events.Ring                    // the post-event report
+	logs          *logging.Tail                   // onaird's newest log lines, for the page and onairctl logs
+	auth          *auth.Auth                      // the page's authentication, nil when no TCP listener (or it failed)
+	authErr       error                           // why auth is nil although a TCP listener is configured
+	page          *page.Page                      // the web page, nil when no TCP listener
+	cert          *auth.Certificate               // the HTTPS certificate, nil without api.https
+	rec           atomic.Pointer[record.Recorder] // the local recording, nil when recording.dir is not set (config apply may replace it)
+	tunnel        *tunnel.Tunnel                  // the maintenance tunnel, nil when not configured (or it cannot start)
+	tunnelErr     error                           // why tunnel is nil although configured
+	queue         *link.Queue                     // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained
 	links         *supervisor.Group // the uplinks (bond): stopped after the output, so its tail gets out
@@ -120,7 +128,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, clock: clockwork.NewRealClock(), av: av, queue: link.NewQueue(1024, 64<<20)}
+	d := &Daemon{cfg: cfg, running: cfg, log: log, clock: clockwork.NewRealClock(), av: av, queue: link.NewQueue(1024, 64<<20)}
 	d.withLogTail()
 	log = d.log
 	names := []string{"encoder-a"}
@@ -142,7 +150,7 @@ func New(cfg config.Config, log *zap.Logger) (*Daemon, error) {
 	if err = d.buildRecording(); err != nil {
 		return nil, err
 	}
-	if d.prog, err = tsmux.NewProgramme(pcfg, programmeOut{d.out, d.rec}, log.Named("programme"), ring.MonotonicNs); err != nil {
+	if d.prog, err = tsmux.NewProgramme(pcfg, programmeOut{d.out, d}, log.Named("programme"), ring.MonotonicNs); err != nil {
 		return nil, err
 	}
 	if err = d.buildLive(); err != nil {
@@ -336,10 +344,12 @@ func (d *Daemon) buildComponents() error {
 	if err = d.buildTunnel(); err != nil {
 		return err
 	}
-	if d.rec != nil {
+	if d.recorder() != nil {
 		// In the tail: it gets the stream's last bytes, and closes its
-		// segment after them.
-		if err = d.tail.Add(supervisor.ComponentSpec{Name: "recording", Run: d.rec.Run, Backoff: backoff}); err != nil {
+		// segment after them. config apply may replace the recorder and
+		// restart this component: Run reads it at every start.
+		run := func(ctx context.Context) error { return d.recorder().Run(ctx) }
+		if err = d.tail.Add(supervisor.ComponentSpec{Name: "recording", Run: run, Backoff: backoff}); err != nil {
 			return err
 		}
 	}

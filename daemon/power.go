@@ -95,8 +95,8 @@ func (a powerActions) Shed(on bool, reason string) error {
 // closes the recording's segment (synced) before the power goes.
 func (a powerActions) EndStream(ctx context.Context, reason string) error {
 	_, err := a.d.live.Stop(ctx, reason)
-	if a.d.rec != nil {
-		if rerr := a.d.rec.Stop(ctx, reason); rerr != nil && err == nil {
+	if r := a.d.recorder(); r != nil {
+		if rerr := r.Stop(ctx, reason); rerr != nil && err == nil {
 			err = fmt.Errorf("recording: %w", rerr)
 		}
 	}

@@ -44,8 +44,8 @@ func (b box) Status() api.Status {
 		ts := d.thermal.Status()
 		st.Thermal = &ts
 	}
-	if d.rec != nil {
-		rs := d.rec.Status()
+	if r := d.recorder(); r != nil {
+		rs := r.Status()
 		st.Recording = &rs
 	}
 	st.Page = d.pageStatus()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -12,6 +13,7 @@ import (
 	"onair/internal/logging"
 	"onair/output"
 	"onair/record"
+	"onair/supervisor"
 	"onair/web"
 	"onair/web/api"
 	"onair/web/auth"
@@ -86,15 +88,18 @@ func (d *Daemon) buildRecording() error {
 	if err != nil {
 		return err
 	}
-	d.rec = rec
+	d.rec.Store(rec)
 	return nil
 }
 
+// recorder is the local recording, nil when recording.dir is not set.
+func (d *Daemon) recorder() *record.Recorder { return d.rec.Load() }
+
 // programmeOut is what the programme writes to: the output, and the
-// recorder with the same bytes (Write never blocks; nil: not recording).
+// recorder with the same bytes (Write never blocks; none: not recording).
 type programmeOut struct {
 	out *output.SRT
-	rec *record.Recorder
+	d   *Daemon
 }
 
 var _ tsmux.SessionWriter = programmeOut{}
@@ -102,15 +107,15 @@ var _ tsmux.SessionWriter = programmeOut{}
 func (p programmeOut) Session() int { return p.out.Session() }
 
 func (p programmeOut) WriteSession(n int, b []byte) (int, error) {
-	if p.rec != nil && n == p.out.Session() {
-		_, _ = p.rec.Write(b) // never fails: a full queue is counted in its status
+	if r := p.d.recorder(); r != nil && n == p.out.Session() {
+		_, _ = r.Write(b) // never fails: a full queue is counted in its status
 	}
 	return p.out.WriteSession(n, b)
 }
 
 // SetRecording starts or stops the local recording.
 func (b box) SetRecording(ctx context.Context, on bool) (api.RecordingStatus, error) {
-	r := b.d.rec
+	r := b.d.recorder()
 	if r == nil {
 		return api.RecordingStatus{}, fmt.Errorf("recording: recording.dir is not configured: %w", web.ErrNotFound)
 	}
@@ -146,4 +151,33 @@ func (d *Daemon) pageStatus() *api.PageStatus {
 		ps.AuthError = err.Error()
 	}
 	return ps
+}
+
+// interrupting are the components whose restart reconnects the stream.
+var interrupting = map[string]bool{"output": true, "bond": true}
+
+// Restart restarts one child (its process group is killed and a new
+// instance starts at once) or one in-process component.
+func (b box) Restart(name string, force bool) (api.RestartResult, error) {
+	d := b.d
+	for _, c := range d.children {
+		if c.sup.Status().Name == name {
+			c.sup.Restart(0, "operator: onairctl restart")
+			return api.RestartResult{Name: name, Kind: "child"}, nil // its event comes from the status
+		}
+	}
+	if interrupting[name] && !force {
+		return api.RestartResult{}, fmt.Errorf("restart %s: it reconnects the stream (the viewers see a break): say --yes", name)
+	}
+	for _, g := range []*supervisor.Group{d.front, d.tail, d.links} {
+		err := g.Restart(name, "operator: onairctl restart")
+		if errors.Is(err, supervisor.ErrUnknownComponent) {
+			continue
+		}
+		if err != nil {
+			return api.RestartResult{}, err
+		}
+		return api.RestartResult{Name: name, Kind: "component"}, nil
+	}
+	return api.RestartResult{}, fmt.Errorf("restart %q: no such child or component (onairctl status lists them): %w", name, web.ErrNotFound)
 }

@@ -272,3 +272,79 @@ next:
 	}
 	return -1
 }
+
+// config apply is atomic: a bad file is refused with the key named and the
+// box untouched; a good one changes the bitrate live (the twins stay
+// locked, no gap) and saves the file, listing what waits for a restart.
+// onairctl restart brings one encoder back, the stream kept, and refuses
+// the vital cadence and an output restart without --yes.
+func TestConfigApplyAndRestartOnARunningBoxCostNoFrame(t *testing.T) {
+	port, out, rx := independentReceiver(t)
+	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true, gop: 30})
+	st := b.waitFor(t, 20*time.Second, "locked", func(st api.Status) bool { return connected(st) && locked(st) })
+	path := filepath.Join(filepath.Dir(b.socket), "onair.yaml")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad, good := filepath.Join(dir, "bad.yaml"), filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(orig), "gop: 30", "gop: -5", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(strings.Replace(string(orig), "bitrate_kbps: 4000", "bitrate_kbps: 2500", 1), "stall_after: 500ms", "stall_after: 600ms", 1)
+	if err := os.WriteFile(good, []byte(next), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := onairctl(t, b, "", "config", "apply", bad)
+	if err == nil || !strings.Contains(err.Error(), "video.gop") {
+		t.Fatalf("apply of a bad file: %v %s; want refused naming video.gop", err, res)
+	}
+	if now, _ := os.ReadFile(path); string(now) != string(orig) {
+		t.Error("a refused config changed the file")
+	}
+	if res, err = onairctl(t, b, "", "config", "validate", good); err != nil || !strings.Contains(res, "would apply live: video.bitrate_kbps") {
+		t.Errorf("validate: %v\n%s", err, res)
+	}
+	if st, _ = b.status(t); st.Video.BitrateKbps != 4000 {
+		t.Errorf("bitrate %d after a refused apply and a validate; want 4000", st.Video.BitrateKbps)
+	}
+	res, err = onairctl(t, b, "", "config", "apply", good)
+	if err != nil || !strings.Contains(res, "applied live: video.bitrate_kbps") || !strings.Contains(res, "video.stall_after") {
+		t.Fatalf("apply: %v\n%s", err, res)
+	}
+	st = b.waitFor(t, 10*time.Second, "2500 kbit/s, still locked", func(st api.Status) bool { return st.Video.BitrateKbps == 2500 && locked(st) })
+	if now, _ := os.ReadFile(path); string(now) != next {
+		t.Error("the applied config was not saved")
+	}
+	if res, err = onairctl(t, b, "", "events"); err != nil || !strings.Contains(res, "applied: live video.bitrate_kbps; at the next restart video.stall_after") || !strings.Contains(res, "refused: video.gop") {
+		t.Errorf("events: %v\n%s", err, res)
+	}
+
+	other := "encoder-a"
+	if st.Video.Switch.Active == other {
+		other = "encoder-b"
+	}
+	pid := b.child(t, other).PID
+	if res, err = onairctl(t, b, "", "restart", other); err != nil || !strings.Contains(res, "child "+other+" restarted") {
+		t.Fatalf("restart %s: %v %s", other, err, res)
+	}
+	b.waitFor(t, 30*time.Second, other+" replaced and relocked", replaced(other, pid, true))
+	if _, err = onairctl(t, b, "", "restart", "cadence"); err == nil || !strings.Contains(err.Error(), "vital") {
+		t.Errorf("restart cadence: %v", err)
+	}
+	if _, err = onairctl(t, b, "", "restart", "output"); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("restart output without --yes: %v", err)
+	}
+	if _, err = onairctl(t, b, "", "restart", "nosuch"); err == nil || !strings.Contains(err.Error(), "no such child or component") {
+		t.Errorf("restart nosuch: %v", err)
+	}
+	if res, err = onairctl(t, b, "", "restart", "events"); err != nil || !strings.Contains(res, "component events restarted") {
+		t.Errorf("restart events: %v %s", err, res)
+	}
+	time.Sleep(time.Second)
+	b.stop(t, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	rx.stop(t, 5*time.Second)
+	noGap(t, out)
+}

@@ -65,6 +65,10 @@ type Group struct {
 type component struct {
 	spec ComponentSpec
 	st   ComponentStatus
+	// cancel ends the current run (nil between runs); restart, when set,
+	// is why Restart asked for it.
+	cancel  context.CancelFunc
+	restart string
 }
 
 // NewGroup makes an empty group. A nil log discards; a nil clock is real.
@@ -135,9 +139,27 @@ func (g *Group) loop(ctx context.Context, c *component) error {
 	log := g.log.With(zap.String("component", c.spec.Name))
 	failures := 0
 	for {
+		runCtx, cancel := context.WithCancel(ctx)
 		g.set(c, func(st *ComponentStatus) { st.State = StateRunning })
+		g.mu.Lock()
+		c.cancel = cancel
+		g.mu.Unlock()
 		started := g.clock.Now()
-		err := runSafe(ctx, c.spec.Run)
+		err := runSafe(runCtx, c.spec.Run)
+		cancel()
+		g.mu.Lock()
+		c.cancel = nil
+		why := c.restart
+		c.restart = ""
+		g.mu.Unlock()
+		if why != "" && ctx.Err() == nil {
+			log.Info("component restarted on request", zap.String("reason", why), zap.NamedError("run_returned", err))
+			g.set(c, func(st *ComponentStatus) {
+				st.LastError = "restarted: " + why
+				st.Restarts++
+			})
+			continue // at once: a requested restart is not a failure
+		}
 		if ctx.Err() != nil {
 			g.set(c, func(st *ComponentStatus) { st.State = StateStopped })
 			return nil
@@ -191,6 +213,34 @@ func (g *Group) set(c *component, f func(st *ComponentStatus)) {
 	if c.st.State != prev {
 		c.st.Since = g.clock.Now()
 	}
+}
+
+// ErrUnknownComponent is wrapped by Restart's error for a name not in the
+// group.
+var ErrUnknownComponent = errors.New("supervisor: no such component")
+
+// Restart ends the named component's current run (its ctx is cancelled)
+// and starts it again at once, without backoff; reason ends up in its
+// LastError. A vital component is refused: its end would stop the box. A
+// component in backoff starts at its timer, as before.
+func (g *Group) Restart(name, reason string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.comps {
+		if c.spec.Name != name {
+			continue
+		}
+		if c.spec.Vital {
+			return fmt.Errorf("supervisor: %s is vital: restarting it would stop the box", name)
+		}
+		if c.cancel == nil {
+			return fmt.Errorf("supervisor: %s is not running (%s)", name, c.st.State)
+		}
+		c.restart = reason
+		c.cancel()
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownComponent, name)
 }
 
 // Status returns every component's state, in the order they were added.

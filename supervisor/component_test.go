@@ -144,3 +144,38 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// onairctl restart COMPONENT: the component runs again at once, without
+// backoff and without counting a failure; the vital one and unknown names
+// are refused, and nothing else is touched.
+func TestRestartRequestRunsTheComponentAgainAtOnce(t *testing.T) {
+	g := NewGroup(nil, clockwork.NewFakeClock())
+	var runs atomic.Int32
+	must(t, g.Add(ComponentSpec{Name: "cadence", Vital: true, Run: func(ctx context.Context) error { <-ctx.Done(); return nil }}))
+	must(t, g.Add(ComponentSpec{Name: "recording", Backoff: Backoff{Initial: time.Hour, Max: time.Hour}, Run: func(ctx context.Context) error {
+		runs.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
+	}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	waitComponent(t, g, "recording", func(st ComponentStatus) bool { return st.State == StateRunning && runs.Load() == 1 })
+	if err := g.Restart("recording", "operator: onairctl restart"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitComponent(t, g, "recording", func(st ComponentStatus) bool { return runs.Load() == 2 && st.State == StateRunning })
+	if st.Restarts != 1 || st.LastError != "restarted: operator: onairctl restart" {
+		t.Errorf("after a restart: %+v", st)
+	}
+	if err := g.Restart("cadence", "x"); err == nil || !strings.Contains(err.Error(), "vital") {
+		t.Errorf("restart of the vital component: %v", err)
+	}
+	if err := g.Restart("nope", "x"); !errors.Is(err, ErrUnknownComponent) {
+		t.Errorf("restart of an unknown component: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -64,6 +64,11 @@ func quote(s string) string {
 // fetch as text/plain or a form type without asking first) and carry at most
 // api.MaxBodyBytes (413).
 func route(mux *http.ServeMux, path, method string, h handler) {
+	routeN(mux, path, method, api.MaxBodyBytes, h)
+}
+
+// routeN is route with a body limit of its own.
+func routeN(mux *http.ServeMux, path, method string, limit int64, h handler) {
 	allow := method
 	if method == http.MethodGet {
 		allow = "GET, HEAD"
@@ -81,7 +86,7 @@ func route(mux *http.ServeMux, path, method string, h handler) {
 				writeError(w, http.StatusUnsupportedMediaType, "web: POST "+path+": Content-Type must be application/json")
 				return
 			}
-			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBodyBytes))
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			var tooBig *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooBig):

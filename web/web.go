@@ -73,7 +73,18 @@ type Box interface {
 	// status after. An error wrapping ErrNotFound (recording.dir is not
 	// set) is answered 404, any other (it cannot start: the reason) 409.
 	SetRecording(ctx context.Context, on bool) (api.RecordingStatus, error)
+	// Restart restarts one child or component by name, the stream kept.
+	// An error wrapping ErrNotFound is answered 404, any other 409.
+	Restart(name string, force bool) (api.RestartResult, error)
+	// ApplyConfig validates raw YAML and, unless dryRun, applies what can
+	// change live and saves it. An error wrapping ErrInvalid (it does not
+	// validate: the key named, nothing changed) is answered 400, any other
+	// 409.
+	ApplyConfig(ctx context.Context, raw []byte, dryRun bool) (api.ConfigResult, error)
 }
+
+// ErrInvalid is wrapped by a Box error about input that does not validate.
+var ErrInvalid = errors.New("invalid")
 
 // ErrNotFound is wrapped by a Box error about something that does not exist
 // (an unknown uplink, no bonding configured).
@@ -220,6 +231,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	route(mux, api.PathOnAir, http.MethodPost, s.setOnAir)
 	route(mux, api.PathPanelPress, http.MethodPost, s.panelPress)
 	route(mux, api.PathRecording, http.MethodPost, s.setRecording)
+	route(mux, api.PathRestart, http.MethodPost, s.restart)
+	routeN(mux, api.PathConfig, http.MethodPost, api.MaxConfigBytes, s.applyConfig)
 	if s.cfg.Events != nil {
 		route(mux, api.PathEvents, http.MethodGet, s.events)
 	}
@@ -601,6 +614,44 @@ func (s *Server) setRecording(w http.ResponseWriter, r *http.Request, body []byt
 		writeError(w, http.StatusConflict, err.Error())
 	default:
 		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// restart takes {"name": NAME, "force": bool}.
+func (s *Server) restart(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req api.RestartRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"name": NAME, "force": true|false}: `+err.Error())
+		return
+	}
+	res, err := s.box.Restart(req.Name, req.Force)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// applyConfig takes {"yaml": TEXT, "dry_run": bool}.
+func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req api.ConfigRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"yaml": TEXT, "dry_run": true|false}: `+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), stopTimeout)
+	defer cancel()
+	res, err := s.box.ApplyConfig(ctx, []byte(req.YAML), req.DryRun)
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, res)
 	}
 }
 

@@ -802,3 +802,23 @@ func TestMetricsAreServedFromTheStatusAndOnlyByGET(t *testing.T) {
 		t.Fatalf("GET /metrics without metrics: %d", code)
 	}
 }
+
+func (b *fakeBox) Restart(name string, force bool) (api.RestartResult, error) {
+	switch name {
+	case "encoder-b":
+		return api.RestartResult{Name: name, Kind: "child"}, nil
+	case "output":
+		if !force {
+			return api.RestartResult{}, errors.New("restart output: it reconnects the stream (the viewers see a break): say --yes")
+		}
+		return api.RestartResult{Name: name, Kind: "component"}, nil
+	}
+	return api.RestartResult{}, fmt.Errorf("restart %q: no such child or component: %w", name, ErrNotFound)
+}
+
+func (b *fakeBox) ApplyConfig(_ context.Context, raw []byte, dryRun bool) (api.ConfigResult, error) {
+	if strings.Contains(string(raw), "gop: -1") {
+		return api.ConfigResult{}, fmt.Errorf("video.gop: -1: must be 1..600: %w", ErrInvalid)
+	}
+	return api.ConfigResult{DryRun: dryRun, Live: []string{"video.bitrate_kbps"}}, nil
+}

@@ -47,6 +47,7 @@ func main() {
 		log.Error("cannot start", zap.Error(err))
 		os.Exit(2)
 	}
+	d.ConfigPath = *path
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := d.Run(ctx); err != nil {

@@ -335,3 +335,19 @@ func (c *Client) SetRecording(ctx context.Context, on bool) (RecordingStatus, er
 	err := c.post(ctx, PathRecording, RecordingRequest{Recording: on}, &r)
 	return r, err
 }
+
+// Restart restarts one child or component (POST /api/restart).
+func (c *Client) Restart(ctx context.Context, name string, force bool) (RestartResult, error) {
+	var r RestartResult
+	err := c.post(ctx, PathRestart, RestartRequest{Name: name, Force: force}, &r)
+	return r, err
+}
+
+// ApplyConfig validates (dryRun) or applies a whole configuration (POST
+// /api/config). A configuration that does not validate is a *StatusError
+// with Code 400 naming the key.
+func (c *Client) ApplyConfig(ctx context.Context, yaml []byte, dryRun bool) (ConfigResult, error) {
+	var r ConfigResult
+	err := c.post(ctx, PathConfig, ConfigRequest{YAML: string(yaml), DryRun: dryRun}, &r)
+	return r, err
+}

@@ -81,3 +81,52 @@ const (
 type Error struct {
 	Error string `json:"error"`
 }
+
+// PathRestart restarts one child process or in-process component on POST
+// with a RestartRequest, the stream kept: 200 with a RestartResult, 404 for
+// an unknown name, 409 when refused (the vital cadence; the output or the
+// uplinks without Force: their restart reconnects the stream).
+const PathRestart = "/api/restart"
+
+// RestartRequest is the body of POST /api/restart.
+type RestartRequest struct {
+	Name string `json:"name"`
+	// Force allows a restart that interrupts the stream (output, bond).
+	Force bool `json:"force,omitempty"`
+}
+
+// RestartResult answers POST /api/restart.
+type RestartResult struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // "child" or "component"
+}
+
+// PathConfig validates (DryRun) or applies a whole configuration on POST
+// with a ConfigRequest (at most MaxConfigBytes): 200 with a ConfigResult;
+// 400 with the bad key named when it does not validate, the running
+// configuration unchanged.
+const PathConfig = "/api/config"
+
+// MaxConfigBytes bounds the body of POST /api/config.
+const MaxConfigBytes = 256 << 10
+
+// ConfigRequest is the body of POST /api/config.
+type ConfigRequest struct {
+	YAML   string `json:"yaml"`
+	DryRun bool   `json:"dry_run,omitempty"` // validate and say what would change, change nothing
+}
+
+// ConfigResult answers POST /api/config.
+type ConfigResult struct {
+	DryRun bool `json:"dry_run"`
+	// Live are the keys that changed and were (or, in a dry run, would be)
+	// applied without a restart: the bitrate cap, the audio thresholds,
+	// the recording.
+	Live []string `json:"live"`
+	// Restart are the keys that changed and take effect only when onaird
+	// restarts (they are saved).
+	Restart []string `json:"restart"`
+	// Saved is the file the configuration was written to ("" in a dry run
+	// or when onaird has no file).
+	Saved string `json:"saved,omitempty"`
+}

@@ -1,0 +1,41 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestChangedNamesEveryKeyThatDiffersAndNothingElse(t *testing.T) {
+	base := `version: 1
+video:
+  source: "lavfi:testsrc2=size=1280x720:rate=30"
+  bitrate_kbps: 4000
+audio:
+  main:
+    source: "lavfi:sine=frequency=1000:sample_rate=48000"
+output:
+  url: "srt://127.0.0.1:9000?latency=200&passphrase=0123456789ab"
+`
+	a, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Changed(a, a); err != nil || len(got) != 0 {
+		t.Fatalf("Changed(a, a) = %v, %v; want nothing", got, err)
+	}
+	next := strings.Replace(base, "bitrate_kbps: 4000", "bitrate_kbps: 3000\n  gop: 30", 1)
+	next = strings.Replace(next, "latency=200", "latency=400", 1) + "  \naudio_x: 1\n"
+	next = strings.Replace(next, "  \naudio_x: 1\n", "recording:\n  dir: /rec\n", 1)
+	b, err := Parse([]byte(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Changed(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "output.url recording.dir video.bitrate_kbps video.gop"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Changed = %v; want %s", got, want)
+	}
+}
