@@ -32,7 +32,12 @@ func serveFull(t *testing.T, box web.Box, ring *events.Ring, tail *logging.Tail,
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
 	<-s.Ready()
 	return sock
 }

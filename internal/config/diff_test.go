@@ -20,8 +20,8 @@ output:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := Changed(a, a); err != nil || len(got) != 0 {
-		t.Fatalf("Changed(a, a) = %v, %v; want nothing", got, err)
+	if same, serr := Changed(a, a); serr != nil || len(same) != 0 {
+		t.Fatalf("Changed(a, a) = %v, %v; want nothing", same, serr)
 	}
 	next := strings.Replace(base, "bitrate_kbps: 4000", "bitrate_kbps: 3000\n  gop: 30", 1)
 	next = strings.Replace(next, "latency=200", "latency=400", 1) + "  \naudio_x: 1\n"

@@ -232,7 +232,7 @@ func (c *Client) Login(ctx context.Context, password string) error {
 		return err
 	}
 	var s session
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err = json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("api: decode session: %w", err)
 	}
 	c.mu.Lock()
@@ -247,8 +247,11 @@ func (c *Client) Login(ctx context.Context, password string) error {
 	if b, err = c.do(ctx, http.MethodPost, PathLogin, body); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, &s); err != nil || !s.LoggedIn {
-		return fmt.Errorf("api: login: not logged in (%v)", err)
+	if err = json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("api: decode login: %w", err)
+	}
+	if !s.LoggedIn {
+		return errors.New("api: login: the answer says not logged in")
 	}
 	c.mu.Lock()
 	c.csrf = s.CSRFToken
