@@ -104,6 +104,11 @@ why_not_bonded() {
   if [ ! -x bin/nsforward ]; then echo "bin/nsforward is missing (make run builds it)"; return; fi
 }
 
+# setup_token: the page's one-time setup token, or what to do instead.
+setup_token() {
+  $CTL setup-token 2>/dev/null || echo "none: a password is set ($CTL passwd sets a new one)"
+}
+
 # wait_api SECONDS: until onaird answers on its unix socket, or it exits.
 wait_api() {
   local i
@@ -132,7 +137,7 @@ plain() {
   cat <<MSG
 
   onair demo is on air (plain SRT, not bonded${1:+: $1}).
-    status (JSON):  http://127.0.0.1:8080/api/status
+    web page:       http://127.0.0.1:8080/   (first time: setup with the token $(setup_token))
     status (CLI):   $CTL status
     failover:       $CTL failover video
     audio:          $CTL audio          (main 1 kHz, backup 440 Hz: both run all the time)
@@ -143,6 +148,8 @@ plain() {
     heat the CPU:   echo 86000 > /tmp/onair-demo/thermal/thermal_zone0/temp   (bitrate capped; cool: echo 60000 > …)
     stop / go live: $CTL stop --yes   /   $CTL live
     front panel:    $CTL panel        (press: $CTL panel press failover)
+    events:         $CTL events --since 1h     (logs: $CTL logs -f)
+    ISO recording:  /tmp/onair-demo/recordings (1 min segments; $CTL record stop / start)
     recording:      $(pwd)/out/received.ts (written by onair-ingest on srt://127.0.0.1:9000)
   Press Ctrl-C to stop.
 
@@ -181,7 +188,8 @@ bonded() {
   onair demo is on air, bonded over three emulated uplinks (lab $BOX → $STUDIO):
   wired 20 Mbit/s and cell1 5 Mbit/s share the load, cell2 3 Mbit/s is a backup
   capped at 500 MB; onair-ingest -srtla :5000 in $STUDIO records the stream.
-    status (page):  $page
+    web page:       $page
+                    (first time: setup with the token $(setup_token))
     status (CLI):   $CTL status
     uplinks:        $CTL uplinks
     cut a link:     $LABSH cut wired      (one link dies, nothing lost: watch uplinks,
@@ -197,6 +205,8 @@ bonded() {
     heat the CPU:   echo 86000 > /tmp/onair-demo/thermal/thermal_zone0/temp   (bitrate capped; cool: echo 60000 > …)
     stop / go live: $CTL stop --yes   /   $CTL live
     front panel:    $CTL panel        (press: $CTL panel press failover)
+    events:         $CTL events --since 1h     (logs: $CTL logs -f)
+    ISO recording:  /tmp/onair-demo/recordings (1 min segments; $CTL record stop / start)
     the lab:        $LABSH status
     recording:      $(pwd)/out/received.ts (report: out/report.json, rewritten every second)
   Press Ctrl-C to stop (onaird, then the receiver, then the lab).
