@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	dto "github.com/prometheus/client_model/go"
 
 	"onair/internal/testutil"
 	"onair/web/api"
@@ -54,7 +53,7 @@ func TestOnairctlOverTheSocketAndThePagesLoginOnARunningBox(t *testing.T) {
 	}
 	page := api.NewHTTPClient("http://" + b.listen)
 	var se *api.StatusError
-	if _, err := page.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+	if _, err = page.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
 		t.Fatalf("the page's status without a session: %v; want 401", err)
 	}
 	tok, err := onairctl(t, b, "", "setup-token")
@@ -67,13 +66,13 @@ func TestOnairctlOverTheSocketAndThePagesLoginOnARunningBox(t *testing.T) {
 		t.Errorf("page status %+v; want auth setup", st.Page)
 	}
 	const password = "the show must go on 42"
-	if res, err := onairctl(t, b, password+"\n", "passwd", "--stdin"); err != nil || !strings.Contains(res, "password set") {
-		t.Fatalf("passwd: %v %s", err, res)
+	if res, perr := onairctl(t, b, password+"\n", "passwd", "--stdin"); perr != nil || !strings.Contains(res, "password set") {
+		t.Fatalf("passwd: %v %s", perr, res)
 	}
-	if err := page.Login(ctx, "not the password"); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+	if err = page.Login(ctx, "not the password"); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
 		t.Errorf("a wrong password: %v; want 401", err)
 	}
-	if err := page.Login(ctx, password); err != nil {
+	if err = page.Login(ctx, password); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	if st, err = page.Status(ctx); err != nil || st.Page == nil || st.Page.Auth != "ready" {
