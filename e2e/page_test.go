@@ -179,7 +179,9 @@ func TestPageInChromiumAgainstARunningBox(t *testing.T) {
 
 	// The phone's first screen, for docs/ and for a look.
 	do("top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); document.getElementById("msg").hidden = true`))
-	time.Sleep(300 * time.Millisecond) // the meters' width transition; not an assertion
+	// The meters' width transition and the restarted encoder's fps (over
+	// a second of frames) settle; not an assertion.
+	time.Sleep(1500 * time.Millisecond)
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
