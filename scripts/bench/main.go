@@ -11,9 +11,10 @@
 //     on each kind (worst of the run), and re-lock time in frames;
 //   - the bonding figures of issue 9 in network namespaces (bond.go);
 //   - the backup audio figures of issue 10 (audio.go);
-//   - the power and panel figures of issue 11 (power.go).
+//   - the power and panel figures of issue 11 (power.go);
+//   - the web page's and the recording's figures of issue 12 (page.go).
 //
-// -only box, -only bond, -only audio or -only power runs one of the parts.
+// -only box, -only bond, -only audio, -only power or -only page runs one of the parts.
 package main
 
 import (
@@ -45,7 +46,7 @@ var (
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
 	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu)")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root) or power (UPS end of stream, panel press)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press) or page (SSE latency, CPU of pages and of the recording)")
 )
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 		runAudio(work)
 		runBond(work)
 		runPower(work)
+		runPage(work)
 	case "box":
 		runBoxes(work)
 	case "audio":
@@ -75,8 +77,10 @@ func main() {
 		runBond(work)
 	case "power":
 		runPower(work)
+	case "page":
+		runPage(work)
 	default:
-		check(fmt.Errorf("-only %q: want box, audio, bond or power", *only))
+		check(fmt.Errorf("-only %q: want box, audio, bond, power or page", *only))
 	}
 }
 
