@@ -360,7 +360,7 @@
     });
     const det = [];
     if (num(video.latency_p50_ms)) det.push('latency p50 ' + fixed(video.latency_p50_ms, 0) + ' ms, p99 ' + fixed(video.latency_p99_ms, 0) + ' ms');
-    if (sw && num(sw.switches) !== null) det.push(sw.switches + ' switches');
+    if (sw && num(sw.switches) !== null) det.push(sw.switches + (sw.switches === 1 ? ' switch' : ' switches'));
     if (sw && num(sw.gap_frames)) det.push(sw.gap_frames + ' gap frames');
     $('video-detail').textContent = det.join(' · ');
   }
