@@ -40,26 +40,36 @@ var rowCases = map[string]struct {
 	led string
 	mod func(*api.Status)
 }{
-	"power/low: ending":            {"power", func(s *api.Status) { s.Power.State = api.PowerLowBattery }},
-	"power/battery":                {"power", func(s *api.Status) { s.Power.State = api.PowerOnBattery }},
-	"power/hot: load shed":         {"power", func(s *api.Status) { s.Thermal = &api.ThermalStatus{Hot: true} }},
-	"power/UPS unreachable":        {"power", func(s *api.Status) { s.Power.State = api.PowerUnreachable }},
-	"power/mains":                  {"power", func(*api.Status) {}},
-	"encoder/not fitted":           {"encoder-b", func(s *api.Status) { s.Video.Switch.Names = s.Video.Switch.Names[:1] }},
-	"encoder/restarting":           {"encoder-b", func(s *api.Status) { s.Children[1].State = "backoff" }},
-	"encoder/down":                 {"encoder-b", func(s *api.Status) { s.Children[1].State = "stopped" }},
-	"encoder/active, locked":       {"encoder-a", func(*api.Status) {}},
-	"encoder/active":               {"encoder-a", func(s *api.Status) { s.Video.Switch.Locked = false }},
-	"encoder/standby, locked":      {"encoder-b", func(*api.Status) {}},
-	"encoder/standby, not locked":  {"encoder-b", func(s *api.Status) { s.Video.Switch.Locked = false }},
-	"audio/no audio":               {"audio", func(s *api.Status) { s.Audio.Chains = nil; s.Audio.Active = "" }},
-	"audio/silent":                 {"audio", func(s *api.Status) { s.Audio.Chains[0].State = api.AudioChainSilent }},
-	"audio/backup":                 {"audio", func(s *api.Status) { s.Audio.Active = "backup" }},
-	"audio/main":                   {"audio", func(*api.Status) {}},
-	"tally/stopping":               {"tally", func(s *api.Status) { s.OnAir.Phase = api.OnAirStopping }},
-	"tally/off air":                {"tally", func(s *api.Status) { s.OnAir.Phase = api.OnAirStopped; s.Output.State = "idle" }},
-	"tally/on air":                 {"tally", func(*api.Status) {}},
-	"tally/connecting":             {"tally", func(s *api.Status) { s.Output.State = "backoff" }},
+	"power/low: ending":           {"power", func(s *api.Status) { s.Power.State = api.PowerLowBattery }},
+	"power/battery":               {"power", func(s *api.Status) { s.Power.State = api.PowerOnBattery }},
+	"power/hot: load shed":        {"power", func(s *api.Status) { s.Thermal = &api.ThermalStatus{Hot: true} }},
+	"power/UPS unreachable":       {"power", func(s *api.Status) { s.Power.State = api.PowerUnreachable }},
+	"power/mains":                 {"power", func(*api.Status) {}},
+	"encoder/not fitted":          {"encoder-b", func(s *api.Status) { s.Video.Switch.Names = s.Video.Switch.Names[:1] }},
+	"encoder/restarting":          {"encoder-b", func(s *api.Status) { s.Children[1].State = "backoff" }},
+	"encoder/down":                {"encoder-b", func(s *api.Status) { s.Children[1].State = "stopped" }},
+	"encoder/active, locked":      {"encoder-a", func(*api.Status) {}},
+	"encoder/active":              {"encoder-a", func(s *api.Status) { s.Video.Switch.Locked = false }},
+	"encoder/standby, locked":     {"encoder-b", func(*api.Status) {}},
+	"encoder/standby, not locked": {"encoder-b", func(s *api.Status) { s.Video.Switch.Locked = false }},
+	"audio/no audio":              {"audio", func(s *api.Status) { s.Audio.Chains = nil; s.Audio.Active = "" }},
+	"audio/silent":                {"audio", func(s *api.Status) { s.Audio.Chains[0].State = api.AudioChainSilent }},
+	"audio/backup":                {"audio", func(s *api.Status) { s.Audio.Active = "backup" }},
+	"audio/main":                  {"audio", func(*api.Status) {}},
+	"tally/stopping":              {"tally", func(s *api.Status) { s.OnAir.Phase = api.OnAirStopping }},
+	"tally/off air":               {"tally", func(s *api.Status) { s.OnAir.Phase = api.OnAirStopped; s.Output.State = "idle" }},
+	"tally/on air":                {"tally", func(*api.Status) {}},
+	"tally/connecting":            {"tally", func(s *api.Status) { s.Output.State = "backoff" }},
+	"recording/recording failed": {"recording", func(s *api.Status) {
+		s.Recording = &api.RecordingStatus{State: api.RecordingStopped, Reason: "disk full: no space", LastError: "disk full: no space"}
+	}},
+	"recording/starting": {"recording", func(s *api.Status) {
+		s.Recording = &api.RecordingStatus{State: api.RecordingRecording, WaitingKeyframe: true}
+	}},
+	"recording/recording": {"recording", func(s *api.Status) { s.Recording = &api.RecordingStatus{State: api.RecordingRecording} }},
+	"recording/not recording": {"recording", func(s *api.Status) {
+		s.Recording = &api.RecordingStatus{State: api.RecordingStopped, Reason: "operator", LastError: "disk full: no space"}
+	}},
 	"uplink/up":                    {"uplink:wired", func(*api.Status) {}},
 	"uplink/registering or capped": {"uplink:wired", func(s *api.Status) { s.Bond.Uplinks[0].State = api.UplinkCapped }},
 	"uplink/down":                  {"uplink:wired", func(s *api.Status) { s.Bond.Uplinks[0].State = api.UplinkDead }},
@@ -93,8 +103,8 @@ func TestEveryLEDTableRowIsReachableAndWins(t *testing.T) {
 	if len(rowCases) != len(Table) {
 		t.Errorf("%d cases for %d rows", len(rowCases), len(Table))
 	}
-	if n := len(LEDs(base(), []string{"wired", "cell1"})); n != 7 {
-		t.Errorf("%d LEDs, want power, encoders, audio, tally and two uplinks", n)
+	if n := len(LEDs(base(), []string{"wired", "cell1"})); n != 8 {
+		t.Errorf("%d LEDs, want power, encoders, audio, tally, recording and two uplinks", n)
 	}
 }
 

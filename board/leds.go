@@ -10,7 +10,7 @@ import (
 // first matching row of that LED wins), the LED shows Pattern, meaning
 // Meaning.
 type Row struct {
-	LED     string // power, encoder-a, encoder-b, audio, tally, uplink (any uplink:NAME)
+	LED     string // power, encoder-a, encoder-b, audio, tally, recording, uplink (any uplink:NAME)
 	When    string // the condition, as the crew's card says it
 	Pattern api.LEDPattern
 	Meaning string
@@ -94,6 +94,18 @@ var Table = []Row{
 	}},
 	{"tally", "live, the output not connected", api.LEDSlowBlink, "connecting", func(api.Status, string) bool { return true }},
 
+	{"recording", "stopped by a full disk or a write error, or cannot start", api.LEDFastBlink, "recording failed", func(st api.Status, _ string) bool {
+		r := st.Recording
+		return r != nil && (r.State == api.RecordingError || (r.State == api.RecordingStopped && r.Reason != "" && r.Reason == r.LastError))
+	}},
+	{"recording", "recording, waiting for the next keyframe", api.LEDSlowBlink, "starting", func(st api.Status, _ string) bool {
+		return st.Recording != nil && st.Recording.State == api.RecordingRecording && st.Recording.WaitingKeyframe
+	}},
+	{"recording", "recording", api.LEDSolid, "recording", func(st api.Status, _ string) bool {
+		return st.Recording != nil && st.Recording.State == api.RecordingRecording
+	}},
+	{"recording", "stopped, or no recording configured", api.LEDOff, "not recording", func(api.Status, string) bool { return true }},
+
 	{"uplink", "up, carrying", api.LEDSolid, "up", func(st api.Status, led string) bool {
 		return uplinkState(st, led) == api.UplinkUp
 	}},
@@ -110,7 +122,7 @@ var Table = []Row{
 
 // LEDNames are the panel's LEDs for these uplinks, in panel order.
 func LEDNames(uplinks []string) []string {
-	names := []string{"power", "encoder-a", "encoder-b", "audio", "tally"}
+	names := []string{"power", "encoder-a", "encoder-b", "audio", "tally", "recording"}
 	for _, u := range uplinks {
 		names = append(names, "uplink:"+u)
 	}

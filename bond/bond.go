@@ -155,7 +155,8 @@ func (b *Bond) applyLocked() {
 		if u.State != uplink.Ready || len(u.Addrs) == 0 {
 			continue
 		}
-		links = append(links, sender.Link{Name: u.Spec.Name, Addr: pickAddr(u.Addrs), Policy: u.Spec.Policy, CapBytes: b.capLeftLocked(u.Spec)})
+		spec := b.specLocked(u.Spec)
+		links = append(links, sender.Link{Name: spec.Name, Addr: pickAddr(u.Addrs), Policy: spec.Policy, CapBytes: b.capLeftLocked(spec)})
 	}
 	b.snd.SetLinks(links)
 	for name, off := range b.disabled {
@@ -163,6 +164,39 @@ func (b *Bond) applyLocked() {
 			_ = b.snd.SetEnabled(name, false) // an absent link has nothing to disable
 		}
 	}
+}
+
+// specLocked is the uplink's spec as configured now: SetPolicy may have
+// changed its policy and cap since the monitor's snapshot was made.
+func (b *Bond) specLocked(s uplink.Spec) uplink.Spec {
+	for _, c := range b.cfg.Uplinks {
+		if c.Name == s.Name {
+			return c
+		}
+	}
+	return s
+}
+
+// SetPolicy changes an uplink's policy and data cap (0: none) live, for
+// config apply: the sender schedules by them from its next packet; bytes
+// already sent count against the new cap.
+func (b *Bond) SetPolicy(name string, policy api.UplinkPolicy, capBytes uint64) error {
+	switch policy {
+	case api.PolicyBond, api.PolicyDuplicate, api.PolicyBackup:
+	default:
+		return fmt.Errorf("bond: uplink %q: unknown policy %q", name, policy)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, c := range b.cfg.Uplinks {
+		if c.Name == name {
+			b.cfg.Uplinks[i].Policy, b.cfg.Uplinks[i].CapBytes = policy, capBytes
+			b.applyLocked()
+			b.log.Info("uplink policy changed", zap.String("uplink", name), zap.String("policy", string(policy)), zap.Uint64("cap_bytes", capBytes))
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownUplink, name)
 }
 
 // pickAddr prefers IPv4 and falls back to the first IPv6 address.
@@ -227,7 +261,7 @@ func (b *Bond) Status() api.BondStatus {
 		m, seen := snap[spec.Name]
 		u, linked := byName[spec.Name]
 		if !linked || !seen || m.State != uplink.Ready {
-			u = api.UplinkStatus{Name: spec.Name, Policy: spec.Policy, State: m.State.API(), Interface: spec.Interface, LastError: m.Reason}
+			u = api.UplinkStatus{Name: spec.Name, State: m.State.API(), Interface: spec.Interface, LastError: m.Reason}
 			if !seen {
 				u.State, u.LastError = api.UplinkAbsent, uplink.ReasonNoInterface
 			}
@@ -239,7 +273,7 @@ func (b *Bond) Status() api.BondStatus {
 			u.Interface = m.Interface
 		}
 		u.Enabled = !b.disabled[spec.Name]
-		u.CapBytes = spec.CapBytes
+		u.Policy, u.CapBytes = spec.Policy, spec.CapBytes
 		u.BytesSent += b.spent[spec.Name]
 		if !u.Enabled && u.State == api.UplinkUp {
 			u.State = api.UplinkDisabled

@@ -87,3 +87,38 @@ func TestPickAddrPrefersIPv4(t *testing.T) {
 		t.Fatal("wrong address picked")
 	}
 }
+
+// config apply of uplinks[i].policy and cap_mb: the sender's link takes the
+// new policy at once, status shows it, and it holds when the uplink flaps
+// (the monitor's snapshot still carries the old spec).
+func TestPolicyChangedLiveReachesTheSenderAndSurvivesAFlap(t *testing.T) {
+	b := newTestBond(t)
+	v4 := netip.MustParseAddr("192.0.2.2")
+	up := []uplink.Uplink{{Spec: b.cfg.Uplinks[1], State: uplink.Ready, Interface: "wwan0", Addrs: []netip.Addr{v4}}}
+	b.onChange(up)
+	if err := b.SetPolicy("cell1", api.PolicyBond, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetPolicy("cell1", "sometimes", 0); err == nil {
+		t.Error("an unknown policy was accepted")
+	}
+	if err := b.SetPolicy("cell9", api.PolicyBond, 0); !errors.Is(err, ErrUnknownUplink) {
+		t.Errorf("unknown uplink: %v", err)
+	}
+	b.onChange(up) // a new snapshot with the spec of the start
+	found := false
+	for _, l := range b.snd.Status().Uplinks {
+		if l.Name == "cell1" {
+			found = true
+			if l.Policy != api.PolicyBond || l.CapBytes != 0 {
+				t.Errorf("sender link %+v; want policy bond, no cap", l)
+			}
+		}
+	}
+	if !found {
+		t.Error("the sender has no cell1 link")
+	}
+	if st := b.Status(); st.Uplinks[1].Policy != api.PolicyBond || st.Uplinks[1].CapBytes != 0 {
+		t.Errorf("status %+v; want policy bond, no cap", st.Uplinks[1])
+	}
+}

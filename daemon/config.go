@@ -17,12 +17,21 @@ import (
 )
 
 // liveKeys are the configuration keys config apply changes without a
-// restart; every other changed key is saved and takes effect at the next
+// restart ([*]: any index); every other changed key is saved and takes effect at the next
 // start of onaird.
 var liveKeys = []string{
 	"video.bitrate_kbps",
 	"audio.silence_dbfs", "audio.silence_after", "audio.return_after", "audio.late_after",
 	"recording.dir", "recording.segment", "recording.autostart",
+	"uplinks[*].policy", "uplinks[*].cap_mb",
+}
+
+// isLive: key is one of liveKeys (an uplink's by any index).
+func isLive(key string) bool {
+	if i, j := strings.Index(key, "["), strings.Index(key, "]"); i > 0 && j > i {
+		key = key[:i+1] + "*" + key[j:]
+	}
+	return slices.Contains(liveKeys, key)
 }
 
 // invalid is a configuration that does not validate: it reads as the
@@ -55,7 +64,7 @@ func (b box) ApplyConfig(ctx context.Context, raw []byte, dryRun bool) (api.Conf
 	}
 	res := api.ConfigResult{DryRun: dryRun, Live: []string{}, Restart: []string{}}
 	for _, k := range changed {
-		if slices.Contains(liveKeys, k) && d.canApplyLive(k, next) {
+		if isLive(k) && d.canApplyLive(k, next) {
 			res.Live = append(res.Live, k)
 		} else {
 			res.Restart = append(res.Restart, k)
@@ -97,6 +106,18 @@ func (d *Daemon) canApplyLive(key string, next config.Config) bool {
 	if strings.HasPrefix(key, "audio.") {
 		return d.sel != nil
 	}
+	if strings.HasPrefix(key, "uplinks[") {
+		// The same uplinks in the same order: only their policy or cap moved.
+		old := d.running.Uplinks
+		if d.bond == nil || len(old) != len(next.Uplinks) {
+			return false
+		}
+		for i := range old {
+			if old[i].Name != next.Uplinks[i].Name || old[i].Interface != next.Uplinks[i].Interface {
+				return false
+			}
+		}
+	}
 	return true
 }
 
@@ -112,6 +133,14 @@ func (d *Daemon) applyLive(ctx context.Context, keys []string, next config.Confi
 	if slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "audio.") }) {
 		if err := d.sel.SetThresholds(a.SilenceDBFS, a.SilenceAfter.D(), a.ReturnAfter.D(), a.LateAfter.D()); err != nil {
 			return fmt.Errorf("audio: %w", err) // validated already: not expected
+		}
+	}
+	for i, u := range next.Uplinks {
+		p := fmt.Sprintf("uplinks[%d].", i)
+		if slices.Contains(keys, p+"policy") || slices.Contains(keys, p+"cap_mb") {
+			if err := d.bond.SetPolicy(u.Name, u.Policy, u.CapBytes()); err != nil {
+				return fmt.Errorf("%spolicy: %w", p, err)
+			}
 		}
 	}
 	if slices.Contains(keys, "recording.dir") || slices.Contains(keys, "recording.segment") {

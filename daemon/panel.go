@@ -51,7 +51,7 @@ func (d *Daemon) buildPanel() error {
 		}
 	}
 	leds := map[string]config.Line{"power": pc.LEDs.Power, "encoder-a": pc.LEDs.EncoderA, "encoder-b": pc.LEDs.EncoderB,
-		"audio": pc.LEDs.Audio, "tally": pc.LEDs.Tally}
+		"audio": pc.LEDs.Audio, "tally": pc.LEDs.Tally, "recording": pc.LEDs.Recording}
 	for name, l := range pc.LEDs.Uplinks {
 		leds["uplink:"+name] = l
 	}

@@ -162,6 +162,14 @@ func TestFullDiskStopsTheRecordingNotTheStream(t *testing.T) {
 	if st.State != api.BoxOnAir && st.State != api.BoxDegraded || !connected(st) {
 		t.Errorf("box %s, output %s after the disk filled; want still on air", st.State, st.Output.State)
 	}
+	st = b.waitFor(t, 5*time.Second, "the panel's recording LED says it failed", func(st api.Status) bool {
+		for _, l := range st.Panel.LEDs {
+			if l.Name == "recording" {
+				return l.Pattern == api.LEDFastBlink
+			}
+		}
+		return false
+	})
 	time.Sleep(3 * time.Second) // the stream goes on
 	if res, err := onairctl(t, b, "", "events"); err != nil || !strings.Contains(res, "recording") || !strings.Contains(res, "disk full") {
 		t.Errorf("events: %v\n%s", err, res)

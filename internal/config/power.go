@@ -172,6 +172,9 @@ type LEDs struct {
 	EncoderB Line `yaml:"encoder_b"`
 	Audio    Line `yaml:"audio"`
 	Tally    Line `yaml:"tally"`
+	// Recording shows the local recording (solid: recording; fast blink:
+	// stopped by a full disk or a write error).
+	Recording Line `yaml:"recording"`
 	// Uplinks maps an uplink name to its LED line.
 	Uplinks map[string]Line `yaml:"uplinks"`
 }
@@ -195,7 +198,7 @@ func (c Panel) validate(p *problems, uplinks []Uplink) {
 	}{
 		{"panel.buttons.go_live", b.GoLive}, {"panel.buttons.failover", b.Failover}, {"panel.buttons.audio", b.Audio},
 		{"panel.leds.power", l.Power}, {"panel.leds.encoder_a", l.EncoderA}, {"panel.leds.encoder_b", l.EncoderB},
-		{"panel.leds.audio", l.Audio}, {"panel.leds.tally", l.Tally},
+		{"panel.leds.audio", l.Audio}, {"panel.leds.tally", l.Tally}, {"panel.leds.recording", l.Recording},
 	} {
 		key, line := kl.key, kl.line
 		line.validate(p, key)
