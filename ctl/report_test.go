@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +160,52 @@ func TestConfigValidateAndApplyPrintWhatChangesAndABadKeyIsOneLine(t *testing.T)
 	if _, err = run(sock, "config", "validate", filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("validate of a missing file: %v", err)
 	}
+}
+
+// logs -f keeps printing the lines logged after it started, until its
+// context ends (Ctrl-C).
+func TestLogsFollowPrintsNewLinesUntilCancelled(t *testing.T) {
+	tail := logging.NewTail(0)
+	log := logging.WithTail(zaptest.NewLogger(t), tail).Named("onaird")
+	log.Info("before")
+	sock := serveFull(t, &fakeBox{}, nil, tail, nil)
+	root := Root()
+	out := &syncBuffer{}
+	root.SetOut(out)
+	root.SetArgs([]string{"--socket", sock, "logs", "-f"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "before") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.Warn("after", zap.String("uplink", "cell1"))
+	for !strings.Contains(out.String(), "after") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "INFO   onaird  before") || !strings.Contains(s, `WARN   onaird  after  {"uplink":"cell1"}`) || strings.Count(s, "before") != 1 {
+		t.Errorf("logs -f:\n%s", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -38,6 +38,7 @@ type collector struct {
 	audio audioMetrics
 	bond  bondMetrics
 	power powerMetrics
+	ops   opsMetrics
 }
 
 func newCollector(status func() api.Status) *collector {
@@ -48,6 +49,7 @@ func newCollector(status func() api.Status) *collector {
 	c.audio = newAudioMetrics(c.def)
 	c.bond = newBondMetrics(c.def)
 	c.power = newPowerMetrics(c.def)
+	c.ops = newOpsMetrics(c.def)
 	return c
 }
 
@@ -81,6 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.bond.collect(e, st.Bond)
 	}
 	c.power.collect(e, st.Power, st.Thermal)
+	c.ops.collect(e, &st)
 }
 
 const (

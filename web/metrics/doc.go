@@ -10,7 +10,6 @@
 // counter the box already keeps, read from the snapshot. A part of the box
 // that is not configured (no bonding, no power, no thermal zone, no audio
 // chain, a single encoder) produces no series at all, rather than zeros.
-// Status has no recording yet, so there is no recording metric.
 //
 // # Conventions
 //
@@ -168,4 +167,20 @@
 //	onair_thermal_hot                                  gauge   1 while above it (with hysteresis)
 //	onair_thermal_shedding                             gauge   1 while the bitrate is capped for heat
 //	onair_thermal_zone_temperature_celsius{zone,type}  gauge   one thermal zone
+//
+// The local recording (only when recording.dir is set), the maintenance
+// tunnel (only when maintenance.tunnel is set) and the web page (only with
+// a TCP listener):
+//
+//	onair_recording_state{state}                       gauge   recording, stopped, error
+//	onair_recording_bytes_total                        counter bytes written since it last started
+//	onair_recording_segments_total                     counter segments closed since it last started
+//	onair_recording_dropped_bytes_total                counter bytes dropped: the disk fell behind
+//	onair_recording_gaps_total                         counter runs of dropped bytes (each ends a segment)
+//	onair_recording_queued_bytes                       gauge   bytes waiting for the disk
+//	onair_tunnel_state{state}                          gauge   connecting, up, backoff, refused
+//	onair_tunnel_connects_total                        counter tunnels that came up
+//	onair_tunnel_sessions                              gauge   forwarded connections open now
+//	onair_tunnel_bytes_total{direction}                counter in (from the maintenance host) and out
+//	onair_page_streams                                 gauge   web pages open now
 package metrics

@@ -739,3 +739,31 @@ func TestTwoMetricsDoNotShareARegistry(t *testing.T) {
 		}
 	}
 }
+
+// The recording, the tunnel and the page's streams are scraped when they
+// exist: the studio alerts on a recording stopped by a full disk.
+func TestRecordingTunnelAndPageSeriesFollowTheStatus(t *testing.T) {
+	st := bareStatus()
+	st.Recording = &api.RecordingStatus{State: api.RecordingStopped, Reason: "disk full: x", Bytes: 3128132, Segments: 2, BytesDropped: 10, Gaps: 1, BytesQueued: 5}
+	st.Tunnel = &api.TunnelStatus{State: api.TunnelUp, Connects: 2, Sessions: 1, BytesIn: 3681, BytesOut: 3717}
+	st.Page = &api.PageStatus{Auth: "ready", Streams: 3}
+	fams := scrape(t, handlerFor(t, func() api.Status { return st }))
+	for _, c := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"onair_recording_state", "state=stopped", 1}, {"onair_recording_state", "state=recording", 0},
+		{"onair_recording_bytes_total", "", 3128132}, {"onair_recording_segments_total", "", 2},
+		{"onair_recording_dropped_bytes_total", "", 10}, {"onair_recording_gaps_total", "", 1}, {"onair_recording_queued_bytes", "", 5},
+		{"onair_tunnel_state", "state=up", 1}, {"onair_tunnel_connects_total", "", 2}, {"onair_tunnel_sessions", "", 1},
+		{"onair_tunnel_bytes_total", "direction=in", 3681}, {"onair_tunnel_bytes_total", "direction=out", 3717},
+		{"onair_page_streams", "", 3},
+	} {
+		if v, ok := sample(fams, c.name, c.labels); !ok || v != c.want {
+			t.Errorf("%s{%s} = %v (present %v); want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	if fams = scrape(t, handlerFor(t, bareStatus)); fams["onair_recording_state"] != nil || fams["onair_tunnel_state"] != nil || fams["onair_page_streams"] != nil {
+		t.Error("recording, tunnel or page series without them configured")
+	}
+}

@@ -81,6 +81,8 @@ func TestStateListsMatchTheirOwnersConstants(t *testing.T) {
 		{"../api", "UplinkState", uplinkStates},
 		{"../api", "PowerState", powerStates},
 		{"../api", "PowerSource", powerSources},
+		{"../api", "RecordingState", recordingStates},
+		{"../api", "TunnelState", tunnelStates},
 		{"../../supervisor", "State", runStates},
 		{"../../output", "State", outputStates},
 	}
