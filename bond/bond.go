@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -95,7 +96,9 @@ func New(cfg Config, log *zap.Logger, clock clockwork.Clock) (*Bond, error) {
 		log.Named("srtla"), clock); err != nil {
 		return nil, fmt.Errorf("bond: %w", err)
 	}
-	if b.mon, err = uplink.New(uplink.Config{Uplinks: cfg.Uplinks, Netns: cfg.Netns, OnChange: b.onChange}, log.Named("uplinks"), clock); err != nil {
+	// The monitor gets its own copy: SetPolicy changes b.cfg.Uplinks under
+	// b.mu while the monitor's goroutine reads its specs.
+	if b.mon, err = uplink.New(uplink.Config{Uplinks: slices.Clone(cfg.Uplinks), Netns: cfg.Netns, OnChange: b.onChange}, log.Named("uplinks"), clock); err != nil {
 		return nil, fmt.Errorf("bond: %w", err)
 	}
 	return b, nil
@@ -286,14 +289,15 @@ func (b *Bond) Status() api.BondStatus {
 // SetEnabled switches an uplink on or off without a gap; the choice holds
 // while the uplink comes and goes. The answer is its status after the change.
 func (b *Bond) SetEnabled(name string, on bool) (api.UplinkStatus, error) {
+	b.mu.Lock()
 	known := false
 	for _, s := range b.cfg.Uplinks {
 		known = known || s.Name == name
 	}
 	if !known {
+		b.mu.Unlock()
 		return api.UplinkStatus{}, fmt.Errorf("%w: %q", ErrUnknownUplink, name)
 	}
-	b.mu.Lock()
 	b.disabled[name] = !on
 	_ = b.snd.SetEnabled(name, on) // not linked now: applied when it is
 	b.mu.Unlock()

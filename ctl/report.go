@@ -90,8 +90,8 @@ func logsCmd(socket *string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if !first && r.Lost > after && len(r.Lines) > 0 && r.Lines[0].Seq > after+1 {
-					fmt.Fprintf(w, "(%d lines missed)\n", r.Lines[0].Seq-after-1)
+				if !first && len(r.Lines) > 0 && r.Lines[0].Seq > after+1 {
+					fmt.Fprintf(w, "(%d lines missed: they fell off onaird's log tail)\n", r.Lines[0].Seq-after-1)
 				}
 				for _, l := range r.Lines {
 					printLogLine(w, l)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -22,7 +23,7 @@ import (
 var liveKeys = []string{
 	"video.bitrate_kbps",
 	"audio.silence_dbfs", "audio.silence_after", "audio.return_after", "audio.late_after",
-	"recording.dir", "recording.segment", "recording.autostart",
+	"recording.dir", "recording.segment",
 	"uplinks[*].policy", "uplinks[*].cap_mb",
 }
 
@@ -44,10 +45,10 @@ func (e invalid) Is(target error) bool { return target == web.ErrInvalid }
 
 // ApplyConfig validates raw and, unless dryRun, applies the keys that can
 // change live, then saves raw as the configuration file. A configuration
-// that does not validate changes nothing. Live changes are made one at a
-// time, the only one that can be refused (the bitrate) first: if it is
-// refused nothing has changed.
-func (b box) ApplyConfig(ctx context.Context, raw []byte, dryRun bool) (api.ConfigResult, error) {
+// that does not validate changes nothing; so does one whose live part
+// cannot be prepared (the new recorder). What can fail is done before
+// anything changes; what follows cannot be refused.
+func (b box) ApplyConfig(_ context.Context, raw []byte, dryRun bool) (api.ConfigResult, error) {
 	d := b.d
 	d.cfgMu.Lock()
 	defer d.cfgMu.Unlock()
@@ -73,18 +74,32 @@ func (b box) ApplyConfig(ctx context.Context, raw []byte, dryRun bool) (api.Conf
 	if dryRun {
 		return res, nil
 	}
-	if err := d.applyLive(ctx, res.Live, next); err != nil {
-		d.events.Add(api.Event{Kind: api.EventConfig, Reason: "refused: " + err.Error()})
-		return api.ConfigResult{}, err
+	var rec *record.Recorder
+	if slices.Contains(res.Live, "recording.dir") || slices.Contains(res.Live, "recording.segment") {
+		r := next.Recording
+		if rec, err = record.New(record.Config{Dir: r.Dir, Segment: r.Segment.D()},
+			record.Deps{Log: d.log.Named("recording"), Clock: d.clock}); err != nil {
+			d.events.Add(api.Event{Kind: api.EventConfig, Reason: "refused: recording: " + err.Error()})
+			return api.ConfigResult{}, fmt.Errorf("recording: %w", err)
+		}
 	}
+	if slices.Contains(res.Live, "video.bitrate_kbps") {
+		// In range (canApplyLive): refused only by a box that is stopping.
+		if _, err := (box{d}).SetVideoBitrate(next.Video.BitrateKbps); err != nil {
+			d.events.Add(api.Event{Kind: api.EventConfig, Reason: "refused: video.bitrate_kbps: " + err.Error()})
+			return api.ConfigResult{}, fmt.Errorf("video.bitrate_kbps: %w", err)
+		}
+	}
+	d.applyLive(res.Live, next, rec)
+	d.running = effective(d.running, next, res.Live)
 	if d.ConfigPath != "" {
 		if err := writeFileAtomic(d.ConfigPath, raw); err != nil {
 			d.log.Error("config applied live but not saved", zap.Error(err))
-			return res, fmt.Errorf("config: applied live (%s) but not saved: %w", strings.Join(res.Live, ", "), err)
+			d.events.Add(api.Event{Kind: api.EventConfig, Reason: fmt.Sprintf("applied live %s but NOT saved: %v", listOrNone(res.Live), err)})
+			return res, fmt.Errorf("config: applied live (%s) but not saved: %w", listOrNone(res.Live), err)
 		}
 		res.Saved = d.ConfigPath
 	}
-	d.running = next
 	d.events.Add(api.Event{Kind: api.EventConfig, Reason: fmt.Sprintf("applied: live %s; at the next restart %s",
 		listOrNone(res.Live), listOrNone(res.Restart))})
 	return res, nil
@@ -97,17 +112,18 @@ func listOrNone(keys []string) string {
 	return strings.Join(keys, ", ")
 }
 
-// canApplyLive: a recording key changes live only while recording stays
-// configured (a recorder exists and the new dir is set).
+// canApplyLive: the bitrate within what the encoders started with; a
+// recording key while recording stays configured; an uplink's policy or
+// cap while the uplinks are the same, in the same order, as running.
 func (d *Daemon) canApplyLive(key string, next config.Config) bool {
-	if strings.HasPrefix(key, "recording.") {
+	switch {
+	case key == "video.bitrate_kbps":
+		return next.Video.BitrateKbps >= 100 && next.Video.BitrateKbps <= d.cfg.Video.BitrateKbps
+	case strings.HasPrefix(key, "recording."):
 		return d.recorder() != nil && next.Recording.Dir != ""
-	}
-	if strings.HasPrefix(key, "audio.") {
+	case strings.HasPrefix(key, "audio."):
 		return d.sel != nil
-	}
-	if strings.HasPrefix(key, "uplinks[") {
-		// The same uplinks in the same order: only their policy or cap moved.
+	case strings.HasPrefix(key, "uplinks["):
 		old := d.running.Uplinks
 		if d.bond == nil || len(old) != len(next.Uplinks) {
 			return false
@@ -121,50 +137,79 @@ func (d *Daemon) canApplyLive(key string, next config.Config) bool {
 	return true
 }
 
-// applyLive applies the live keys of next, the bitrate first (the only one
-// that can be refused).
-func (d *Daemon) applyLive(ctx context.Context, keys []string, next config.Config) error {
-	if slices.Contains(keys, "video.bitrate_kbps") {
-		if _, err := (box{d}).SetVideoBitrate(next.Video.BitrateKbps); err != nil {
-			return fmt.Errorf("video.bitrate_kbps: %w", err)
-		}
-	}
+// applyLive applies the live keys of next but the bitrate (done first, by
+// the caller): none of these can be refused any more.
+func (d *Daemon) applyLive(keys []string, next config.Config, rec *record.Recorder) {
 	a := next.Audio
 	if slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "audio.") }) {
 		if err := d.sel.SetThresholds(a.SilenceDBFS, a.SilenceAfter.D(), a.ReturnAfter.D(), a.LateAfter.D()); err != nil {
-			return fmt.Errorf("audio: %w", err) // validated already: not expected
+			d.log.Error("[unexpected] validated audio thresholds refused", zap.Error(err))
 		}
 	}
 	for i, u := range next.Uplinks {
 		p := fmt.Sprintf("uplinks[%d].", i)
 		if slices.Contains(keys, p+"policy") || slices.Contains(keys, p+"cap_mb") {
 			if err := d.bond.SetPolicy(u.Name, u.Policy, u.CapBytes()); err != nil {
-				return fmt.Errorf("%spolicy: %w", p, err)
+				d.log.Error("[unexpected] validated uplink policy refused", zap.String("uplink", u.Name), zap.Error(err))
 			}
 		}
 	}
-	if slices.Contains(keys, "recording.dir") || slices.Contains(keys, "recording.segment") {
-		return d.replaceRecorder(ctx, next.Recording)
+	if rec != nil {
+		d.replaceRecorder(rec, next.Recording.Dir)
 	}
-	return nil
 }
 
-// replaceRecorder swaps in a recorder with the new dir or segment: the old
-// one ends its segment (synced), the new one records from the next
-// keyframe if the old one was recording.
-func (d *Daemon) replaceRecorder(ctx context.Context, r config.Recording) error {
-	old := d.recorder()
-	rec, err := record.New(record.Config{Dir: r.Dir, Segment: r.Segment.D(), AutoStart: false},
-		record.Deps{Log: d.log.Named("recording"), Clock: d.clock})
-	if err != nil {
-		return fmt.Errorf("recording: %w", err)
+// effective is running with the live keys of next applied: what the box
+// now runs, against which the next config apply is compared (a key that
+// waits for a restart stays different, and is said again).
+func effective(running, next config.Config, live []string) config.Config {
+	eff := running
+	eff.Uplinks = slices.Clone(running.Uplinks)
+	for _, k := range live {
+		switch {
+		case k == "video.bitrate_kbps":
+			eff.Video.BitrateKbps = next.Video.BitrateKbps
+		case k == "audio.silence_dbfs":
+			eff.Audio.SilenceDBFS = next.Audio.SilenceDBFS
+		case k == "audio.silence_after":
+			eff.Audio.SilenceAfter = next.Audio.SilenceAfter
+		case k == "audio.return_after":
+			eff.Audio.ReturnAfter = next.Audio.ReturnAfter
+		case k == "audio.late_after":
+			eff.Audio.LateAfter = next.Audio.LateAfter
+		case k == "recording.dir":
+			eff.Recording.Dir = next.Recording.Dir
+		case k == "recording.segment":
+			eff.Recording.Segment = next.Recording.Segment
+		case strings.HasPrefix(k, "uplinks["):
+			var i int
+			if _, err := fmt.Sscanf(k, "uplinks[%d]", &i); err == nil && i < len(eff.Uplinks) && i < len(next.Uplinks) {
+				eff.Uplinks[i].Policy, eff.Uplinks[i].CapMB = next.Uplinks[i].Policy, next.Uplinks[i].CapMB
+			}
+		}
 	}
+	return eff
+}
+
+// replaceRecorder swaps in rec (the new dir or segment): the old recorder
+// ends its segment (synced) on a context of its own, so a client that
+// goes away cannot leave it half done; rec records from the next keyframe
+// if the old one was recording.
+func (d *Daemon) replaceRecorder(rec *record.Recorder, dir string) {
+	d.recMu.Lock()
+	defer d.recMu.Unlock()
+	old := d.recorder()
 	was := old.Status().State == api.RecordingRecording
-	if err := old.Stop(ctx, "config apply"); err != nil {
-		return fmt.Errorf("recording: stop: %w", err)
+	// The old Run still runs: it closes the segment. Then the component
+	// runs the new recorder (the new segment starts at the next keyframe
+	// anyway, so the bytes between are not a loss of playable video).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := old.Stop(ctx, "config apply: recording moves to "+dir); err != nil {
+		d.log.Warn("the old recording's last segment did not close cleanly", zap.Error(err))
 	}
 	d.rec.Store(rec)
-	if err := d.tail.Restart("recording", "config apply: "+r.Dir); err != nil {
+	if err := d.tail.Restart("recording", "config apply: "+dir); err != nil {
 		d.log.Warn("recording component restart", zap.Error(err))
 	}
 	if was {
@@ -172,13 +217,20 @@ func (d *Daemon) replaceRecorder(ctx context.Context, r config.Recording) error 
 			d.log.Warn("recording did not start in the new directory", zap.Error(err)) // its status says why
 		}
 	}
-	return nil
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory, synced and renamed over it: a power cut leaves the old file
-// or the new one, never half of one.
+// or the new one, never half of one. A symlink is followed (the file it
+// points at is replaced) and the file keeps its mode (0600 when new).
 func writeFileAtomic(path string, data []byte) (err error) {
+	mode := os.FileMode(0o600)
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target // replace the file a symlink points at, keep the link
+		if fi, err := os.Stat(path); err == nil {
+			mode = fi.Mode().Perm()
+		}
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -188,7 +240,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 			_ = os.Remove(f.Name())
 		}
 	}()
-	if err = f.Chmod(0o600); err == nil {
+	if err = f.Chmod(mode); err == nil {
 		if _, err = f.Write(data); err == nil {
 			err = f.Sync()
 		}

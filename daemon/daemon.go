@@ -48,7 +48,6 @@ import (
 	"onair/internal/runlock"
 	"onair/internal/version"
 	"onair/live"
-	"onair/maintenance/tunnel"
 	"onair/output"
 	"onair/power"
 	"onair/power/thermal"
@@ -101,11 +100,12 @@ type Daemon struct {
 	logs          *logging.Tail                   // onaird's newest log lines, for the page and onairctl logs
 	auth          *auth.Auth                      // the page's authentication, nil when no TCP listener (or it failed)
 	authErr       error                           // why auth is nil although a TCP listener is configured
+	certErr       error                           // why there is no HTTPS listener although api.https is set
+	recMu         sync.Mutex                      // serialises the operator's recording start/stop with config apply's recorder swap
 	page          *page.Page                      // the web page, nil when no TCP listener
 	cert          *auth.Certificate               // the HTTPS certificate, nil without api.https
 	rec           atomic.Pointer[record.Recorder] // the local recording, nil when recording.dir is not set (config apply may replace it)
-	tunnel        *tunnel.Tunnel                  // the maintenance tunnel, nil when not configured (or it cannot start)
-	tunnelErr     error                           // why tunnel is nil although configured
+	tunnel        tunnelSlot                      // the maintenance tunnel, when configured
 	queue         *link.Queue                     // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained

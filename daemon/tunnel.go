@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -9,6 +10,16 @@ import (
 	"onair/supervisor"
 	"onair/web/api"
 )
+
+// tunnelSlot is the maintenance tunnel as the component last made it:
+// tunnel.New runs at every start of the component, so a key file or
+// known_hosts provisioned or fixed after boot is read at the next retry,
+// without a restart of onaird.
+type tunnelSlot struct {
+	mu  sync.Mutex
+	t   *tunnel.Tunnel
+	err error // why the last New failed (t is then nil)
+}
 
 // buildTunnel adds the reverse SSH maintenance tunnel when
 // maintenance.tunnel is set. A key file or known_hosts it cannot use is
@@ -19,17 +30,16 @@ func (d *Daemon) buildTunnel() error {
 	if !c.Configured() {
 		return nil
 	}
-	t, err := tunnel.New(c, tunnel.Deps{Log: d.log.Named("tunnel"), Clock: d.clock})
-	if err != nil {
-		d.tunnelErr = err
-		d.log.Error("maintenance tunnel cannot start", zap.Error(err))
-	}
-	d.tunnel = t
 	return d.front.Add(supervisor.ComponentSpec{Name: "tunnel", Run: func(ctx context.Context) error {
-		if d.tunnel == nil {
-			return d.tunnelErr
+		t, err := tunnel.New(c, tunnel.Deps{Log: d.log.Named("tunnel"), Clock: d.clock})
+		d.tunnel.mu.Lock()
+		d.tunnel.t, d.tunnel.err = t, err
+		d.tunnel.mu.Unlock()
+		if err != nil {
+			d.log.Error("maintenance tunnel cannot start", zap.Error(err))
+			return err
 		}
-		return d.tunnel.Run(ctx)
+		return t.Run(ctx)
 	}, Backoff: d.backoff()})
 }
 
@@ -39,9 +49,16 @@ func (d *Daemon) tunnelStatus() *api.TunnelStatus {
 	if !c.Configured() {
 		return nil
 	}
-	if d.tunnel == nil {
-		return &api.TunnelStatus{State: api.TunnelRefused, Target: c.User + "@" + c.Host, RemotePort: c.RemotePort, LastError: d.tunnelErr.Error()}
+	d.tunnel.mu.Lock()
+	t, err := d.tunnel.t, d.tunnel.err
+	d.tunnel.mu.Unlock()
+	if t == nil {
+		st := &api.TunnelStatus{State: api.TunnelConnecting, Target: c.User + "@" + c.Host, RemotePort: c.RemotePort}
+		if err != nil {
+			st.State, st.LastError = api.TunnelRefused, err.Error()
+		}
+		return st
 	}
-	st := d.tunnel.Status()
+	st := t.Status()
 	return &st
 }

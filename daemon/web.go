@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -55,15 +56,22 @@ func (d *Daemon) buildWeb() error {
 			}
 		}
 	}
-	if c.HTTPS != "" && wcfg.Auth != nil {
+	if c.HTTPS != "" {
+		// Without a certificate there is no HTTPS listener (said in status
+		// and the log); the stream and the other listeners go on. Without
+		// auth but with a certificate, HTTPS answers 503 with the reason.
 		cert, err := auth.LoadOrCreateCertificate(auth.CertConfig{Dir: c.AuthDir, Extra: c.Names}, d.log.Named("tls"), d.clock)
 		if err != nil {
-			return fmt.Errorf("api.https: %w", err)
+			d.certErr = fmt.Errorf("api.https: %w", err)
+			d.log.Error("no https: the certificate cannot be made or read (remove cert.pem and key.pem for a new one)", zap.Error(err))
+			wcfg.HTTPS = ""
+		} else {
+			wcfg.Cert, d.cert = cert, cert
+			d.log.Info("https certificate", zap.String("fingerprint", cert.Fingerprint()))
 		}
-		wcfg.Cert, d.cert = cert, cert
-		d.log.Info("https certificate", zap.String("fingerprint", cert.Fingerprint()))
-	} else if c.HTTPS != "" {
-		wcfg.HTTPS = "" // no session without auth: nothing to serve
+	}
+	if wcfg.Listen == "" && wcfg.HTTPS == "" && wcfg.Socket == "" {
+		return fmt.Errorf("api: nothing to serve (api.https failed and neither api.listen nor api.socket is set): %w", d.certErr)
 	}
 	var err error
 	d.api, err = web.New(wcfg, box{d}, d.log.Named("api"))
@@ -115,6 +123,8 @@ func (p programmeOut) WriteSession(n int, b []byte) (int, error) {
 
 // SetRecording starts or stops the local recording.
 func (b box) SetRecording(ctx context.Context, on bool) (api.RecordingStatus, error) {
+	b.d.recMu.Lock() // not while config apply swaps the recorder
+	defer b.d.recMu.Unlock()
 	r := b.d.recorder()
 	if r == nil {
 		return api.RecordingStatus{}, fmt.Errorf("recording: recording.dir is not configured: %w", web.ErrNotFound)
@@ -139,6 +149,9 @@ func (d *Daemon) pageStatus() *api.PageStatus {
 	if d.cert != nil {
 		ps.HTTPS, ps.Fingerprint = c.HTTPS, d.cert.Fingerprint()
 	}
+	if d.certErr != nil {
+		ps.AuthError = d.certErr.Error()
+	}
 	if d.auth == nil {
 		if d.authErr != nil {
 			ps.AuthError = d.authErr.Error()
@@ -153,6 +166,32 @@ func (d *Daemon) pageStatus() *api.PageStatus {
 	return ps
 }
 
+// restartCosts says what restarting child name would cost the viewers
+// now ("" for nothing): the capture freezes the picture; an encoder
+// without a locked twin breaks the video; an audio chain without a healthy
+// other chain breaks the sound.
+func (d *Daemon) restartCosts(name string) string {
+	st := box{d}.Status()
+	sw := st.Video.Switch
+	switch {
+	case name == "capture":
+		return "the picture freezes (repeat, then the slate) until capture is back"
+	case strings.HasPrefix(name, "encoder-"):
+		if !sw.Twins || !sw.Locked || len(sw.Alive) < 2 || !sw.Alive[0] || !sw.Alive[1] {
+			return "the twins are not both running and locked: the video would break"
+		}
+	case strings.HasPrefix(name, "audio-"):
+		chain := strings.TrimPrefix(name, "audio-")
+		for _, c := range st.Audio.Chains {
+			if c.Name != chain && c.State == api.AudioChainOK {
+				return ""
+			}
+		}
+		return "no other healthy audio chain: the sound would break"
+	}
+	return ""
+}
+
 // interrupting are the components whose restart reconnects the stream.
 var interrupting = map[string]bool{"output": true, "bond": true}
 
@@ -160,8 +199,14 @@ var interrupting = map[string]bool{"output": true, "bond": true}
 // instance starts at once) or one in-process component.
 func (b box) Restart(name string, force bool) (api.RestartResult, error) {
 	d := b.d
+	if name == "recording" {
+		return api.RestartResult{}, errors.New("restart recording: it would end the segment and lose whether it was recording: use onairctl record stop, then record start")
+	}
 	for _, c := range d.children {
 		if c.sup.Status().Name == name {
+			if why := d.restartCosts(name); why != "" && !force {
+				return api.RestartResult{}, fmt.Errorf("restart %s: %s: say --yes", name, why)
+			}
 			c.sup.Restart(0, "operator: onairctl restart")
 			return api.RestartResult{Name: name, Kind: "child"}, nil // its event comes from the status
 		}

@@ -313,6 +313,14 @@ func TestConfigApplyAndRestartOnARunningBoxCostNoFrame(t *testing.T) {
 	if res, err = onairctl(t, b, "", "config", "validate", good); err != nil || !strings.Contains(res, "would apply live: video.bitrate_kbps") {
 		t.Errorf("validate: %v\n%s", err, res)
 	}
+	// Above what the encoders started with, the bitrate waits for a restart.
+	raise := filepath.Join(dir, "raise.yaml")
+	if err = os.WriteFile(raise, []byte(strings.Replace(string(orig), "bitrate_kbps: 4000", "bitrate_kbps: 6000", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = onairctl(t, b, "", "config", "validate", raise); err != nil || !strings.Contains(res, "would need a restart of onaird: video.bitrate_kbps") {
+		t.Errorf("validate of a raise: %v\n%s", err, res)
+	}
 	if st, _ = b.status(t); st.Video.BitrateKbps != 4000 {
 		t.Errorf("bitrate %d after a refused apply and a validate; want 4000", st.Video.BitrateKbps)
 	}
@@ -342,6 +350,9 @@ func TestConfigApplyAndRestartOnARunningBoxCostNoFrame(t *testing.T) {
 	}
 	if _, err = onairctl(t, b, "", "restart", "output"); err == nil || !strings.Contains(err.Error(), "--yes") {
 		t.Errorf("restart output without --yes: %v", err)
+	}
+	if _, err = onairctl(t, b, "", "restart", "capture"); err == nil || !strings.Contains(err.Error(), "picture freezes") {
+		t.Errorf("restart capture without --yes: %v", err)
 	}
 	if _, err = onairctl(t, b, "", "restart", "nosuch"); err == nil || !strings.Contains(err.Error(), "no such child or component") {
 		t.Errorf("restart nosuch: %v", err)

@@ -256,7 +256,12 @@ func (s *Switch) Offer(p Packet) bool {
 	case e == s.active:
 		ok = !s.needKey || p.Key
 	case s.locked:
-		ok = true // first copy wins: the other encoder is late or gone
+		// First copy wins: the active encoder is late or gone. But only a
+		// copy that follows the emitted stream: one further ahead means the
+		// indexes between were this encoder's copies dropped before the
+		// lock (it ran ahead of the active one while unlocked), and the
+		// active encoder, alive, still delivers them.
+		ok = p.Index == s.last+1 || !s.alive[s.active]
 	default:
 		// Unlocked and not active: take over only at an IDR, and only when
 		// the active encoder is gone or itself waits for an IDR (the gap is

@@ -513,3 +513,46 @@ func TestCopiesOfADownedInstanceNeverVerifyARelock(t *testing.T) {
 	}
 	exactlyOnce(t, k.got, 0, 35)
 }
+
+// CI saw it twice in one run: the standby encoder ran two frames ahead of
+// the active one when the twins locked at index 60; its copy of 61 had been
+// dropped (unlocked, not active), so its 62, first after the lock, was
+// emitted and 61 was lost. A copy that does not follow the emitted stream
+// waits for the active encoder, which still delivers the indexes between.
+func TestLockWithTheStandbyAheadLosesNoFrame(t *testing.T) {
+	s := twins(t)
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0)
+	var k sink
+	for i := uint64(0); i < 10; i++ { // unlocked, A active (different bytes)
+		k.offer(t, s, pkt(0, i, "a"))
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	s.RelockAt(20)
+	for i := uint64(10); i < 20; i++ {
+		k.offer(t, s, pkt(1, i, "b"))
+		k.offer(t, s, pkt(0, i, "a"))
+	}
+	// From the reset both encode identically; B runs two frames ahead.
+	k.offer(t, s, pkt(1, 20, ""))
+	k.offer(t, s, pkt(1, 21, ""))
+	k.offer(t, s, pkt(0, 20, "")) // the lock is verified here
+	for i := uint64(22); i < 40; i++ {
+		k.offer(t, s, pkt(1, i, ""))
+		k.offer(t, s, pkt(0, i-1, ""))
+	}
+	exactlyOnce(t, k.got, 0, 39)
+	if st := s.Status(); !st.Locked || st.GapFrames != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	// The active encoder dies: the standby, still ahead, takes over; what it
+	// delivered ahead while A was alive is gone (a real fault), no more.
+	s.EncoderDown(0)
+	k.got = nil
+	for i := uint64(40); i < 45; i++ {
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	if len(k.got) != 5 || k.got[0] != 40 {
+		t.Fatalf("after A died: %v", k.got)
+	}
+}

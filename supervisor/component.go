@@ -140,19 +140,20 @@ func (g *Group) loop(ctx context.Context, c *component) error {
 	failures := 0
 	for {
 		runCtx, cancel := context.WithCancel(ctx)
-		g.set(c, func(st *ComponentStatus) { st.State = StateRunning })
 		g.mu.Lock()
 		c.cancel = cancel
+		g.setLocked(c, func(st *ComponentStatus) { st.State = StateRunning })
 		g.mu.Unlock()
 		started := g.clock.Now()
 		err := runSafe(runCtx, c.spec.Run)
+		ownEnd := runCtx.Err() == nil // it returned before anyone cancelled it
 		cancel()
 		g.mu.Lock()
 		c.cancel = nil
 		why := c.restart
 		c.restart = ""
 		g.mu.Unlock()
-		if why != "" && ctx.Err() == nil {
+		if why != "" && !ownEnd && ctx.Err() == nil {
 			log.Info("component restarted on request", zap.String("reason", why), zap.NamedError("run_returned", err))
 			g.set(c, func(st *ComponentStatus) {
 				st.LastError = "restarted: " + why
@@ -208,6 +209,10 @@ func runSafe(ctx context.Context, run func(context.Context) error) (err error) {
 func (g *Group) set(c *component, f func(st *ComponentStatus)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.setLocked(c, f)
+}
+
+func (g *Group) setLocked(c *component, f func(st *ComponentStatus)) {
 	prev := c.st.State
 	f(&c.st)
 	if c.st.State != prev {

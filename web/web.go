@@ -680,7 +680,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ []byte) {
 	writeJSON(w, http.StatusOK, api.EventsResponse{Events: evs, Lost: lost})
 }
 
-// logs answers GET /api/logs?after=SEQ&n=COUNT.
+// logs answers GET /api/logs?after=SEQ&n=COUNT (n=0: all kept).
 func (s *Server) logs(w http.ResponseWriter, r *http.Request, _ []byte) {
 	q := r.URL.Query()
 	after, ok := uintParam(w, q.Get("after"), "after")
@@ -692,6 +692,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, _ []byte) {
 		if n, ok = uintParam(w, v, "n"); !ok {
 			return
 		}
+	}
+	if n == 0 {
+		n = 100000 // all that are kept
 	}
 	lines, lost := s.cfg.Logs.Lines(after, int(min(n, 100000))) //nolint:gosec // bounded
 	if lines == nil {

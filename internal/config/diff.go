@@ -30,6 +30,10 @@ func Changed(a, b Config) ([]string, error) {
 			out = append(out, k)
 		}
 	}
+	// The YAML form of output.url hides the passphrase: compare the values.
+	if !slices.Contains(out, "output.url") && !reflect.DeepEqual(a.Output.URL, b.Output.URL) {
+		out = append(out, "output.url")
+	}
 	slices.Sort(out)
 	return out, nil
 }

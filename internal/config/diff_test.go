@@ -38,4 +38,13 @@ output:
 	if strings.Join(got, " ") != want {
 		t.Errorf("Changed = %v; want %s", got, want)
 	}
+	// Only the passphrase differs: the redacted YAML is the same, the
+	// change is not.
+	c, err := Parse([]byte(strings.Replace(base, "passphrase=0123456789ab", "passphrase=ba9876543210", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = Changed(a, c); err != nil || strings.Join(got, " ") != "output.url" {
+		t.Errorf("Changed with a new passphrase = %v, %v; want output.url", got, err)
+	}
 }

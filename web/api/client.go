@@ -275,15 +275,15 @@ func (c *Client) Events(ctx context.Context, since string, after uint64) (Events
 	return r, err
 }
 
-// Logs returns onaird's newest log lines after Seq after, at most n (0: the
-// server's default).
+// Logs returns onaird's newest log lines after Seq after, at most n (0:
+// all that are kept; negative: the server's default).
 func (c *Client) Logs(ctx context.Context, after uint64, n int) (LogsResponse, error) {
 	var r LogsResponse
 	q := url.Values{}
 	if after > 0 {
 		q.Set("after", fmt.Sprint(after))
 	}
-	if n > 0 {
+	if n >= 0 {
 		q.Set("n", fmt.Sprint(n))
 	}
 	err := c.get(ctx, PathLogs, q, &r)

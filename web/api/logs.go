@@ -4,7 +4,8 @@ import "time"
 
 // PathLogs answers GET with a LogsResponse: onaird's newest log lines (its
 // own, not its children's raw output), oldest first. Query: after=SEQ (only
-// newer lines), n=COUNT (at most this many, the newest; default 200).
+// newer lines), n=COUNT (at most this many, the newest; default 200; 0:
+// all that are kept).
 const PathLogs = "/api/logs"
 
 // LogLine is one line of onaird's log as kept for the page and onairctl.

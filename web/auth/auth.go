@@ -166,8 +166,8 @@ type Config struct {
 	// Public are more paths reachable without a session, GET and HEAD
 	// only: the login page's assets. A path ending in "/" is a prefix.
 	Public []string
-	// OnEvent, if set, hears of every login, failed login, logout, setup
-	// and password change: what happened and the client's address (its
+	// OnEvent, if set, hears of every login, lockout after failed logins,
+	// logout, setup and password change: what happened and the client's address (its
 	// /32 or /64), never what was typed. It is called on the request's
 	// goroutine and must not block.
 	OnEvent func(what, client string)

@@ -432,7 +432,8 @@ func (a *Auth) failed(w http.ResponseWriter, key netip.Prefix, msg string) {
 		return
 	}
 	a.log.Info(msg, zap.Stringer("client", key))
-	a.event(msg, key.String())
+	// A failure before the lockout is only logged: a guesser must not
+	// flush the post-event report. The lockout is an event.
 }
 
 // event tells Config.OnEvent, if set.

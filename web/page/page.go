@@ -68,7 +68,7 @@ type EventSource interface {
 // LogSource is onaird's log ring as the page shows it.
 type LogSource interface {
 	// Lines returns at most n of the newest lines with Seq > after, oldest
-	// first, and the Seq of the newest line.
+	// first, and how many older lines fell off the tail (logging.Tail).
 	Lines(after uint64, n int) ([]api.LogLine, uint64)
 	// Subscribe is as EventSource.Subscribe, for log lines.
 	Subscribe() (<-chan api.LogLine, func())
