@@ -225,9 +225,9 @@ func (d *Daemon) replaceRecorder(rec *record.Recorder, dir string) {
 // points at is replaced) and the file keeps its mode (0600 when new).
 func writeFileAtomic(path string, data []byte) (err error) {
 	mode := os.FileMode(0o600)
-	if target, err := filepath.EvalSymlinks(path); err == nil {
+	if target, lerr := filepath.EvalSymlinks(path); lerr == nil {
 		path = target // replace the file a symlink points at, keep the link
-		if fi, err := os.Stat(path); err == nil {
+		if fi, serr := os.Stat(path); serr == nil {
 			mode = fi.Mode().Perm()
 		}
 	}
