@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -55,7 +56,7 @@ func Root() *cobra.Command {
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
 	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket),
 		liveCmd(&socket), stopCmd(&socket), powerCmd(&socket), panelCmd(&socket), eventsCmd(&socket), logsCmd(&socket),
-		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), restartCmd(&socket), configCmd(&socket), versionCmd())
+		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), restartCmd(&socket), configCmd(&socket), canaryCmd(&socket), versionCmd())
 	return root
 }
 
@@ -118,6 +119,9 @@ func printStatus(w io.Writer, st api.Status) error {
 	if r := st.Recording; r != nil {
 		printRecording(w, *r)
 	}
+	if c := st.Canary; c != nil && c.State != api.CanaryIdle {
+		fmt.Fprintf(w, "canary   %s  %s  %s  %s\n", c.State, c.Encoder, c.Worker, c.Reason)
+	}
 	if tn := st.Tunnel; tn != nil {
 		fmt.Fprintf(w, "tunnel   %s  %s  remote port %d  connects %d  sessions %d", tn.State, tn.Target, tn.RemotePort, tn.Connects, tn.Sessions)
 		if tn.LastError != "" && tn.State != api.TunnelUp {
@@ -140,15 +144,15 @@ func printStatus(w io.Writer, st api.Status) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHILD\tROLE\tPID\tSTATE\tRESTARTS\tLAG\tLAST ERROR")
+	fmt.Fprintln(tw, "CHILD\tROLE\tPID\tSTATE\tRESTARTS\tLAG\tWORKER\tLAST ERROR")
 	for _, c := range st.Children {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\n", c.Name, c.Role, c.PID, c.State, c.Restarts, c.LagFrames, c.LastError)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", c.Name, c.Role, c.PID, c.State, c.Restarts, c.LagFrames, filepath.Base(c.Binary), c.LastError)
 	}
 	if len(st.Components) > 0 {
-		fmt.Fprintln(tw, "\t\t\t\t\t\t")
-		fmt.Fprintln(tw, "COMPONENT\tVITAL\t\tSTATE\tRESTARTS\t\tLAST ERROR")
+		fmt.Fprintln(tw, "\t\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "COMPONENT\tVITAL\t\tSTATE\tRESTARTS\t\t\tLAST ERROR")
 		for _, c := range st.Components {
-			fmt.Fprintf(tw, "%s\t%v\t\t%s\t%d\t\t%s\n", c.Name, c.Vital, c.State, c.Restarts, c.LastError)
+			fmt.Fprintf(tw, "%s\t%v\t\t%s\t%d\t\t\t%s\n", c.Name, c.Vital, c.State, c.Restarts, c.LastError)
 		}
 	}
 	return tw.Flush()

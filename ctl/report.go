@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -315,5 +316,60 @@ func configCmd(socket *string) *cobra.Command {
 		Args: cobra.ExactArgs(1), RunE: run(true)})
 	cmd.AddCommand(&cobra.Command{Use: "apply FILE", Short: "Apply FILE atomically: refused whole if a key is bad; live keys change without a gap",
 		Args: cobra.ExactArgs(1), RunE: run(false)})
+	return cmd
+}
+
+// canaryCmd is `onairctl canary WORKER [--wait]`: a new onair-av on air,
+// the standby encoder first.
+func canaryCmd(socket *string) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "canary WORKER [--wait]",
+		Short: "Try a new onair-av on air: the standby encoder first, promoted after update.canary_after, rolled back if it fails",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			worker, err := filepath.Abs(args[0])
+			if err != nil {
+				return fmt.Errorf("canary: %w", err)
+			}
+			st, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.CanaryStatus, error) {
+				return c.StartCanary(ctx, worker)
+			})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "canary %s: %s\n", st.State, worker)
+			if !wait {
+				_, err = fmt.Fprintln(w, "follow it with onairctl status or onairctl events")
+				return err
+			}
+			last := st.State
+			for {
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+				s, err := call(cmd.Context(), *socket, (*api.Client).Status)
+				if err != nil {
+					return err
+				}
+				c := s.Canary
+				if c == nil || c.State == last {
+					continue
+				}
+				last = c.State
+				fmt.Fprintf(w, "canary %s %s %s\n", c.State, c.Encoder, c.Reason)
+				switch c.State {
+				case api.CanaryPromoted:
+					return nil
+				case api.CanaryRolledBack, api.CanaryFailed:
+					return fmt.Errorf("canary %s: %s", c.State, c.Reason)
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "print each step until it is promoted or rolled back")
 	return cmd
 }

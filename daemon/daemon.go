@@ -37,6 +37,7 @@ import (
 	"onair/board"
 	"onair/bond"
 	"onair/bond/abr"
+	"onair/canary"
 	"onair/encoder"
 	"onair/encoder/link"
 	"onair/encoder/ring"
@@ -106,6 +107,7 @@ type Daemon struct {
 	cert          *auth.Certificate               // the HTTPS certificate, nil without api.https
 	rec           atomic.Pointer[record.Recorder] // the local recording, nil when recording.dir is not set (config apply may replace it)
 	tunnel        tunnelSlot                      // the maintenance tunnel, when configured
+	canary        *canary.Canary                  // the on-air canary of a new encoder worker, nil without twins
 	queue         *link.Queue                     // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained
@@ -342,6 +344,9 @@ func (d *Daemon) buildComponents() error {
 		return err
 	}
 	if err = d.buildTunnel(); err != nil {
+		return err
+	}
+	if err = d.buildCanary(); err != nil {
 		return err
 	}
 	if d.recorder() != nil {

@@ -50,6 +50,10 @@ func (b box) Status() api.Status {
 	}
 	st.Page = d.pageStatus()
 	st.Tunnel = d.tunnelStatus()
+	if d.canary != nil {
+		cs := d.canary.Status()
+		st.Canary = &cs
+	}
 	st.State = api.BoxOnAir
 	switch {
 	case st.OnAir.Phase == api.OnAirStopped:

@@ -55,6 +55,13 @@ func Diff(prev, cur *api.Status) []api.Event {
 		}
 		add(api.EventTunnel, c.Target, nil, "%s → %s", p.State, why)
 	}
+	if p, c := prev.Canary, cur.Canary; c != nil && p != nil && p.State != c.State {
+		why := c.Reason
+		if why == "" {
+			why = c.Worker
+		}
+		add(api.EventCanary, c.Encoder, nil, "%s → %s: %s", p.State, c.State, why)
+	}
 	if p, c := prev.Recording, cur.Recording; c != nil && p != nil && p.State != c.State {
 		add(api.EventRecording, c.Dir, nil, "%s → %s: %s", p.State, c.State, c.Reason)
 	}
@@ -126,6 +133,9 @@ func diffRestarts(prev, cur *api.Status, add adder) {
 		why := c.LastError
 		if why == "" {
 			why = "started again"
+		}
+		if c.Binary != p.Binary && c.Binary != "" {
+			why += "; now runs " + c.Binary
 		}
 		add(api.EventRestart, c.Name, nil, "instance %d: %s", c.Instance, why)
 	}

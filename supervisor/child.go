@@ -169,6 +169,9 @@ type Child struct {
 	// a test can stand in for a process stuck in the kernel.
 	waitExit func(pid int) error
 
+	pathMu sync.Mutex
+	path   string // SetPath's program, "" for spec.Path
+
 	mu       sync.Mutex
 	st       Status
 	attempts int
@@ -220,9 +223,29 @@ func New(spec Spec, log *zap.Logger, clock clockwork.Clock) (*Child, error) {
 		ring:      newLineRing(spec.LogLines),
 		restartCh: make(chan request, 1),
 		waitExit:  waitExitNoReap,
-		st:        Status{Name: spec.Name, Role: spec.Role, State: StateStopped, Since: now},
+		st:        Status{Name: spec.Name, Role: spec.Role, State: StateStopped, Since: now, Binary: spec.Path},
 		changed:   make(chan struct{}),
 	}, nil
+}
+
+// SetPath changes the program the next instance runs (the running one is
+// not touched: Restart it to switch): the on-air canary of a new encoder
+// worker. It does not check the file; a start that fails is a failure like
+// any other.
+func (c *Child) SetPath(path string) {
+	c.pathMu.Lock()
+	defer c.pathMu.Unlock()
+	c.path = path
+}
+
+// Path is the program the next instance runs.
+func (c *Child) Path() string {
+	c.pathMu.Lock()
+	defer c.pathMu.Unlock()
+	if c.path != "" {
+		return c.path
+	}
+	return c.spec.Path
 }
 
 // Run starts the child and keeps it running until ctx is cancelled: after
@@ -404,7 +427,9 @@ func (c *Child) start() (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: %s: output pipe: %w", c.spec.Name, err)
 	}
-	cmd := exec.Command(c.spec.Path, c.spec.Args...)
+	path := c.Path()
+	c.update(func(st *Status) { st.Binary = path })
+	cmd := exec.Command(path, c.spec.Args...)
 	cmd.Env = c.spec.Env
 	// An *os.File is handed to the child as is: no copying goroutine in
 	// os/exec, and Wait does not wait for grandchildren holding the pipe.
@@ -416,7 +441,7 @@ func (c *Child) start() (*instance, error) {
 	_ = w.Close() // the child has its own copy of the write end
 	if err != nil {
 		_ = r.Close() // nothing was read; the start error is the one to report
-		return nil, fmt.Errorf("supervisor: %s: start %s: %w", c.spec.Name, c.spec.Path, err)
+		return nil, fmt.Errorf("supervisor: %s: start %s: %w", c.spec.Name, path, err)
 	}
 
 	now = c.clock.Now()

@@ -81,6 +81,9 @@ type Box interface {
 	// validate: the key named, nothing changed) is answered 400, any other
 	// 409.
 	ApplyConfig(ctx context.Context, raw []byte, dryRun bool) (api.ConfigResult, error)
+	// StartCanary starts the on-air canary of a new encoder worker and
+	// returns its status (answered 202); an error is answered 409.
+	StartCanary(worker string) (api.CanaryStatus, error)
 }
 
 // ErrInvalid is wrapped by a Box error about input that does not validate.
@@ -233,6 +236,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	route(mux, api.PathRecording, http.MethodPost, s.setRecording)
 	route(mux, api.PathRestart, http.MethodPost, s.restart)
 	routeN(mux, api.PathConfig, http.MethodPost, api.MaxConfigBytes, s.applyConfig)
+	route(mux, api.PathCanary, http.MethodPost, s.startCanary)
 	if s.cfg.Events != nil {
 		route(mux, api.PathEvents, http.MethodGet, s.events)
 	}
@@ -653,6 +657,21 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request, body []byte
 	default:
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+// startCanary takes {"worker": PATH}.
+func (s *Server) startCanary(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req api.CanaryRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"worker": PATH}: `+err.Error())
+		return
+	}
+	st, err := s.box.StartCanary(req.Worker)
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, st)
 }
 
 // events answers GET /api/events?since=2h|RFC3339&after=SEQ.

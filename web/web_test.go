@@ -822,3 +822,10 @@ func (b *fakeBox) ApplyConfig(_ context.Context, raw []byte, dryRun bool) (api.C
 	}
 	return api.ConfigResult{DryRun: dryRun, Live: []string{"video.bitrate_kbps"}}, nil
 }
+
+func (b *fakeBox) StartCanary(worker string) (api.CanaryStatus, error) {
+	if worker == "" {
+		return api.CanaryStatus{}, errors.New("canary: worker \"\": want an absolute path")
+	}
+	return api.CanaryStatus{State: api.CanaryStarting, Worker: worker}, nil
+}

@@ -52,6 +52,8 @@ type Config struct {
 	Recording  Recording  `yaml:"recording"`
 	// Maintenance is remote maintenance: the reverse SSH tunnel.
 	Maintenance Maintenance `yaml:"maintenance"`
+	// Update is how new builds go on air.
+	Update Update `yaml:"update"`
 	// RuntimeDir holds the frame ring and other per-run files (tmpfs).
 	RuntimeDir string `yaml:"runtime_dir"`
 	// AVBinary is the path of the onair-av binary; empty means next to onaird, then $PATH.
@@ -74,6 +76,7 @@ func Defaults() Config {
 		Thermal:    defaultThermal(),
 		Panel:      defaultPanel(),
 		Recording:  defaultRecording(),
+		Update:     defaultUpdate(),
 		RuntimeDir: "/dev/shm/onair",
 		LogLevel:   LogInfo,
 	}
@@ -250,6 +253,7 @@ func (c Config) Validate() error {
 	c.Metrics.validate(&p)
 	c.Recording.validate(&p)
 	c.Maintenance.validate(&p)
+	c.Update.validate(&p)
 	c.Supervisor.validate(&p)
 	c.Power.validate(&p, c.Video.BitrateKbps)
 	c.Thermal.validate(&p, c.Video.BitrateKbps)

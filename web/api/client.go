@@ -354,3 +354,11 @@ func (c *Client) ApplyConfig(ctx context.Context, yaml []byte, dryRun bool) (Con
 	err := c.post(ctx, PathConfig, ConfigRequest{YAML: string(yaml), DryRun: dryRun}, &r)
 	return r, err
 }
+
+// StartCanary starts the on-air canary of a new encoder worker (POST
+// /api/canary); it runs on, followed in Status().Canary and the events.
+func (c *Client) StartCanary(ctx context.Context, worker string) (CanaryStatus, error) {
+	var r CanaryStatus
+	err := c.post(ctx, PathCanary, CanaryRequest{Worker: worker}, &r)
+	return r, err
+}

@@ -33,6 +33,7 @@ const (
 	EventRecording     EventKind = "recording"      // the recording started or stopped
 	EventTunnel        EventKind = "tunnel"         // the maintenance tunnel came up or went down
 	EventTwins         EventKind = "twins"          // the twins locked or unlocked
+	EventCanary        EventKind = "canary"         // a new encoder worker tried, promoted or rolled back
 )
 
 // Event is one entry of the post-event report.

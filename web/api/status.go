@@ -50,6 +50,9 @@ type Status struct {
 	// Tunnel is the reverse SSH maintenance tunnel, present only when
 	// maintenance.tunnel is set.
 	Tunnel *TunnelStatus `json:"tunnel,omitempty"`
+	// Canary is the on-air canary of a new encoder worker, present with
+	// twin encoders.
+	Canary *CanaryStatus `json:"canary,omitempty"`
 	// Panel is the front panel (GPIO or virtual).
 	Panel *PanelStatus `json:"panel,omitempty"`
 	// Components are onaird's in-process parts under its supervisor
@@ -78,16 +81,19 @@ type RunState string
 // ProcessStatus is the supervision state of a child process
 // (supervisor.Status).
 type ProcessStatus struct {
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	PID       int       `json:"pid"` // 0 when no instance is alive
-	State     RunState  `json:"state"`
-	Restarts  int       `json:"restarts"`   // start attempts after the first
-	LastError string    `json:"last_error"` // why the last instance ended, or the last start failure
-	LastExit  time.Time `json:"last_exit,omitzero"`
-	Since     time.Time `json:"since"`             // when State was entered
-	Instance  int       `json:"instance"`          // number of the current or last instance
-	RetryAt   time.Time `json:"retry_at,omitzero"` // next start, while State is backoff
+	Name      string   `json:"name"`
+	Role      string   `json:"role"`
+	PID       int      `json:"pid"` // 0 when no instance is alive
+	State     RunState `json:"state"`
+	Restarts  int      `json:"restarts"`   // start attempts after the first
+	LastError string   `json:"last_error"` // why the last instance ended, or the last start failure
+	// Binary is the program the current (or last) instance runs: for an
+	// encoder, its worker build (a canary changes it).
+	Binary   string    `json:"binary,omitempty"`
+	LastExit time.Time `json:"last_exit,omitzero"`
+	Since    time.Time `json:"since"`             // when State was entered
+	Instance int       `json:"instance"`          // number of the current or last instance
+	RetryAt  time.Time `json:"retry_at,omitzero"` // next start, while State is backoff
 }
 
 // Component is the supervision state of one in-process component
