@@ -29,6 +29,9 @@ func Diff(prev, cur *api.Status) []api.Event {
 			why += ": " + c.LastError
 		}
 		add(api.EventOutput, c.Target, nil, "%s → %s", p.State, why)
+	} else if c.State == outputConnected && c.Connects > p.Connects {
+		// Lost and connected again between two snapshots.
+		add(api.EventOutput, c.Target, nil, "reconnected (%d connects since start; last error: %s)", c.Connects, c.LastError)
 	}
 	if p, c := prev.OnAir, cur.OnAir; p.Phase != c.Phase {
 		add(api.EventOnAir, "", nil, "%s → %s (%s)", p.Phase, c.Phase, c.Reason)

@@ -199,3 +199,16 @@ func TestRecordingStoppedByAFullDiskAndTunnelDownAreEvents(t *testing.T) {
 		t.Errorf("events %+v", evs)
 	}
 }
+
+// An output that lost its connection and got it back between two
+// snapshots (100 ms) is still in the report: the connect count moved.
+func TestReconnectBetweenSnapshotsIsAnEvent(t *testing.T) {
+	prev, cur := status(), status()
+	prev.Output.Connects = 1
+	cur.Output.Connects = 2
+	cur.Output.LastError = "peer idle"
+	evs := Diff(&prev, &cur)
+	if len(evs) != 1 || evs[0].Kind != api.EventOutput || !strings.Contains(evs[0].Reason, "reconnected (2 connects") {
+		t.Errorf("events %+v", evs)
+	}
+}
