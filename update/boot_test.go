@@ -2,6 +2,7 @@ package update
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -178,4 +179,35 @@ func TestGrubEnvWithRealEditenv(t *testing.T) {
 		t.Fatalf("grub-editenv create: %v\n%s", err, out)
 	}
 	exerciseGrubEnv(t, NewGrubEnv(file))
+}
+
+// rootfs/grub/onair-ab.cfg is the GRUB side of GrubEnv: it must load every
+// variable GrubEnv writes, take a try from every count max_tries allows,
+// and save what it changes.
+func TestGrubSnippetMatchesGrubEnv(t *testing.T) {
+	raw, err := os.ReadFile("../rootfs/grub/onair-ab.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	var loaded []string
+	for line := range strings.SplitSeq(cfg, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "load_env" {
+			loaded = f[1:]
+		}
+	}
+	for _, v := range []string{grubDefault, grubTrial, grubTries, grubGoodA, grubGoodB, grubBooted} {
+		if !slices.Contains(loaded, v) {
+			t.Errorf("load_env does not load %s", v)
+		}
+	}
+	for n := 1; n <= maxTries; n++ {
+		step := fmt.Sprintf(`[ "${onair_tries}" = "%d" ]; then set onair_tries=%d; set onair_slot="${onair_trial}"`, n, n-1)
+		if !strings.Contains(cfg, step) {
+			t.Errorf("no step from %d tries: %s", n, step)
+		}
+	}
+	if !strings.Contains(cfg, "save_env onair_tries onair_booted") || !strings.Contains(cfg, "onair.slot=${onair_slot}") {
+		t.Error("the snippet does not save the try and the booted slot, or does not pass onair.slot")
+	}
 }

@@ -1,12 +1,20 @@
 package update
 
 import (
+	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"onair/web/api"
 )
@@ -247,10 +255,109 @@ func BenchmarkInstall(b *testing.B) {
 	bx := newBox(b)
 	const size = 64 << 20
 	path, _ := makeBundle(b, bx.dir, bx.priv, "v2", size, 21)
+	bx.in.log = zap.NewNop() // b.Log of every install would be the output
 	b.SetBytes(size)
 	for b.Loop() {
 		if _, err := bx.in.Install(context.Background(), path); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The process is killed (SIGKILL) in the middle of the write, at random
+// offsets: the old slot still boots, and the next attempt succeeds. The
+// writer is a child process, this test binary re-run as
+// TestInstallKilledHelperProcess, which stops at the offset and waits for
+// its kill.
+func TestKilledInstallLeavesTheOldSlotBooting(t *testing.T) {
+	bx := newBox(t)
+	const size = 3<<20 + 999
+	path, rootfs := makeBundle(t, bx.dir, bx.priv, "v2", size, 22)
+	st := bx.state()
+	r := mrand(43)
+	for i := range 5 {
+		at := r.Int64N(size)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestInstallKilledHelperProcess$")
+		cmd.Env = append(os.Environ(), "ONAIR_UPDATE_HELPER=1",
+			"ONAIR_UPDATE_STATE="+bx.cfg.StateFile, "ONAIR_UPDATE_SLOT_A="+bx.cfg.SlotA, "ONAIR_UPDATE_SLOT_B="+bx.cfg.SlotB,
+			"ONAIR_UPDATE_PUB="+hex.EncodeToString(bx.pub), "ONAIR_UPDATE_BUNDLE="+path, fmt.Sprint("ONAIR_UPDATE_AT=", at))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopped := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if sc.Text() == "stopped" {
+					stopped <- true
+					return
+				}
+			}
+			stopped <- false
+		}()
+		select {
+		case ok := <-stopped:
+			if !ok {
+				t.Fatalf("kill %d: the helper ended before offset %d", i, at)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("kill %d: the helper did not reach offset %d", i, at)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if got := bx.state(); got != st || got.Next() != SlotA {
+			t.Fatalf("kill %d at %d: boot state %+v, was %+v", i, at, got, st)
+		}
+	}
+	if _, err := bx.in.Install(context.Background(), path); err != nil {
+		t.Fatalf("the attempt after the kills: %v", err)
+	}
+	if fileHash(t, bx.cfg.SlotB) != sum(rootfs) || bx.state().Next() != SlotB {
+		t.Fatalf("after the install: state %+v", bx.state())
+	}
+}
+
+// TestInstallKilledHelperProcess is the child of
+// TestKilledInstallLeavesTheOldSlotBooting; run alone it does nothing.
+func TestInstallKilledHelperProcess(t *testing.T) {
+	if os.Getenv("ONAIR_UPDATE_HELPER") != "1" {
+		return
+	}
+	pub, err := hex.DecodeString(os.Getenv("ONAIR_UPDATE_PUB"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := strconv.ParseInt(os.Getenv("ONAIR_UPDATE_AT"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.PublicKey, cfg.Bootloader, cfg.StateFile = "/unused.pub", BootloaderFile, os.Getenv("ONAIR_UPDATE_STATE")
+	cfg.SlotA, cfg.SlotB = os.Getenv("ONAIR_UPDATE_SLOT_A"), os.Getenv("ONAIR_UPDATE_SLOT_B")
+	in, err := NewInstaller(cfg, InstallerDeps{Boot: NewFileBootloader(cfg.StateFile), PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written int64
+	in.wrap = func(w io.Writer) io.Writer {
+		return writerFunc(func(p []byte) (int, error) {
+			if written+int64(len(p)) > at {
+				n, _ := w.Write(p[:at-written])
+				written += int64(n)
+				fmt.Println("stopped")
+				time.Sleep(time.Hour) // until killed
+			}
+			written += int64(len(p))
+			return w.Write(p)
+		})
+	}
+	_, err = in.Install(context.Background(), os.Getenv("ONAIR_UPDATE_BUNDLE"))
+	t.Fatalf("Install returned (%v) instead of stopping at %d", err, at)
 }
