@@ -129,22 +129,28 @@ func (in *Installer) Install(ctx context.Context, bundlePath string) (Installed,
 		return Installed{}, ErrNoRootfs // [unexpected]: validate requires it
 	}
 	log = log.With(zap.String("version", b.Manifest.Version), zap.Int64("bytes", part.Size))
-	if err := b.Verify(ctx); err != nil {
+	if err = b.Verify(ctx); err != nil {
 		return Installed{}, err
 	}
 	log.Info("bundle verified")
 
-	// Only now may the slot be touched.
+	// Only now may the slot be touched: opened (nothing written yet) to
+	// check it can take the part, marked bad, then written.
+	f, regular, err := in.open(dev, part.Size)
+	if err != nil {
+		return Installed{}, err
+	}
 	if st.Good(target) || st.Trial == target {
-		if err := in.boot.MarkBad(target); err != nil {
+		if err = in.boot.MarkBad(target); err != nil {
+			_ = f.Close()
 			return Installed{}, err
 		}
 	}
-	if err := in.writeSlot(ctx, b, part, dev); err != nil {
+	if err = in.writeSlot(ctx, b, part, f, regular); err != nil {
 		log.Warn("install failed: the running slot still boots", zap.Error(err))
 		return Installed{}, err
 	}
-	if err := in.boot.SetTrial(target, in.cfg.MaxTries); err != nil {
+	if err = in.boot.SetTrial(target, in.cfg.MaxTries); err != nil {
 		return Installed{}, err
 	}
 	took := time.Since(start)
@@ -152,35 +158,47 @@ func (in *Installer) Install(ctx context.Context, bundlePath string) (Installed,
 	return Installed{Slot: target, Device: dev, Manifest: b.Manifest, Tries: in.cfg.MaxTries, Took: took}, nil
 }
 
-// writeSlot streams part into the device, syncs it and reads it back.
-func (in *Installer) writeSlot(ctx context.Context, b *Bundle, part Part, dev string) (err error) {
-	f, err := in.openSlot(dev)
+// open opens the slot's device for writing and checks that size bytes fit
+// (a block device's size is where its end is; a file grows). regular: it
+// is a file, cut to the part's size after the write.
+func (in *Installer) open(dev string, size int64) (f *os.File, regular bool, err error) {
+	f, err = in.openSlot(dev)
 	if err != nil {
-		return fmt.Errorf("update: open slot: %w", err)
+		return nil, false, fmt.Errorf("update: open slot: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("update: slot: %w", err)
+	}
+	if fi.Mode().IsRegular() {
+		return f, true, nil
+	}
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, false, fmt.Errorf("update: slot size: %w", err)
+	}
+	if end < size {
+		return nil, false, fmt.Errorf("%w: %d bytes into %s of %d", ErrSlotTooSmall, size, dev, end)
+	}
+	if _, err = f.Seek(0, io.SeekStart); err != nil {
+		return nil, false, fmt.Errorf("update: slot: %w", err)
+	}
+	return f, false, nil
+}
+
+// writeSlot streams part into the slot f (and closes it), syncs it and
+// reads it back.
+func (in *Installer) writeSlot(ctx context.Context, b *Bundle, part Part, f *os.File, regular bool) (err error) {
 	defer func() {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("update: close slot: %w", cerr)
 		}
 	}()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("update: slot: %w", err)
-	}
-	regular := fi.Mode().IsRegular()
-	if !regular {
-		// A block device's size is where its end is.
-		size, err := f.Seek(0, io.SeekEnd)
-		if err != nil {
-			return fmt.Errorf("update: slot size: %w", err)
-		}
-		if size < part.Size {
-			return fmt.Errorf("%w: %d bytes into %s of %d", ErrSlotTooSmall, part.Size, dev, size)
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("update: slot: %w", err)
-		}
-	}
 	var w io.Writer = f
 	if in.wrap != nil {
 		w = in.wrap(w)
@@ -200,7 +218,7 @@ func (in *Installer) writeSlot(ctx context.Context, b *Bundle, part Part, dev st
 		return fmt.Errorf("update: slot: fsync: %w", err)
 	}
 	dropCache(f)
-	return readBack(ctx, dev, part)
+	return readBack(ctx, f.Name(), part)
 }
 
 // readBack hashes the first part.Size bytes of dev.
