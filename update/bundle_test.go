@@ -246,3 +246,38 @@ func FuzzReadBundle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSignedManifest gets past the signature (it signs what it is given)
+// to the manifest's parsing and layout checks.
+func FuzzSignedManifest(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32))
+	pub := priv.Public().(ed25519.PublicKey)
+	data := []byte("a tiny rootfs")
+	m, _ := json.Marshal(Manifest{Format: 1, Version: "v1", Created: created, Compression: "none",
+		Parts: []Part{{Name: "rootfs", Size: int64(len(data)), SHA256: sum(data)}}})
+	f.Add(m, data)
+	f.Add([]byte(`{"format":1,"version":"v","created":"2026-12-03T14:00:00Z","compression":"none","parts":[{"name":"rootfs","size":-1,"sha256":"","offset":0}]}`), []byte{})
+	f.Fuzz(func(t *testing.T, manifest, data []byte) {
+		if len(manifest) == 0 || len(manifest) > MaxManifest {
+			return
+		}
+		b := rawBundle(manifest, priv, data)
+		m, dataStart, err := readBundle(bytes.NewReader(b), int64(len(b)), pub)
+		if err != nil {
+			return
+		}
+		if _, ok := m.Part(PartRootfs); !ok || dataStart != int64(HeaderSize+len(manifest)+64) {
+			t.Fatalf("accepted %+v at %d", m, dataStart)
+		}
+		var end int64
+		for _, p := range m.Parts {
+			if p.Offset != end || p.Size < 0 {
+				t.Fatalf("accepted part %+v", p)
+			}
+			end += p.Size
+		}
+		if end != int64(len(data)) {
+			t.Fatalf("accepted parts ending at %d of %d", end, len(data))
+		}
+	})
+}
