@@ -45,13 +45,18 @@ func writeAtomic(path string, mode os.FileMode, write func(w io.Writer) error) (
 		return fmt.Errorf("update: write %s: rename: %w", path, err)
 	}
 	// The rename is durable once the directory is.
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory: what makes a rename in it durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("update: write %s: open dir: %w", path, err)
+		return fmt.Errorf("update: open dir: %w", err)
 	}
 	defer func() { _ = d.Close() }()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("update: write %s: fsync dir: %w", path, err)
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("update: fsync %s: %w", dir, err)
 	}
 	return nil
 }

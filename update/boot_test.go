@@ -60,8 +60,9 @@ func TestBootloaderRefusesToTakeTheDefaultSlotOutOfService(t *testing.T) {
 }
 
 func TestGrubEnvParsesEditenvList(t *testing.T) {
-	// grub-editenv FILE list prints NAME=VALUE lines; this is its output
-	// for a block with GRUB's own saved_entry and boot_success besides ours.
+	// grub-editenv FILE list prints NAME=VALUE lines; this is GRUB 2.06's
+	// (Debian 12) for a block with GRUB's own saved_entry and boot_success
+	// besides ours.
 	out, err := os.ReadFile("testdata/grub-editenv-list.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +130,18 @@ func exerciseGrubEnv(t *testing.T, g *GrubEnv) {
 	if err := g.Init(SlotA); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.SetTrial(SlotB, 3); err != nil {
+	before, err := os.Stat(g.file)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err = g.SetTrial(SlotB, 3); err != nil {
+		t.Fatal(err)
+	}
+	// grub-editenv rewrites a block in place (O_TRUNC): a power cut in
+	// between would leave it empty. GrubEnv renames a new one over it.
+	after, err := os.Stat(g.file)
+	if err != nil || os.SameFile(before, after) {
+		t.Fatalf("the block was rewritten in place, not replaced (%v)", err)
 	}
 	s, err := g.State()
 	want := BootState{Booted: SlotA, Default: SlotA, Trial: SlotB, TriesLeft: 3, GoodA: true}
@@ -145,11 +156,18 @@ func exerciseGrubEnv(t *testing.T, g *GrubEnv) {
 	if err != nil || s != want {
 		t.Fatalf("after MarkGood %+v, %v; want %+v", s, err, want)
 	}
-	if err := g.MarkBad(SlotA); err != nil {
+	if err = g.MarkBad(SlotA); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := g.State(); s.GoodA || s.Next() != SlotB {
 		t.Fatalf("after MarkBad(a) %+v", s)
+	}
+	out, err := g.run(g.file, "list")
+	if err != nil || !strings.Contains(string(out), "saved_entry=0\n") {
+		t.Fatalf("GRUB's own variable is gone: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(g.file + ".onair-tmp"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the copy is left: %v", err)
 	}
 }
 
@@ -161,6 +179,9 @@ func TestGrubEnvThroughEditenv(t *testing.T) {
 	}
 	g := NewGrubEnv(filepath.Join(dir, "grubenv"))
 	g.run = runTool(tool)
+	if _, err := g.run(g.file, "set", "saved_entry=0"); err != nil {
+		t.Fatal(err)
+	}
 	exerciseGrubEnv(t, g)
 
 	g.run = runTool(filepath.Join(dir, "missing-tool"))
@@ -175,8 +196,10 @@ func TestGrubEnvWithRealEditenv(t *testing.T) {
 		t.Skip("grub-editenv not installed (grub-common)")
 	}
 	file := filepath.Join(t.TempDir(), "grubenv")
-	if out, err := exec.Command("grub-editenv", file, "create").CombinedOutput(); err != nil {
-		t.Fatalf("grub-editenv create: %v\n%s", err, out)
+	for _, args := range [][]string{{file, "create"}, {file, "set", "saved_entry=0"}} {
+		if out, err := exec.Command("grub-editenv", args...).CombinedOutput(); err != nil {
+			t.Fatalf("grub-editenv %q: %v\n%s", args, err, out)
+		}
 	}
 	exerciseGrubEnv(t, NewGrubEnv(file))
 }

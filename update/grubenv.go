@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,9 +35,14 @@ const (
 )
 
 // GrubEnv keeps the boot state in a GRUB environment block through
-// grub-editenv (FILE list, FILE set NAME=VALUE…). Every change is one
-// grub-editenv set of all the variables: the block is one 1 KiB file that
-// grub-editenv rewrites whole.
+// grub-editenv (FILE list, FILE set NAME=VALUE…). Every change sets all the
+// variables at once, on a copy of the block that is then renamed over it:
+// grub-editenv itself truncates the file and writes it again in place
+// (strace of GRUB 2.06: open O_TRUNC, one 1024-byte write, fsync), so a
+// power cut between the two would leave an empty block, which GRUB boots
+// as slot a whatever it holds. A rename is atomic on ext4 and as good as
+// FAT gets on the ESP. GRUB's own save_env at boot (the try it takes)
+// writes the block's sectors in place; that one write cannot be helped.
 type GrubEnv struct {
 	file string
 	// run runs grub-editenv with args and returns its standard output.
@@ -123,8 +132,27 @@ func (g *GrubEnv) load() (BootState, error) {
 }
 
 func (g *GrubEnv) store(s BootState) error {
-	_, err := g.run(append([]string{g.file, "set"}, formatGrubEnv(s)...)...)
-	return err
+	cur, err := os.ReadFile(g.file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("update: grubenv: %w", err)
+	}
+	tmp := g.file + ".onair-tmp"
+	_ = os.Remove(tmp) // a copy left by a crash
+	if cur != nil {
+		// The block as it is, GRUB's own variables (saved_entry…) too.
+		if err := writeAtomic(tmp, 0o644, func(w io.Writer) error { _, err := w.Write(cur); return err }); err != nil {
+			return err
+		}
+	}
+	if _, err := g.run(append([]string{tmp, "set"}, formatGrubEnv(s)...)...); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, g.file); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("update: grubenv: %w", err)
+	}
+	return syncDir(filepath.Dir(g.file))
 }
 
 // parseGrubEnv reads the boot state from the output of grub-editenv list
