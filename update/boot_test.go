@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"onair/internal/testutil"
 )
 
 func TestNextAppliesTheBootRules(t *testing.T) {
@@ -192,9 +194,7 @@ func TestGrubEnvThroughEditenv(t *testing.T) {
 
 // The real grub-editenv, where it is installed (grub-common).
 func TestGrubEnvWithRealEditenv(t *testing.T) {
-	if _, err := exec.LookPath("grub-editenv"); err != nil {
-		t.Skip("grub-editenv not installed (grub-common)")
-	}
+	testutil.Need(t, "grub-editenv")
 	file := filepath.Join(t.TempDir(), "grubenv")
 	for _, args := range [][]string{{file, "create"}, {file, "set", "saved_entry=0"}} {
 		if out, err := exec.Command("grub-editenv", args...).CombinedOutput(); err != nil {
