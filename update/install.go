@@ -37,15 +37,54 @@ type InstallerDeps struct {
 	// PublicKey is the trusted key; nil: read from Config.PublicKey.
 	PublicKey ed25519.PublicKey
 	Log       *zap.Logger
+	// Progress, when set, is called after every chunk (1 MiB) of every
+	// phase, from Install's goroutine.
+	Progress func(Progress)
+}
+
+// The phases of an install, in order.
+const (
+	PhaseVerify   = "verify"    // pass 1: every part hashed
+	PhaseWrite    = "write"     // pass 2: the rootfs into the slot
+	PhaseReadBack = "read back" // the slot hashed again
+)
+
+// Progress is how far an install is: Done of Total bytes of Phase.
+type Progress struct {
+	Phase       string
+	Done, Total int64
+}
+
+// progressWriter counts what goes through it into Progress calls.
+type progressWriter struct {
+	w io.Writer
+	f func(Progress)
+	p Progress
+}
+
+func (pw *progressWriter) Write(b []byte) (int, error) {
+	n, err := pw.w.Write(b)
+	pw.p.Done += int64(n)
+	pw.f(pw.p)
+	return n, err
+}
+
+// track wraps w to report phase (of total bytes) when progress is set.
+func (in *Installer) track(w io.Writer, phase string, total int64) io.Writer {
+	if in.progress == nil {
+		return w
+	}
+	return &progressWriter{w: w, f: in.progress, p: Progress{Phase: phase, Total: total}}
 }
 
 // Installer writes bundles into the inactive slot.
 type Installer struct {
-	cfg  Config
-	boot Bootloader
-	pub  ed25519.PublicKey
-	log  *zap.Logger
-	busy sync.Mutex
+	cfg      Config
+	boot     Bootloader
+	pub      ed25519.PublicKey
+	log      *zap.Logger
+	progress func(Progress)
+	busy     sync.Mutex
 
 	// Test hooks: openSlot opens a slot device for writing; wrap wraps the
 	// slot's writer (interruptions at an offset).
@@ -85,7 +124,7 @@ func NewInstaller(cfg Config, deps InstallerDeps) (*Installer, error) {
 		deps.Log = zap.NewNop()
 	}
 	return &Installer{
-		cfg: cfg, boot: deps.Boot, pub: deps.PublicKey, log: deps.Log,
+		cfg: cfg, boot: deps.Boot, pub: deps.PublicKey, log: deps.Log, progress: deps.Progress,
 		openSlot: func(path string) (*os.File, error) { return os.OpenFile(path, os.O_WRONLY, 0) },
 	}, nil
 }
@@ -129,8 +168,15 @@ func (in *Installer) Install(ctx context.Context, bundlePath string) (Installed,
 		return Installed{}, ErrNoRootfs // [unexpected]: validate requires it
 	}
 	log = log.With(zap.String("version", b.Manifest.Version), zap.Int64("bytes", part.Size))
-	if err = b.Verify(ctx); err != nil {
-		return Installed{}, err
+	var total int64
+	for _, p := range b.Manifest.Parts {
+		total += p.Size
+	}
+	verify, buf := in.track(io.Discard, PhaseVerify, total), make([]byte, chunkSize)
+	for _, p := range b.Manifest.Parts {
+		if err = b.copyPart(ctx, p, verify, buf); err != nil {
+			return Installed{}, err
+		}
 	}
 	log.Info("bundle verified")
 
@@ -199,7 +245,7 @@ func (in *Installer) writeSlot(ctx context.Context, b *Bundle, part Part, f *os.
 			err = fmt.Errorf("update: close slot: %w", cerr)
 		}
 	}()
-	var w io.Writer = f
+	w := in.track(f, PhaseWrite, part.Size)
 	if in.wrap != nil {
 		w = in.wrap(w)
 	}
@@ -218,17 +264,17 @@ func (in *Installer) writeSlot(ctx context.Context, b *Bundle, part Part, f *os.
 		return fmt.Errorf("update: slot: fsync: %w", err)
 	}
 	dropCache(f)
-	return readBack(ctx, f.Name(), part)
+	return readBack(ctx, f.Name(), part, in.track(io.Discard, PhaseReadBack, part.Size))
 }
 
 // readBack hashes the first part.Size bytes of dev.
-func readBack(ctx context.Context, dev string, part Part) error {
+func readBack(ctx context.Context, dev string, part Part, w io.Writer) error {
 	f, err := os.Open(dev)
 	if err != nil {
 		return fmt.Errorf("update: read back: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	sum, err := hashCopy(ctx, f, part.Size, nil, make([]byte, chunkSize))
+	sum, err := hashCopy(ctx, f, part.Size, w, make([]byte, chunkSize))
 	if err != nil {
 		return fmt.Errorf("update: read back: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -360,4 +361,34 @@ func TestInstallKilledHelperProcess(t *testing.T) {
 	}
 	_, err = in.Install(context.Background(), os.Getenv("ONAIR_UPDATE_BUNDLE"))
 	t.Fatalf("Install returned (%v) instead of stopping at %d", err, at)
+}
+
+// onairctl update shows the install going: every phase reports up to its
+// total, in order.
+func TestInstallReportsProgressOfEveryPhase(t *testing.T) {
+	bx := newBox(t)
+	const size = 2<<20 + 5
+	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", size, 23)
+	var got []Progress
+	bx.in.progress = func(p Progress) { got = append(got, p) }
+	if _, err := bx.in.Install(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	var phases []string
+	for i, p := range got {
+		if p.Total != size || p.Done <= 0 || p.Done > p.Total {
+			t.Fatalf("progress %+v", p)
+		}
+		if i == 0 || got[i-1].Phase != p.Phase {
+			phases = append(phases, p.Phase)
+		} else if p.Done <= got[i-1].Done {
+			t.Fatalf("progress went back: %+v after %+v", p, got[i-1])
+		}
+		if (i == len(got)-1 || got[i+1].Phase != p.Phase) && p.Done != p.Total {
+			t.Fatalf("phase %s ended at %d of %d", p.Phase, p.Done, p.Total)
+		}
+	}
+	if want := []string{PhaseVerify, PhaseWrite, PhaseReadBack}; !slices.Equal(phases, want) {
+		t.Fatalf("phases %q, want %q", phases, want)
+	}
 }
