@@ -16,6 +16,7 @@ set -euo pipefail
 #   maintenance tunnel:     openssh-server (sshd: internal/sshlab runs its own), openssh-client
 #                           (ssh, ssh-keygen: keys and the through-the-tunnel login)
 #   web page browser test:  chromium (headless, driven by chromedp in web/page)
+#   A/B update tests:       grub-common (grub-editenv: update.GrubEnv against the real tool)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -26,6 +27,7 @@ PKGS=(
   nut-server nut-client dbus
   openssh-server openssh-client
   chromium
+  grub-common
 )
 
 missing=()
