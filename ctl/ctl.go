@@ -56,7 +56,7 @@ func Root() *cobra.Command {
 	root.PersistentFlags().StringVar(&socket, "socket", def, "onaird API socket (env ONAIR_SOCKET)")
 	root.AddCommand(statusCmd(&socket), failoverCmd(&socket), bitrateCmd(&socket), uplinksCmd(&socket), uplinkCmd(&socket), audioCmd(&socket),
 		liveCmd(&socket), stopCmd(&socket), powerCmd(&socket), panelCmd(&socket), eventsCmd(&socket), logsCmd(&socket),
-		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), restartCmd(&socket), configCmd(&socket), canaryCmd(&socket), versionCmd())
+		recordCmd(&socket), setupTokenCmd(&socket), passwdCmd(&socket), restartCmd(&socket), configCmd(&socket), canaryCmd(&socket), updateCmd(&socket), versionCmd())
 	return root
 }
 

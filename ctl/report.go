@@ -373,3 +373,69 @@ func canaryCmd(socket *string) *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", false, "print each step until it is promoted or rolled back")
 	return cmd
 }
+
+// updateCmd is `onairctl update BUNDLE [--force|--at-stop]`.
+func updateCmd(socket *string) *cobra.Command {
+	var force, atStop, noWait bool
+	cmd := &cobra.Command{
+		Use:   "update BUNDLE [--at-stop|--force]",
+		Short: "Install a signed update bundle into the inactive root slot; the next boot tries it and rolls back if it is not healthy",
+		Long: "Verifies the bundle's signature and every hash before a byte is written, writes the inactive slot, reads it back,\n" +
+			"and sets a trial boot. After the reboot onaird marks the slot good once the box has been healthy for\n" +
+			"update.healthy_after; a slot that does not get there, or fails to boot update.max_tries times, is abandoned\n" +
+			"and the old one boots again. Refused while on air: --at-stop installs when the crew next stops, --force now.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bundle, err := filepath.Abs(args[0])
+			if err != nil {
+				return fmt.Errorf("update: %w", err)
+			}
+			in, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.UpdateInstall, error) {
+				return c.Update(ctx, bundle, force, atStop)
+			})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "update %s: %s\n", in.State, bundle)
+			if noWait {
+				return nil
+			}
+			last := ""
+			for {
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+				st, err := call(cmd.Context(), *socket, (*api.Client).Status)
+				if err != nil {
+					return err
+				}
+				if st.Update == nil || st.Update.Install == nil {
+					continue
+				}
+				i := st.Update.Install
+				line := i.State
+				if i.Total > 0 && i.State != "done" && i.State != "failed" {
+					line = fmt.Sprintf("%s %d%%", i.State, i.Done*100/i.Total)
+				}
+				if line != last {
+					fmt.Fprintf(w, "update %s\n", line)
+					last = line
+				}
+				switch i.State {
+				case "done":
+					_, err = fmt.Fprintf(w, "%s written to slot %s: reboot to try it (it rolls back by itself if it is not healthy)\n", i.Version, i.Slot)
+					return err
+				case "failed":
+					return fmt.Errorf("update failed: %s (the running slot still boots)", i.Error)
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "install while on air")
+	cmd.Flags().BoolVar(&atStop, "at-stop", false, "install when the crew next stops the stream")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the install has started")
+	return cmd
+}

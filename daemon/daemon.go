@@ -108,6 +108,7 @@ type Daemon struct {
 	rec           atomic.Pointer[record.Recorder] // the local recording, nil when recording.dir is not set (config apply may replace it)
 	tunnel        tunnelSlot                      // the maintenance tunnel, when configured
 	canary        *canary.Canary                  // the on-air canary of a new encoder worker, nil without twins
+	update        *updater                        // the A/B update, nil when update.public_key is not set
 	queue         *link.Queue                     // encoder links → twins
 	front         *supervisor.Group
 	tail          *supervisor.Group // the output: stopped after the stream drained
@@ -347,6 +348,9 @@ func (d *Daemon) buildComponents() error {
 		return err
 	}
 	if err = d.buildCanary(); err != nil {
+		return err
+	}
+	if err = d.buildUpdate(); err != nil {
 		return err
 	}
 	if d.recorder() != nil {

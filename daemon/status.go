@@ -54,6 +54,7 @@ func (b box) Status() api.Status {
 		cs := d.canary.Status()
 		st.Canary = &cs
 	}
+	st.Update = d.updateStatus()
 	st.State = api.BoxOnAir
 	switch {
 	case st.OnAir.Phase == api.OnAirStopped:

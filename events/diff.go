@@ -65,6 +65,9 @@ func Diff(prev, cur *api.Status) []api.Event {
 		}
 		add(api.EventCanary, c.Encoder, nil, "%s → %s: %s", p.State, c.State, why)
 	}
+	if p, c := prev.Update, cur.Update; c != nil && p != nil && p.State != c.State {
+		add(api.EventUpdate, c.Slot, nil, "slot %s: %s → %s %s", c.Slot, p.State, c.State, c.LastError)
+	}
 	if p, c := prev.Recording, cur.Recording; c != nil && p != nil && p.State != c.State {
 		add(api.EventRecording, c.Dir, nil, "%s → %s: %s", p.State, c.State, c.Reason)
 	}

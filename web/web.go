@@ -84,6 +84,9 @@ type Box interface {
 	// StartCanary starts the on-air canary of a new encoder worker and
 	// returns its status (answered 202); an error is answered 409.
 	StartCanary(worker string) (api.CanaryStatus, error)
+	// Update starts installing a signed bundle into the inactive slot
+	// (answered 202); an error is answered 409.
+	Update(bundle string, force, atStop bool) (api.UpdateInstall, error)
 }
 
 // ErrInvalid is wrapped by a Box error about input that does not validate.
@@ -237,6 +240,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	route(mux, api.PathRestart, http.MethodPost, s.restart)
 	routeN(mux, api.PathConfig, http.MethodPost, api.MaxConfigBytes, s.applyConfig)
 	route(mux, api.PathCanary, http.MethodPost, s.startCanary)
+	route(mux, api.PathUpdate, http.MethodPost, s.startUpdate)
 	if s.cfg.Events != nil {
 		route(mux, api.PathEvents, http.MethodGet, s.events)
 	}
@@ -672,6 +676,21 @@ func (s *Server) startCanary(w http.ResponseWriter, _ *http.Request, body []byte
 		return
 	}
 	writeJSON(w, http.StatusAccepted, st)
+}
+
+// startUpdate takes {"bundle": PATH, "force": bool, "at_stop": bool}.
+func (s *Server) startUpdate(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req api.UpdateRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, `web: body must be {"bundle": PATH, "force": bool, "at_stop": bool}: `+err.Error())
+		return
+	}
+	in, err := s.box.Update(req.Bundle, req.Force, req.AtStop)
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, in)
 }
 
 // events answers GET /api/events?since=2h|RFC3339&after=SEQ.

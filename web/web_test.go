@@ -829,3 +829,10 @@ func (b *fakeBox) StartCanary(worker string) (api.CanaryStatus, error) {
 	}
 	return api.CanaryStatus{State: api.CanaryStarting, Worker: worker}, nil
 }
+
+func (b *fakeBox) Update(bundle string, _, _ bool) (api.UpdateInstall, error) {
+	if bundle == "" {
+		return api.UpdateInstall{}, errors.New("update: not configured (update.public_key is empty)")
+	}
+	return api.UpdateInstall{Bundle: bundle, State: "verify"}, nil
+}

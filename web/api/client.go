@@ -362,3 +362,11 @@ func (c *Client) StartCanary(ctx context.Context, worker string) (CanaryStatus, 
 	err := c.post(ctx, PathCanary, CanaryRequest{Worker: worker}, &r)
 	return r, err
 }
+
+// Update starts installing a signed bundle into the inactive slot (POST
+// /api/update); Status().Update.Install follows it.
+func (c *Client) Update(ctx context.Context, bundle string, force, atStop bool) (UpdateInstall, error) {
+	var r UpdateInstall
+	err := c.post(ctx, PathUpdate, UpdateRequest{Bundle: bundle, Force: force, AtStop: atStop}, &r)
+	return r, err
+}

@@ -34,6 +34,7 @@ const (
 	EventTunnel        EventKind = "tunnel"         // the maintenance tunnel came up or went down
 	EventTwins         EventKind = "twins"          // the twins locked or unlocked
 	EventCanary        EventKind = "canary"         // a new encoder worker tried, promoted or rolled back
+	EventUpdate        EventKind = "update"         // a bundle installed or refused; a trial slot made good or abandoned
 )
 
 // Event is one entry of the post-event report.

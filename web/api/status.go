@@ -53,6 +53,9 @@ type Status struct {
 	// Canary is the on-air canary of a new encoder worker, present with
 	// twin encoders.
 	Canary *CanaryStatus `json:"canary,omitempty"`
+	// Update is the A/B update (slots, trial, the last install), present
+	// when update.public_key is set.
+	Update *UpdateStatus `json:"update,omitempty"`
 	// Panel is the front panel (GPIO or virtual).
 	Panel *PanelStatus `json:"panel,omitempty"`
 	// Components are onaird's in-process parts under its supervisor

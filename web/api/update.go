@@ -52,4 +52,37 @@ type UpdateStatus struct {
 	// LastError is the last problem (a bootloader write that failed, a
 	// trial abandoned); it stays after the state moves on.
 	LastError string `json:"last_error,omitempty"`
+	// Install is the last install asked for (onairctl update), nil if none.
+	Install *UpdateInstall `json:"install,omitempty"`
+}
+
+// PathUpdate installs a signed bundle into the inactive slot on POST with
+// an UpdateRequest: 202 once the install has started (it runs on:
+// Status().Update.Install follows it), 409 when refused (on air without
+// Force, one already running, updates not configured).
+const PathUpdate = "/api/update"
+
+// UpdateRequest is the body of POST /api/update.
+type UpdateRequest struct {
+	Bundle string `json:"bundle"` // an absolute path on the box
+	// Force installs while on air (the write competes with the stream for
+	// the disk and the CPU); AtStop waits until the crew next stops.
+	Force  bool `json:"force,omitempty"`
+	AtStop bool `json:"at_stop,omitempty"`
+}
+
+// UpdateInstall is the last install asked for: where it is and how it
+// ended.
+type UpdateInstall struct {
+	Bundle string `json:"bundle"`
+	// State is waiting (for the crew to stop), verify, write, read back,
+	// done or failed.
+	State   string    `json:"state"`
+	Done    int64     `json:"done"`  // bytes of the current phase
+	Total   int64     `json:"total"` // of the current phase
+	Slot    string    `json:"slot,omitempty"`
+	Version string    `json:"version,omitempty"` // the bundle's
+	Error   string    `json:"error,omitempty"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
 }
