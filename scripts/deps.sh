@@ -16,6 +16,9 @@ set -euo pipefail
 #   maintenance tunnel:     openssh-server (sshd: internal/sshlab runs its own), openssh-client
 #                           (ssh, ssh-keygen: keys and the through-the-tunnel login)
 #   web page browser test:  chromium (headless, driven by chromedp in web/page)
+#   the box image:          mmdebstrap (the Debian rootfs), e2fsprogs (mkfs.ext4 -d: partitions as
+#                           files), fdisk (sfdisk: the GPT), systemd-container (systemd-nspawn:
+#                           make integration boots the image)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -26,6 +29,7 @@ PKGS=(
   nut-server nut-client dbus
   openssh-server openssh-client
   chromium
+  mmdebstrap e2fsprogs fdisk systemd-container
 )
 
 missing=()
