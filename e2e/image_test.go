@@ -205,6 +205,57 @@ func TestImageOnAirUnderSystemd(t *testing.T) {
 	}
 }
 
+// TestImageSeedsBlankDataPartition boots the image with a blank data
+// partition, as a box whose data partition was just formatted: the mounts'
+// directories are made, onair-data.service seeds the stored config with the
+// image's default, the page's auth dir and the SSH dir private, the box's own
+// host key, and the journal goes there. onaird is masked: the default config
+// captures /dev/video0 and listens on the host's ports (the container shares
+// its network).
+func TestImageSeedsBlankDataPartition(t *testing.T) {
+	testutil.NeedRoot(t, "systemd-nspawn boots the image")
+	need(t, "systemd-nspawn", "nsenter", "unshare")
+	rootfs := imageRootfs(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := nspawnlab.Boot(ctx, nspawnlab.Config{Rootfs: rootfs, Machine: "onair-image-seed", Binds: []string{data + ":/data"},
+		Volatile: true, InitArgs: []string{"systemd.mask=onaird.service"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if state, werr := c.WaitRunning(ctx); werr != nil || state != "running" {
+		failed, _ := c.Exec(ctx, "systemctl", "--failed", "--no-legend")
+		t.Errorf("system %q (%v); failed units:\n%s", state, werr, failed)
+	}
+	want, err := os.ReadFile(filepath.Join(rootfs, "usr/share/onair/onair.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, rerr := os.ReadFile(filepath.Join(data, "onair", "onair.yaml")); rerr != nil || string(got) != string(want) {
+		t.Errorf("the stored config is not the image's default (%v)", rerr)
+	}
+	for p, mode := range map[string]os.FileMode{"onair/auth": 0o700, "onair/ssh": 0o700, "onair/recordings": 0o750,
+		"onair/ssh/ssh_host_ed25519_key": 0o600, "onair/ssh/authorized_keys": 0o600} {
+		if fi, serr := os.Stat(filepath.Join(data, p)); serr != nil || fi.Mode().Perm() != mode {
+			t.Errorf("data partition %s: %v (%v), want mode %v", p, fi, serr, mode)
+		}
+	}
+	if ents, rerr := os.ReadDir(filepath.Join(data, "journal")); rerr != nil || len(ents) == 0 {
+		t.Errorf("no journal on the data partition (%v)", rerr)
+	}
+	if err = c.Poweroff(ctx); err != nil {
+		t.Fatalf("poweroff: %v\n%s", err, c.Output())
+	}
+	if err = c.Close(); err != nil {
+		t.Errorf("cleanup after the container: %v", err)
+	}
+}
+
 // writeImageConfig writes the box's stored config onto the test's data
 // partition: the demo (test pattern, twin encoders, a tone) to the receiver
 // on the host, with the page's secrets and the recording on the partition.

@@ -190,6 +190,9 @@ mkfs.ext4 -q -F -L onair-root -E root_owner=0:0 -d "$OUT/rootfs" "$OUT/rootfs.ex
   die "the rootfs does not fit in ROOT_SIZE_MB=$ROOT_SIZE_MB ($(du -sm "$OUT/rootfs" | cut -f1) MiB)"
 mkfs.ext4 -q -F -L onair-data -E root_owner=0:0 -d "$D" "$OUT/data.ext4.new"
 rm -rf "$D"
+for f in "$OUT/rootfs.ext4.new" "$OUT/data.ext4.new"; do
+  e2fsck -fn "$f" >/dev/null || die "e2fsck: $f is not clean"
+done
 mv "$OUT/rootfs.ext4.new" "$OUT/rootfs.ext4"
 mv "$OUT/data.ext4.new" "$OUT/data.ext4"
 

@@ -42,6 +42,9 @@ type Config struct {
 	// Volatile boots the tree read-only under a tmpfs overlay
 	// (--volatile=overlay): the tree is the same after the boot.
 	Volatile bool
+	// InitArgs go to the container's systemd, which reads them as a kernel
+	// command line (e.g. systemd.mask=UNIT).
+	InitArgs []string
 }
 
 // Container is a booted container.
@@ -78,6 +81,7 @@ func Boot(ctx context.Context, cfg Config) (*Container, error) {
 	for _, b := range cfg.Binds {
 		args = append(args, "--bind="+b)
 	}
+	args = append(args, cfg.InitArgs...)
 	// The tmpfs makes /run/systemd/nspawn a file system nspawn may clean up
 	// ("we can't allow that" on a disk /run); only this mount namespace
 	// sees it.
