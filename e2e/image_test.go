@@ -153,6 +153,7 @@ func TestImageOnAirUnderSystemd(t *testing.T) {
 	_, f := rx.backOnAir(t, 0, 30*time.Second)
 	t.Logf("first frame at the receiver %s after boot", f.Sub(booted).Round(time.Millisecond))
 	checkImageSetup(ctx, t, c, data)
+	checkHardening(ctx, t, c, first["MainPID"])
 
 	// Killed: systemd restarts it.
 	conns := rx.srv.Report().Connections
@@ -359,6 +360,29 @@ func checkImageSetup(ctx context.Context, t *testing.T, c *nspawnlab.Container, 
 		if time.Now().After(deadline) {
 			t.Errorf("no recording segment on the data partition after 10 s (ReadWritePaths?)")
 			break
+		}
+	}
+}
+
+// checkHardening checks, inside onaird's own mount namespace, that
+// ProtectSystem=strict is in force (the OS is read-only to it) and that what
+// it must write stays writable: the data partition, the frame ring, its
+// socket's directory.
+func checkHardening(ctx context.Context, t *testing.T, c *nspawnlab.Container, pid string) {
+	t.Helper()
+	inOnaird := func(script string) error {
+		_, err := c.Exec(ctx, "nsenter", "-t", pid, "-m", "sh", "-c", script)
+		return err
+	}
+	for _, p := range []string{"/usr/onair-probe", "/etc/onair-probe", "/var/onair-probe"} {
+		if inOnaird("touch "+p) == nil {
+			_ = inOnaird("rm -f " + p)
+			t.Errorf("onaird can write %s: ProtectSystem=strict is not in force", p)
+		}
+	}
+	for _, d := range []string{"/var/lib/onair", "/var/lib/onair/recordings", "/dev/shm/onair", "/run/onair"} {
+		if err := inOnaird("touch " + d + "/.probe && rm " + d + "/.probe"); err != nil {
+			t.Errorf("onaird cannot write %s: %v", d, err)
 		}
 	}
 }
