@@ -20,7 +20,7 @@ LIVE      := ./encoder/av/ ./e2e/
 LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab -e /internal/nutlab -e /power/nut -e /internal/sshlab -e /maintenance/tunnel -e /web/page
 GOLANGCI_LINT := bin/golangci-lint
 
-.PHONY: help deps build bundle run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean
+.PHONY: help deps build bundle run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean image integration
 
 ## help: list the targets
 help:
@@ -46,6 +46,14 @@ bundle:
 run: build
 	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./scripts/nsforward
 	@bash scripts/demo.sh
+
+## image: build the box image as root (Debian 12 rootfs, root slot, data partition, GPT disk in out/image; rootfs/README.md); prints where and how big
+image: build
+	@bash scripts/image.sh
+
+## integration: build the image and boot it in systemd-nspawn (root): onaird READY under systemd, on air to a receiver outside, SIGKILL and SIGSTOP restarts timed, a clean poweroff; a blank data partition seeded
+integration: image
+	ONAIR_IMAGE=1 $(GO) test -count=1 -timeout 20m -run '^TestImage' -v ./e2e/
 
 ## test: install what is needed and run every test (unit, fuzz smoke, then live encoder tests one at a time)
 test: deps lint test-nocgo test-unit test-fuzz test-live

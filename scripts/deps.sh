@@ -17,6 +17,9 @@ set -euo pipefail
 #                           (ssh, ssh-keygen: keys and the through-the-tunnel login)
 #   web page browser test:  chromium (headless, driven by chromedp in web/page)
 #   A/B update tests:       grub-common (grub-editenv: update.GrubEnv against the real tool)
+#   the box image:          mmdebstrap (the Debian rootfs), e2fsprogs (mkfs.ext4 -d: partitions as
+#                           files), fdisk (sfdisk: the GPT), systemd-container (systemd-nspawn:
+#                           make integration boots the image)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -28,6 +31,7 @@ PKGS=(
   openssh-server openssh-client
   chromium
   grub-common
+  mmdebstrap e2fsprogs fdisk systemd-container
 )
 
 missing=()

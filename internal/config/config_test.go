@@ -33,6 +33,28 @@ func TestShippedDemoConfigIsValid(t *testing.T) {
 	}
 }
 
+// The image's default config (seeded onto a new box's data partition by
+// onair-data.service) must load, and keep everything the box writes on the
+// data partition (/var/lib/onair) or in the paths onaird.service makes
+// writable: anything else is read-only under ProtectSystem=strict.
+func TestImageDefaultConfigIsValid(t *testing.T) {
+	c, err := Load("../../rootfs/overlay/usr/share/onair/onair.yaml")
+	if err != nil {
+		t.Fatalf("rootfs/overlay/usr/share/onair/onair.yaml: %v", err)
+	}
+	for key, p := range map[string]string{"api.auth_dir": c.API.AuthDir, "recording.dir": c.Recording.Dir} {
+		if !strings.HasPrefix(p, "/var/lib/onair/") {
+			t.Errorf("%s = %q: not on the data partition (/var/lib/onair/)", key, p)
+		}
+	}
+	if c.API.Socket != "/run/onair/onaird.sock" {
+		t.Errorf("api.socket = %q: onaird.service's RuntimeDirectory is /run/onair", c.API.Socket)
+	}
+	if !strings.HasPrefix(c.RuntimeDir, "/dev/shm/") {
+		t.Errorf("runtime_dir = %q: onaird.service makes only /dev/shm writable for it", c.RuntimeDir)
+	}
+}
+
 // configs/demo-bonded.yaml is what `make run` starts in the lab: it must
 // load, be bonded over the lab's three uplinks (cell2 a capped backup), and
 // scripts/demo.sh must start the receiver with the same passphrase,
