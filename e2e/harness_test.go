@@ -332,7 +332,38 @@ func (b *box) child(t *testing.T, name string) api.ChildStatus {
 // receiver is onair-ingest on loopback.
 type receiver struct {
 	*proc
-	out string // the recording
+	out    string // the recording
+	report string // onair-ingest's live report (-report), written at exit
+}
+
+// explainLoss logs where a defect in a recording may have come from, for a
+// failure that is not reproducible at will: the TS continuity the file shows,
+// the receiver's SRT accounting of each session (from its live report, when
+// there is one) and the box's SRT sender figures.
+func explainLoss(t *testing.T, rx *receiver, rep ingest.Report, box api.OutputStatus) {
+	t.Helper()
+	tr := rep.Transport
+	t.Logf("transport: %d packets, %d continuity errors, %d duplicates, %d sync losses, %d malformed",
+		tr.Packets, tr.ContinuityErrors, tr.DuplicatePackets, tr.SyncLosses, tr.MalformedPackets)
+	t.Logf("box srt: %+v, bytes dropped %d", box.SRT, box.BytesDropped)
+	if rx == nil || rx.report == "" {
+		return
+	}
+	b, err := os.ReadFile(rx.report)
+	if err != nil {
+		t.Logf("receiver report: %v", err)
+		return
+	}
+	var live ingest.Report
+	if err := json.Unmarshal(b, &live); err != nil {
+		t.Logf("receiver report: %v", err)
+		return
+	}
+	for _, s := range live.Sessions {
+		if s.SRT != nil {
+			t.Logf("receiver session %d: %d bytes, srt %+v", s.SocketID, s.Bytes, *s.SRT)
+		}
+	}
 }
 
 func startIngest(t *testing.T, port int, dir, passphrase string) *receiver {
@@ -342,7 +373,7 @@ func startIngest(t *testing.T, port int, dir, passphrase string) *receiver {
 	if passphrase != "" {
 		args = append(args, "-passphrase", passphrase)
 	}
-	return &receiver{proc: start(t, nil, bin("onair-ingest"), args...), out: out}
+	return &receiver{proc: start(t, nil, bin("onair-ingest"), args...), out: out, report: rep}
 }
 
 // analyze runs onair-ingest's offline analysis on a recorded file.

@@ -22,7 +22,8 @@ func connected(st api.Status) bool { return st.Output.State == "connected" }
 
 // checkRecording asserts what issue 3 asks of every receiver: h264 1280x720
 // 30 fps and aac, frame count within 2 % of the time streamed, no decode error.
-func checkRecording(t *testing.T, path string, streamed time.Duration) {
+// It reports whether the recording passed.
+func checkRecording(t *testing.T, path string, streamed time.Duration) bool {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil || fi.Size() == 0 {
@@ -49,12 +50,16 @@ func checkRecording(t *testing.T, path string, streamed time.Duration) {
 		t.Fatalf("nb_read_frames %q: %v", video.NbReadFrames, err)
 	}
 	want := streamed.Seconds() * 30
+	ok := true
 	if math.Abs(float64(frames)-want) > 0.02*want {
 		t.Errorf("%d video frames, want %.0f ±2%%", frames, want)
+		ok = false
 	}
 	if e := decodeErrors(t, path); e != "" {
 		t.Errorf("decode errors:\n%s", tail(e, 20))
+		ok = false
 	}
+	return ok
 }
 
 // streamWindow waits until the output is connected, streams for d and returns
@@ -95,7 +100,9 @@ func TestStreamsToOnairIngest(t *testing.T) {
 	if streamed < streamFor {
 		t.Errorf("recording spans %s, want at least %s", streamed, streamFor)
 	}
-	checkRecording(t, rx.out, streamed)
+	if !checkRecording(t, rx.out, streamed) {
+		explainLoss(t, rx, rep, st1.Output)
+	}
 }
 
 func TestStreamsToSrtLiveTransmit(t *testing.T) {
@@ -112,11 +119,14 @@ func TestStreamsToSrtLiveTransmit(t *testing.T) {
 	}
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true})
 	streamWindow(t, b, streamFor)
+	st, _ := b.status(t)
 	b.stop(t, 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	rx.stop(t, 5*time.Second)
 	rep := analyze(t, out)
-	checkRecording(t, out, time.Duration(float64(rep.Video.Frames)/30*float64(time.Second)))
+	if !checkRecording(t, out, time.Duration(float64(rep.Video.Frames)/30*float64(time.Second))) {
+		explainLoss(t, nil, rep, st.Output)
+	}
 	if rep.Video.Frames < 300 || rep.Video.Missing != 0 {
 		t.Errorf("srt-live-transmit got %d frames, %d missing", rep.Video.Frames, rep.Video.Missing)
 	}
@@ -129,6 +139,7 @@ func TestStreamsToFFmpegListener(t *testing.T) {
 	rx := start(t, nil, "ffmpeg", "-nostdin", "-v", "error", "-i", fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), "-c", "copy", "-f", "mpegts", "-y", out)
 	b := startBox(t, boxOpts{url: fmt.Sprintf("srt://127.0.0.1:%d?latency=200", port), twins: true})
 	streamWindow(t, b, streamFor)
+	st, _ := b.status(t)
 	b.stop(t, 10*time.Second)
 	// ffmpeg ends by itself when the caller closes; give it a moment to write the trailer.
 	select {
@@ -137,7 +148,9 @@ func TestStreamsToFFmpegListener(t *testing.T) {
 		rx.stop(t, 5*time.Second)
 	}
 	rep := analyze(t, out)
-	checkRecording(t, out, time.Duration(float64(rep.Video.Frames)/30*float64(time.Second)))
+	if !checkRecording(t, out, time.Duration(float64(rep.Video.Frames)/30*float64(time.Second))) {
+		explainLoss(t, nil, rep, st.Output)
+	}
 }
 
 func TestPassphraseEncryptsAndWrongOneIsRefused(t *testing.T) {

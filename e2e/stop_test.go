@@ -75,10 +75,12 @@ func TestStopEndsAtAGOPDecodableToTheLastFrameAndGoLiveResumes(t *testing.T) {
 	}
 	videoEnd := v.LastPTS + frame90k
 	if a.LastPTS >= videoEnd || a.LastPTS+audio90k < videoEnd {
+		explainLoss(t, rx, rep, st.Output)
 		t.Errorf("audio ends at %d (+%d), video at %d: want audio up to the same instant (box muxed audio up to frame %d, PTS %d)",
 			a.LastPTS, audio90k, videoEnd, boxAudioLast, offset+boxAudioLast*audio90k)
 	}
 	if errs := decodeErrors(t, rx.out); errs != "" {
+		explainLoss(t, rx, rep, st.Output)
 		t.Errorf("the recording does not decode to its last frame:\n%s", tail(errs, 10))
 	}
 

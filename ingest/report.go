@@ -169,6 +169,29 @@ type ConnInfo struct {
 	StreamID string    `json:"stream_id,omitempty"`
 	Since    time.Time `json:"since"`
 	Bytes    int64     `json:"bytes"`
+	// SRT is the receiver's packet accounting of the connection, read when
+	// it ended (nil while it runs): where a gap at the receiver came from.
+	SRT *RecvStats `json:"srt,omitempty"`
+}
+
+// RecvStats are an SRT connection's receiver counters (gosrt's accumulated
+// statistics, libsrt's names).
+type RecvStats struct {
+	// PktRecv counts data packets received, retransmissions included.
+	PktRecv uint64 `json:"pkt_recv"`
+	// PktRecvLoss counts packets found missing (lost or reordered) on arrival.
+	PktRecvLoss uint64 `json:"pkt_recv_loss"`
+	// PktRecvRetrans counts retransmitted packets received.
+	PktRecvRetrans uint64 `json:"pkt_recv_retrans"`
+	// PktRecvBelated counts packets that came after their delivery time.
+	PktRecvBelated uint64 `json:"pkt_recv_belated"`
+	// PktRecvDrop counts packets never delivered to the application (too
+	// late, or thrown away at the shutdown): a gap in the file.
+	PktRecvDrop uint64 `json:"pkt_recv_drop"`
+	// PktRecvUndecrypt counts packets that failed to decrypt.
+	PktRecvUndecrypt uint64 `json:"pkt_recv_undecrypt"`
+	// RTTms is the last round-trip time estimate.
+	RTTms float64 `json:"rtt_ms"`
 }
 
 // WriteReport writes r to w as indented JSON followed by a newline.

@@ -442,19 +442,27 @@ func (s *Server) handle(req srt.ConnRequest, wg *sync.WaitGroup) {
 func (s *Server) read(c *connState, log *zap.Logger) {
 	defer close(c.done)
 	defer func() {
+		var st srt.Statistics
+		c.conn.Stats(&st)
 		_ = c.conn.Close()
+		a := st.Accumulated
 		s.mu.Lock()
+		c.info.SRT = &RecvStats{PktRecv: a.PktRecv, PktRecvLoss: a.PktRecvLoss, PktRecvRetrans: a.PktRecvRetrans,
+			PktRecvBelated: a.PktRecvBelated, PktRecvDrop: a.PktRecvDrop, PktRecvUndecrypt: a.PktRecvUndecrypt,
+			RTTms: st.Instantaneous.MsRTT}
 		if s.active == c {
 			s.active = nil
 		}
-		bytes := c.info.Bytes
+		bytes, rs := c.info.Bytes, *c.info.SRT
 		if s.file != nil {
 			if err := s.file.Sync(); err != nil {
 				log.Error("sync output", zap.Error(err))
 			}
 		}
 		s.mu.Unlock()
-		log.Info("publisher gone", zap.Int64("bytes", bytes))
+		log.Info("publisher gone", zap.Int64("bytes", bytes), zap.Uint64("pkt_recv", rs.PktRecv),
+			zap.Uint64("pkt_recv_loss", rs.PktRecvLoss), zap.Uint64("pkt_recv_retrans", rs.PktRecvRetrans),
+			zap.Uint64("pkt_recv_drop", rs.PktRecvDrop))
 	}()
 	buf := make([]byte, 64<<10)
 	for {

@@ -55,6 +55,20 @@ const (
 	// linger is how long Run keeps sending after ctx is done, on top of the
 	// SRT latency the receiver needs before it delivers the tail.
 	linger = time.Second
+	// tailMargin is how long the caller still waits, once every packet is
+	// acknowledged and one SRT latency plus the handshake's duration have
+	// passed, before it closes. A gosrt listener delivers a packet one latency
+	// after the caller's send time plus how late it took the handshake
+	// (its TSBPD base is the caller's handshake timestamp, its clock starts
+	// when it handles the handshake), up to the whole handshake when the
+	// listener is slow at the start (twin encoders starting); at the shutdown
+	// it throws away what it has not delivered, and its Read may throw away
+	// what the reader has not read yet. A fixed 20 ms lost the stream's last
+	// packet (the last two audio frames of a stop) on a loaded 2-core CI
+	// machine.
+	tailMargin = 100 * time.Millisecond
+	// maxHandshakeWait bounds the handshake's share of the tail wait.
+	maxHandshakeWait = 2 * time.Second
 	// coalesce is how long a partial chunk waits for more bytes.
 	coalesce = 5 * time.Millisecond
 	// minPaceBps is the pacing floor; the pace is max(2 x input, floor).
@@ -405,7 +419,7 @@ func (s *SRT) Run(ctx context.Context) error {
 		}
 		s.stopDial = stopDial
 		s.mu.Unlock()
-		conn, err := s.dialSRT(dialCtx)
+		conn, shake, err := s.dialSRT(dialCtx)
 		stopDial()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -426,7 +440,7 @@ func (s *SRT) Run(ctx context.Context) error {
 		} else {
 			start := s.clock.Now()
 			var r EndResult
-			r, err = s.serve(ctx, log, conn)
+			r, err = s.serve(ctx, log, conn, shake)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -478,26 +492,31 @@ func (s *SRT) setState(st State) {
 // dialSRT dials Target's SRT session over UDP to the dial address. gosrt's
 // Dial is not context-aware: it runs in a goroutine, a cancel returns at
 // once, and a connection it makes after that is closed.
-func (s *SRT) dialSRT(ctx context.Context) (srt.Conn, error) {
+//
+// It also returns how long the handshake took, which delays the receiver's
+// delivery clock (tailMargin).
+func (s *SRT) dialSRT(ctx context.Context) (srt.Conn, time.Duration, error) {
 	type result struct {
-		conn srt.Conn
-		err  error
+		conn  srt.Conn
+		shake time.Duration
+		err   error
 	}
 	res := make(chan result, 1)
 	go func() {
+		start := s.clock.Now()
 		conn, err := s.dialOnce()
-		res <- result{conn, err}
+		res <- result{conn, min(s.clock.Since(start), maxHandshakeWait), err}
 	}()
 	select {
 	case r := <-res:
-		return r.conn, r.err
+		return r.conn, r.shake, r.err
 	case <-ctx.Done():
 		go func() {
 			if r := <-res; r.conn != nil {
 				_ = r.conn.Close() // a connection nobody wants: no one to tell
 			}
 		}()
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 }
 
@@ -521,7 +540,7 @@ var errEnded = errors.New("output: ended")
 
 // serve runs one connection until it fails, ctx is done, or End asks for
 // the clean close (errEnded, with how the drain went).
-func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) (EndResult, error) {
+func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake time.Duration) (EndResult, error) {
 	// gosrt closes a connection by itself (peer shutdown, peer idle) without
 	// telling a writer; a blocked Read is the only way to notice while idle.
 	// The receiver never sends data, so Read returns only on close.
@@ -581,7 +600,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) (EndRes
 		switch {
 		case avail == 0:
 			if deadline != nil {
-				drained := s.lingerACK(conn, deadline)
+				drained := s.lingerACK(conn, deadline, shake)
 				if ending && ctx.Err() == nil {
 					return EndResult{Drained: drained, Connected: true}, errEnded
 				}
@@ -625,12 +644,12 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) (EndRes
 		select {
 		case <-draining:
 			draining = nil
-			deadline = s.clock.After(linger + s.target.Latency)
+			deadline = s.clock.After(linger + s.target.Latency + shake + tailMargin)
 			log.Info("srt draining before close")
 		case <-s.ctl:
 			if !s.wanted() && deadline == nil {
 				draining, ending = nil, true
-				deadline = s.clock.After(linger + s.target.Latency)
+				deadline = s.clock.After(linger + s.target.Latency + shake + tailMargin)
 				log.Info("srt ending: draining before close")
 			}
 		case <-deadline:
@@ -648,10 +667,11 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn) (EndRes
 }
 
 // lingerACK waits, until deadline, for the receiver to acknowledge every
-// sent packet and then for one latency so it can deliver them: gosrt's Close
-// drops the unacknowledged tail (FACTS.md §3, linger). It reports whether
-// everything was acknowledged and the latency passed.
-func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time) bool {
+// sent packet and then for one latency, the handshake's duration and
+// tailMargin so it can deliver them: gosrt's Close drops the unacknowledged
+// tail (FACTS.md §3, linger). It reports whether everything was
+// acknowledged and the wait passed.
+func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time, shake time.Duration) bool {
 	var st srt.Statistics
 	for {
 		conn.Stats(&st)
@@ -668,7 +688,7 @@ func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time) bool {
 	select {
 	case <-deadline:
 		return false
-	case <-s.clock.After(s.target.Latency + 20*time.Millisecond):
+	case <-s.clock.After(s.target.Latency + shake + tailMargin):
 		return true
 	}
 }

@@ -82,7 +82,22 @@ type Programme struct {
 	lastVideo uint64 // the last video index muxed in this session
 	haveVideo bool   // a video frame was muxed in this session
 	end       *ending
+	held      []heldAudio // audio ahead of video while an End waits for the key frame
 }
+
+// heldAudio is an audio frame held back during an End because it starts
+// after the video muxed so far: whether it belongs to the stream depends on
+// whether the next video frame ends the GOP.
+type heldAudio struct {
+	i     uint64
+	pts   int64
+	frame []byte
+}
+
+// maxHeld bounds the audio held during an End (about 1.4 s): beyond it the
+// oldest is muxed as if nothing were held (video has stalled; End's
+// deadline will cut the stream).
+const maxHeld = 64
 
 // ending is an End under way (or done, until Resume).
 //
@@ -155,6 +170,7 @@ func (p *Programme) checkSession() {
 		p.mux.Reset()
 		p.waitKey = true
 		p.haveVideo = false
+		p.held = p.held[:0] // muxed for the session that ended
 		p.st.Sessions++
 	}
 }
@@ -203,6 +219,7 @@ func (p *Programme) finish() {
 		return
 	}
 	e.closed = true
+	p.held = p.held[:0] // beyond the end: never muxed
 	e.info.LastIndex, e.info.HaveVideo, e.info.AudioLast = p.lastVideo, p.haveVideo, p.lastAudio
 	p.st.Ended = true
 	close(e.done)
@@ -245,12 +262,12 @@ func (p *Programme) WriteVideo(i uint64, key bool, captureNs int64, au []byte) {
 			// The GOP is complete: this key frame starts the next one.
 			e.videoDone, e.endPTS, e.endIndex = true, pts, i
 			e.info.AtGOPEnd = true
-			p.finishIfAudioDone()
+			p.endAudio()
 			return
 		case !e.videoDone && !p.haveVideo && key:
 			// Nothing muxed yet in this session: end before it starts.
 			e.videoDone, e.endPTS, e.endIndex = true, pts, i
-			p.finishIfAudioDone()
+			p.endAudio()
 			return
 		case e.videoDone:
 			if i >= e.endIndex+audioWaitFrames {
@@ -272,6 +289,40 @@ func (p *Programme) WriteVideo(i uint64, key bool, captureNs int64, au []byte) {
 	p.lastVideo, p.haveVideo = i, true
 	p.lat[p.nlat%len(p.lat)] = time.Duration(p.now() - captureNs)
 	p.nlat++
+	if len(p.held) > 0 {
+		p.release(p.videoEndPTS()) // the GOP goes on: so does its audio
+	}
+}
+
+// videoEndPTS is the instant the video muxed in this session ends at.
+// Called with mu held.
+func (p *Programme) videoEndPTS() int64 {
+	return wire.VideoPTS(p.lastVideo+1, p.cfg.FPSNum, p.cfg.FPSDen) + PTSOffset
+}
+
+// endAudio completes the audio of an End once the key frame that ends the
+// GOP came: held audio before the end instant is muxed; audio beyond it (or
+// already up to it) ends the stream now. Called with mu held.
+func (p *Programme) endAudio() {
+	p.release(p.end.endPTS)
+	if len(p.held) > 0 {
+		p.finish() // audio already reached the end instant
+		return
+	}
+	p.finishIfAudioDone()
+}
+
+// release muxes the held audio that starts before limit. Called with mu held.
+func (p *Programme) release(limit int64) {
+	n := 0
+	for _, h := range p.held {
+		if h.pts >= limit {
+			break
+		}
+		p.muxAudio(h.i, h.pts, h.frame)
+		n++
+	}
+	p.held = append(p.held[:0], p.held[n:]...)
 }
 
 // WriteAudio muxes AAC frame index i (with its ADTS header). A frame at or
@@ -290,7 +341,24 @@ func (p *Programme) WriteAudio(i uint64, frame []byte) {
 			p.finish() // audio has reached the instant video ended at
 			return
 		}
+		if !e.videoDone && p.haveVideo && pts >= p.videoEndPTS() {
+			// Audio ahead of video: the next video frame may end the GOP
+			// before this instant, so wait for it.
+			if len(p.held) == maxHeld {
+				h := p.held[0]
+				p.held = p.held[1:]
+				p.muxAudio(h.i, h.pts, h.frame)
+			}
+			p.held = append(p.held, heldAudio{i: i, pts: pts, frame: append([]byte(nil), frame...)})
+			return
+		}
 	}
+	p.muxAudio(i, pts, frame)
+}
+
+// muxAudio muxes audio frame i at pts, counting duplicates and gaps. Called
+// with mu held.
+func (p *Programme) muxAudio(i uint64, pts int64, frame []byte) {
 	if p.haveAudio && i <= p.lastAudio {
 		p.st.AudioDups++
 		return

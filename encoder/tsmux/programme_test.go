@@ -208,6 +208,52 @@ func TestEndStopsAtTheGOPBoundaryWithAudioUpToTheSameInstant(t *testing.T) {
 	}
 }
 
+// Audio is encoded faster than video, so at a stop the audio of the
+// instant after the GOP's end was muxed before the key frame that ends the
+// GOP arrived: the receiver's audio ran 35 ms past its last picture. Audio
+// ahead of video is now held during an End until video says whether the
+// GOP goes on.
+func TestEndWithAudioAheadOfVideoMuxesNoAudioPastTheVideoEnd(t *testing.T) {
+	out := &fakeOutput{session: 1}
+	p := newProg(t, out)
+	// Audio runs 4 frames (~85 ms) ahead of video.
+	a := uint64(0)
+	feed := func(from, to uint64) {
+		for i := from; i < to; i++ {
+			for wire.AudioPTS(a, AudioRate) < wire.VideoPTS(i+1, 30000, 1001)+4*wire.AudioPTS(1, AudioRate) {
+				p.WriteAudio(a, adts)
+				a++
+			}
+			p.WriteVideo(i, i%10 == 0, 0, au(i%10 == 0))
+		}
+	}
+	feed(0, 15)
+	done := make(chan EndInfo, 1)
+	go func() { done <- p.End(context.Background()) }()
+	for !p.endPending() {
+		runtime.Gosched()
+	}
+	feed(15, 25)
+	info := <-done
+	if !info.AtGOPEnd || info.LastIndex != 19 {
+		t.Fatalf("End = %+v, want at the GOP end, last index 19", info)
+	}
+	endPTS := wire.VideoPTS(20, 30000, 1001) + PTSOffset
+	ap := audioPTS(t, out.buf[1].Bytes())
+	last := ap[len(ap)-1]
+	if last >= endPTS || last+int64(wire.AudioPTS(1, AudioRate)) < endPTS {
+		t.Errorf("last audio PTS %d, want the frame that covers the video end %d (%d audio frames)", last, endPTS, len(ap))
+	}
+	for k := 1; k < len(ap); k++ {
+		if ap[k]-ap[k-1] != int64(wire.AudioPTS(1, AudioRate)) {
+			t.Fatalf("audio PTS %d then %d: a frame missing or repeated", ap[k-1], ap[k])
+		}
+	}
+	if st := p.Status(); st.AudioGaps != 0 || st.AudioDups != 0 || st.AudioLast != info.AudioLast {
+		t.Errorf("status %+v, end %+v: want no gap, no duplicate, the last audio muxed", st, info)
+	}
+}
+
 // With no video at all (every encoder down) a stop must still end: the
 // caller's deadline cuts the stream where it stands.
 func TestEndWithoutVideoCutsAtTheDeadline(t *testing.T) {
