@@ -12,9 +12,11 @@
 //   - the bonding figures of issue 9 in network namespaces (bond.go);
 //   - the backup audio figures of issue 10 (audio.go);
 //   - the power and panel figures of issue 11 (power.go);
-//   - the web page's and the recording's figures of issue 12 (page.go).
+//   - the web page's and the recording's figures of issue 12 (page.go);
+//   - the per-process CPU and memory breakdown of issue 14 against the
+//     ffmpeg CLI (breakdown.go).
 //
-// -only box, -only bond, -only audio, -only power, -only page or -only canary runs one of the parts.
+// -only box, -only breakdown, -only bond, -only audio, -only power, -only page or -only canary runs one of the parts.
 package main
 
 import (
@@ -46,7 +48,7 @@ var (
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
 	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu)")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording) or canary (a new encoder worker promoted on air)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), breakdown (CPU and memory per process against the ffmpeg CLI), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording) or canary (a new encoder worker promoted on air)")
 )
 
 func main() {
@@ -65,6 +67,7 @@ func main() {
 	switch *only {
 	case "":
 		runBoxes(work)
+		runBreakdown(work)
 		runAudio(work)
 		runBond(work)
 		runPower(work)
@@ -72,6 +75,8 @@ func main() {
 		runCanary(work)
 	case "box":
 		runBoxes(work)
+	case "breakdown":
+		runBreakdown(work)
 	case "audio":
 		runAudio(work)
 	case "bond":
@@ -83,7 +88,7 @@ func main() {
 	case "canary":
 		runCanary(work)
 	default:
-		check(fmt.Errorf("-only %q: want box, audio, bond, power, page or canary", *only))
+		check(fmt.Errorf("-only %q: want box, breakdown, audio, bond, power, page or canary", *only))
 	}
 }
 
