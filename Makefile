@@ -95,9 +95,9 @@ test-nocgo: deps
 	CGO_ENABLED=0 $(GO) build $(PUREGO)
 	CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /encoder/av -e /cmd/onair-av -e /e2e)
 
-## bench: measure CPU, memory, latency and (as root) bonding figures; prints one "name value unit" line per figure
+## bench: measure CPU, memory, latency, (as root) bonding, update and image figures (ONAIR_IMAGE=1: also the image booted in nspawn); prints one "name value unit" line per figure; -only PART: make bench BENCH="-only image"
 bench: build
-	@$(GO) run ./scripts/bench -bin bin
+	@$(GO) run ./scripts/bench -bin bin $(BENCH)
 
 ## lint: gofmt, go vet and golangci-lint (.golangci.yml; the linter is built into bin/ on first use)
 lint: deps $(GOLANGCI_LINT)
