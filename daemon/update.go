@@ -181,8 +181,12 @@ func (d *Daemon) runInstall(bundle string, opts update.InstallOptions, wait bool
 		u.set(func(in *api.UpdateInstall) { in.State, in.Error, in.Ended = "failed", err.Error(), d.clock.Now() })
 		return
 	}
-	d.events.Add(api.Event{Kind: api.EventUpdate, Subject: string(res.Slot), Reason: fmt.Sprintf("%s written to slot %s in %s: trial at the next boot (%d tries)",
-		res.Manifest.Version, res.Slot, res.Took.Round(time.Millisecond), res.Tries)})
+	downgrade := ""
+	if cerr := update.CheckNewer(version.Version, res.Manifest.Version); cerr != nil {
+		downgrade = fmt.Sprintf(" (not newer than the running %s: --allow-downgrade)", version.Version)
+	}
+	d.events.Add(api.Event{Kind: api.EventUpdate, Subject: string(res.Slot), Reason: fmt.Sprintf("%s written to slot %s in %s: trial at the next boot (%d tries)%s",
+		res.Manifest.Version, res.Slot, res.Took.Round(time.Millisecond), res.Tries, downgrade)})
 	u.set(func(in *api.UpdateInstall) {
 		in.State, in.Slot, in.Version, in.Ended = "done", string(res.Slot), res.Manifest.Version, d.clock.Now()
 	})
