@@ -69,7 +69,7 @@ test: deps lint test-nocgo test-unit test-fuzz test-live
 
 # Fuzz targets (package:target) run for FUZZTIME each by test-fuzz; their
 # committed corpora under testdata/fuzz run in every plain go test too.
-FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer ./power/nut:FuzzParse ./update:FuzzReadBundle ./update:FuzzSignedManifest
+FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer ./power/nut:FuzzParse ./update:FuzzReadBundle ./update:FuzzSignedManifest ./update:FuzzVersionOrder
 # Counts, not durations: a duration races Go 1.26's fuzz coordinator at its
 # deadline (golang/go#75804: "context deadline exceeded" with no failing
 # input; seen twice in CI here), a count has no deadline to race.

@@ -160,3 +160,30 @@ func TestVersionIsCheckedOnlyAfterTheSignature(t *testing.T) {
 		t.Fatalf("Check of an old bundle signed by another key: %v, want ErrBadSignature", err)
 	}
 }
+
+// The order is an order whatever the strings: a version is never newer
+// than itself, and comparing two is antisymmetric.
+func FuzzVersionOrder(f *testing.F) {
+	for _, s := range [][2]string{{"v1.2.3", "v1.2.3-1-gabc1234"}, {"v1.0.0-rc.1", "v1.0.0"}, {"v0.0.0-9-g1234abc-dirty", "dev"}, {"v1.0.0-alpha.1", "v1.0.0-alpha.beta"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		va, errA := ParseVersion(a)
+		vb, errB := ParseVersion(b)
+		if errA == nil && CheckNewer(a, a) == nil {
+			t.Fatalf("%q is newer than itself", a)
+		}
+		if errA != nil || errB != nil {
+			return
+		}
+		if c := va.Compare(va); c != 0 {
+			t.Fatalf("%q vs itself: %d", a, c)
+		}
+		if ab, ba := va.Compare(vb), vb.Compare(va); ab != -ba {
+			t.Fatalf("%q vs %q: %d, the other way %d", a, b, ab, ba)
+		}
+		if (CheckNewer(a, b) == nil) != (vb.Compare(va) > 0) {
+			t.Fatalf("CheckNewer(%q, %q) disagrees with Compare", a, b)
+		}
+	})
+}
