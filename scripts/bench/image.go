@@ -130,14 +130,30 @@ func benchImageSize(dir string) {
 		fmt.Fprintf(os.Stderr, "bench: image: sizes skipped: no %s (make image builds it, as root)\n", disk)
 		return
 	}
+	// About du --apparent-size's count (scripts/image.sh prints it): every
+	// regular file and symlink once, a hard link's inode once (du adds the
+	// directories too: 6 MiB more).
 	var tree int64
+	seen := map[[2]uint64]bool{}
 	err := filepath.WalkDir(filepath.Join(dir, "rootfs"), func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if fi, ierr := d.Info(); ierr == nil && (fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
-			tree += fi.Size()
+		fi, ierr := d.Info()
+		if ierr != nil { // gone while walked: not counted
+			return nil
 		}
+		if !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			ino := [2]uint64{st.Dev, st.Ino}
+			if seen[ino] {
+				return nil
+			}
+			seen[ino] = true
+		}
+		tree += fi.Size()
 		return nil
 	})
 	if err != nil {
