@@ -2,7 +2,10 @@
 # through scripts/deps.sh (idempotent, quick when all is there).
 
 SHELL   := /bin/bash
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The build's version, ordered as the box's downgrade protection orders it
+# (update/version.go): git describe of the last v tag, v0.0.0-COMMITS-gHASH
+# before the first one.
+VERSION ?= $(shell sh scripts/version.sh)
 LDFLAGS := -X onair/internal/version.Version=$(VERSION)
 GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 export PATH := $(dir $(GO)):$(PATH)
@@ -36,11 +39,17 @@ build: deps
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ $(PUREGO)
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/onair-av
 
-## bundle: sign a root file system image into an update bundle: make bundle KEY=/outside/the/repo/onair-update.key ROOTFS=img [OUT=out/onair-VERSION.bundle]
+## bundle: sign the image's root slot (make image) into an update bundle: make bundle KEY=/outside/the/repo/onair-update.key [ROOTFS=FILE VERSION=V] [OUT=DIR|FILE]
+# The image's out/image/rootfs.ext4 by default, with the version of the onaird
+# in it; ROOTFS=FILE signs another with VERSION (this tree's by default). The
+# bundle goes to OUT (a directory, default out: DIR/onair-VERSION.bundle). The
+# key is made once, outside the repository (onair-bundle refuses a key inside
+# a git work tree), and its .pub is update.public_key on the box.
+IMAGE_OUT ?= out/image
 bundle:
-	@test -n "$(KEY)" -a -n "$(ROOTFS)" || { echo "usage: make bundle KEY=PRIVATE_KEY ROOTFS=IMAGE [OUT=BUNDLE] (a key: go run ./cmd/onair-bundle -genkey DIR, outside the repo)"; exit 1; }
+	@test -n "$(KEY)" || { echo "usage: make bundle KEY=PRIVATE_KEY [ROOTFS=FILE VERSION=V] [OUT=DIR|FILE]; a key pair, once, outside the repo: go run ./cmd/onair-bundle -genkey ~/onair-keys (keep the .key secret; its .pub is update.public_key on the box)"; exit 1; }
 	@mkdir -p out
-	$(GO) run -trimpath ./cmd/onair-bundle -key "$(KEY)" -version "$(VERSION)" -rootfs "$(ROOTFS)" -out "$(or $(OUT),out/onair-$(VERSION).bundle)"
+	$(GO) run -trimpath ./cmd/onair-bundle -key "$(KEY)" $(if $(ROOTFS),-rootfs "$(ROOTFS)" -version "$(VERSION)",-image "$(IMAGE_OUT)") -out "$(or $(OUT),out)"
 
 ## run: build and start the box in demo mode (test pattern + tone, twin encoders, bonded over an emulated lab as root, local receiver, status API)
 run: build
@@ -60,7 +69,7 @@ test: deps lint test-nocgo test-unit test-fuzz test-live
 
 # Fuzz targets (package:target) run for FUZZTIME each by test-fuzz; their
 # committed corpora under testdata/fuzz run in every plain go test too.
-FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer ./power/nut:FuzzParse ./update:FuzzReadBundle ./update:FuzzSignedManifest
+FUZZ     := ./bond/srtla:FuzzUnmarshal ./ingest/relay:FuzzRelay ./encoder/link:FuzzRead ./output/srturl:FuzzParse ./internal/config:FuzzParse ./ingest:FuzzAnalyzer ./power/nut:FuzzParse ./update:FuzzReadBundle ./update:FuzzSignedManifest ./update:FuzzVersionOrder
 # Counts, not durations: a duration races Go 1.26's fuzz coordinator at its
 # deadline (golang/go#75804: "context deadline exceeded" with no failing
 # input; seen twice in CI here), a count has no deadline to race.
@@ -86,9 +95,9 @@ test-nocgo: deps
 	CGO_ENABLED=0 $(GO) build $(PUREGO)
 	CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /encoder/av -e /cmd/onair-av -e /e2e)
 
-## bench: measure CPU, memory, latency and (as root) bonding figures; prints one "name value unit" line per figure
+## bench: measure CPU, memory, latency, (as root) bonding, update and image figures (ONAIR_IMAGE=1: also the image booted in nspawn); prints one "name value unit" line per figure; -only PART: make bench BENCH="-only image"
 bench: build
-	@$(GO) run ./scripts/bench -bin bin
+	@$(GO) run ./scripts/bench -bin bin $(BENCH)
 
 ## lint: gofmt, go vet and golangci-lint (.golangci.yml; the linter is built into bin/ on first use)
 lint: deps $(GOLANGCI_LINT)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ type fakeBox struct {
 	kbps      int
 	abr       bool
 	onair     []bool
+	updates   []api.UpdateRequest
 }
 
 func (b *fakeBox) Status() api.Status { return b.st }
@@ -354,9 +356,35 @@ func (b *fakeBox) StartCanary(worker string) (api.CanaryStatus, error) {
 	return api.CanaryStatus{State: api.CanaryStarting, Worker: worker}, nil
 }
 
-func (b *fakeBox) Update(bundle string, _, _ bool) (api.UpdateInstall, error) {
-	if bundle == "" {
+func (b *fakeBox) Update(req api.UpdateRequest) (api.UpdateInstall, error) {
+	b.updates = append(b.updates, req)
+	if req.Bundle == "" {
 		return api.UpdateInstall{}, errors.New("update: not configured (update.public_key is empty)")
 	}
-	return api.UpdateInstall{Bundle: bundle, State: "verify"}, nil
+	if strings.HasSuffix(req.Bundle, "old.bundle") && !req.AllowDowngrade {
+		return api.UpdateInstall{}, errors.New("update: not newer than the running version: bundle v1.2.0 is older than the running v1.3.0: refused; --allow-downgrade installs it")
+	}
+	return api.UpdateInstall{Bundle: req.Bundle, State: "verify"}, nil
+}
+
+// --allow-downgrade, --force and --at-stop reach the box in POST
+// /api/update; a downgrade refused is the box's one line.
+func TestUpdateFlagsReachTheBox(t *testing.T) {
+	box := &fakeBox{}
+	sock := serve(t, box)
+	old := filepath.Join(t.TempDir(), "old.bundle")
+	if _, err := run(sock, "update", "--no-wait", old); err == nil || err.Error() != "update: not newer than the running version: bundle v1.2.0 is older than the running v1.3.0: refused; --allow-downgrade installs it" {
+		t.Fatalf("a downgrade: %v, want the box's refusal", err)
+	}
+	out, err := run(sock, "update", "--no-wait", "--allow-downgrade", "--at-stop", old)
+	if err != nil || out != "update verify: "+old+"\n" {
+		t.Fatalf("update --allow-downgrade: %v %q", err, out)
+	}
+	if _, err = run(sock, "update", "--no-wait", "--force", old); err == nil {
+		t.Fatal("--force allowed a downgrade")
+	}
+	want := []api.UpdateRequest{{Bundle: old}, {Bundle: old, AtStop: true, AllowDowngrade: true}, {Bundle: old, Force: true}}
+	if !slices.Equal(box.updates, want) {
+		t.Fatalf("the box got %+v, want %+v", box.updates, want)
+	}
 }

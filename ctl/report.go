@@ -374,24 +374,29 @@ func canaryCmd(socket *string) *cobra.Command {
 	return cmd
 }
 
-// updateCmd is `onairctl update BUNDLE [--force|--at-stop]`.
+// updateCmd is `onairctl update BUNDLE [--force|--at-stop] [--allow-downgrade]`.
 func updateCmd(socket *string) *cobra.Command {
-	var force, atStop, noWait bool
+	var req api.UpdateRequest
+	var noWait bool
 	cmd := &cobra.Command{
-		Use:   "update BUNDLE [--at-stop|--force]",
+		Use:   "update BUNDLE [--at-stop|--force] [--allow-downgrade]",
 		Short: "Install a signed update bundle into the inactive root slot; the next boot tries it and rolls back if it is not healthy",
 		Long: "Verifies the bundle's signature and every hash before a byte is written, writes the inactive slot, reads it back,\n" +
 			"and sets a trial boot. After the reboot onaird marks the slot good once the box has been healthy for\n" +
 			"update.healthy_after; a slot that does not get there, or fails to boot update.max_tries times, is abandoned\n" +
-			"and the old one boots again. Refused while on air: --at-stop installs when the crew next stops, --force now.",
+			"and the old one boots again. Refused while on air: --at-stop installs when the crew next stops, --force now.\n" +
+			"Refused unless the bundle's version is newer than the running one (an old signed bundle replayed would bring\n" +
+			"back what was fixed since; versions order as git describe of the v tags: rootfs/README.md): --allow-downgrade\n" +
+			"installs an older one, or the same again.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bundle, err := filepath.Abs(args[0])
 			if err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
+			req.Bundle = bundle
 			in, err := call(cmd.Context(), *socket, func(c *api.Client, ctx context.Context) (api.UpdateInstall, error) {
-				return c.Update(ctx, bundle, force, atStop)
+				return c.Update(ctx, req)
 			})
 			if err != nil {
 				return err
@@ -434,8 +439,9 @@ func updateCmd(socket *string) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "install while on air")
-	cmd.Flags().BoolVar(&atStop, "at-stop", false, "install when the crew next stops the stream")
+	cmd.Flags().BoolVar(&req.Force, "force", false, "install while on air")
+	cmd.Flags().BoolVar(&req.AtStop, "at-stop", false, "install when the crew next stops the stream")
+	cmd.Flags().BoolVar(&req.AllowDowngrade, "allow-downgrade", false, "install a bundle that is not newer than the running version")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the install has started")
 	return cmd
 }

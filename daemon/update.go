@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"onair/internal/version"
 	"onair/supervisor"
 	"onair/update"
 	"onair/web/api"
@@ -42,7 +43,7 @@ func (d *Daemon) buildUpdate() error {
 	d.update = u
 	boot, err := update.NewBootloader(c)
 	if err == nil {
-		u.inst, err = update.NewInstaller(c, update.InstallerDeps{Boot: boot, Log: d.log.Named("update"), Progress: u.progress})
+		u.inst, err = update.NewInstaller(c, update.InstallerDeps{Boot: boot, Log: d.log.Named("update"), Progress: u.progress, Version: version.Version})
 	}
 	if err == nil {
 		u.marker, err = update.New(c.MarkerConfig(), update.MarkerDeps{Boot: boot, Healthy: d.healthy, Log: d.log.Named("update"), Clock: d.clock})
@@ -109,11 +110,15 @@ func (d *Daemon) updateStatus() *api.UpdateStatus {
 	return &st
 }
 
-// Update starts installing bundle into the inactive slot. Refused while on
-// air unless force; with atStop it waits until the crew next stops.
-func (b box) Update(bundle string, force, atStop bool) (api.UpdateInstall, error) {
+// Update starts installing req.Bundle into the inactive slot. Refused
+// while on air unless req.Force; with req.AtStop it waits until the crew
+// next stops. A bundle that is not newer than the running version is
+// refused here, at once (its signature and manifest read, not its parts),
+// unless req.AllowDowngrade; the install checks it again.
+func (b box) Update(req api.UpdateRequest) (api.UpdateInstall, error) {
 	d := b.d
 	u := d.update
+	bundle, force, atStop := req.Bundle, req.Force, req.AtStop
 	switch {
 	case u == nil:
 		return api.UpdateInstall{}, errors.New("update: not configured (update.public_key is empty)")
@@ -121,6 +126,14 @@ func (b box) Update(bundle string, force, atStop bool) (api.UpdateInstall, error
 		return api.UpdateInstall{}, fmt.Errorf("update: %w", u.err)
 	case !filepath.IsAbs(bundle):
 		return api.UpdateInstall{}, fmt.Errorf("update: bundle %q: want an absolute path on the box", bundle)
+	}
+	opts := update.InstallOptions{AllowDowngrade: req.AllowDowngrade}
+	if _, err := u.inst.Check(bundle, opts); err != nil {
+		if errors.Is(err, update.ErrDowngrade) {
+			err = fmt.Errorf("%w: refused (an old signed bundle replayed would bring back what was fixed since); --allow-downgrade installs it", err)
+		}
+		d.events.Add(api.Event{Kind: api.EventUpdate, Reason: fmt.Sprintf("install of %s refused: %v", bundle, err)})
+		return api.UpdateInstall{}, err
 	}
 	live := d.live.Status().Phase != api.OnAirStopped
 	if live && !force && !atStop {
@@ -139,12 +152,12 @@ func (b box) Update(bundle string, force, atStop bool) (api.UpdateInstall, error
 	u.install = &api.UpdateInstall{Bundle: bundle, State: state, Started: d.clock.Now()}
 	in := *u.install
 	u.mu.Unlock()
-	go d.runInstall(bundle, state == "waiting")
+	go d.runInstall(bundle, opts, state == "waiting")
 	return in, nil
 }
 
 // runInstall waits for a stop if asked, then installs.
-func (d *Daemon) runInstall(bundle string, wait bool) {
+func (d *Daemon) runInstall(bundle string, opts update.InstallOptions, wait bool) {
 	u := d.update
 	defer func() {
 		u.mu.Lock()
@@ -161,15 +174,19 @@ func (d *Daemon) runInstall(bundle string, wait bool) {
 		case <-d.clock.After(500 * time.Millisecond):
 		}
 	}
-	res, err := u.inst.Install(u.ctx, bundle)
+	res, err := u.inst.Install(u.ctx, bundle, opts)
 	if err != nil {
 		d.log.Error("update failed: the old slot still boots", zap.String("bundle", bundle), zap.Error(err))
 		d.events.Add(api.Event{Kind: api.EventUpdate, Reason: fmt.Sprintf("install of %s refused or failed: %v (the running slot still boots)", bundle, err)})
 		u.set(func(in *api.UpdateInstall) { in.State, in.Error, in.Ended = "failed", err.Error(), d.clock.Now() })
 		return
 	}
-	d.events.Add(api.Event{Kind: api.EventUpdate, Subject: string(res.Slot), Reason: fmt.Sprintf("%s written to slot %s in %s: trial at the next boot (%d tries)",
-		res.Manifest.Version, res.Slot, res.Took.Round(time.Millisecond), res.Tries)})
+	downgrade := ""
+	if cerr := update.CheckNewer(version.Version, res.Manifest.Version); cerr != nil {
+		downgrade = fmt.Sprintf(" (not newer than the running %s: --allow-downgrade)", version.Version)
+	}
+	d.events.Add(api.Event{Kind: api.EventUpdate, Subject: string(res.Slot), Reason: fmt.Sprintf("%s written to slot %s in %s: trial at the next boot (%d tries)%s",
+		res.Manifest.Version, res.Slot, res.Took.Round(time.Millisecond), res.Tries, downgrade)})
 	u.set(func(in *api.UpdateInstall) {
 		in.State, in.Slot, in.Version, in.Ended = "done", string(res.Slot), res.Manifest.Version, d.clock.Now()
 	})

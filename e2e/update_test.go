@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -75,6 +76,17 @@ func TestUpdateOnARunningBoxTrialThenMarkedGood(t *testing.T) {
 	if _, err = onairctl(t, b, "", "update", "--force", corrupt); err == nil || !strings.Contains(err.Error(), "still boots") {
 		t.Errorf("a corrupt bundle: %v; want refused", err)
 	}
+	// A validly signed bundle the box cannot place after what it runs (the
+	// bare commit hash the Makefile stamped before scripts/version.sh) is
+	// refused at once, in one line naming the way past it.
+	unordered := filepath.Join(dir, "unordered.bundle")
+	if err = update.WriteFile(ctx, unordered, mustPriv(t, priv), "51e94c8", time.Now(), []update.PartFile{{Name: update.PartRootfs, Path: rootfs}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = onairctl(t, b, "", "update", "--force", unordered); err == nil || !strings.Contains(err.Error(), "not newer than the running version") ||
+		!strings.Contains(err.Error(), "--allow-downgrade") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("an unordered bundle: %v; want refused in one line naming --allow-downgrade", err)
+	}
 	if got, _ := os.ReadFile(slotB); !bytes.Equal(got, make([]byte, 8<<20)) {
 		t.Fatal("a refused bundle touched slot b")
 	}
@@ -112,4 +124,13 @@ func TestUpdateOnARunningBoxTrialThenMarkedGood(t *testing.T) {
 	if bs, err = boot.State(); err != nil || !bs.GoodB || bs.Trial != "" || bs.Next() != update.SlotB {
 		t.Errorf("boot state %+v, %v; want b good and the default", bs, err)
 	}
+}
+
+func mustPriv(t *testing.T, path string) ed25519.PrivateKey {
+	t.Helper()
+	k, err := update.ReadPrivateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

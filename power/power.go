@@ -299,7 +299,7 @@ func (m *Monitor) assess() (api.PowerState, string) {
 	case ob:
 		return api.PowerOnBattery, fmt.Sprintf("UPS on battery (charge %s, runtime %s)", pct(u.read.Charge), secs(u.read.Runtime))
 	case m.in.UPS != nil && u.polled && !u.ok:
-		return api.PowerUnreachable, "UPS unreachable: " + errString(u.err)
+		return api.PowerUnreachable, unreachable(u.err)
 	case m.in.UPS != nil && !u.polled:
 		return api.PowerOnline, "starting: UPS not read yet"
 	case u.ok:
@@ -525,6 +525,19 @@ func secs(v float64) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.0f s", v)
+}
+
+// unreachable says why the UPS cannot be read. upsd answering that the
+// UPS's driver is not connected is, on a box, no UPS plugged in (the
+// driver found none and systemd retries it): said so, in those words.
+func unreachable(err error) string {
+	switch {
+	case errors.Is(err, nut.ErrDriverNotConnected):
+		return "no UPS: upsd has no driver connected for it (none plugged in, or its driver cannot reach it: journalctl -u 'nut-driver@*')"
+	case errors.Is(err, nut.ErrUnknownUPS):
+		return "no UPS: upsd serves none of that name (power.nut.ups against /etc/nut/ups.conf)"
+	}
+	return "UPS unreachable: " + errString(err)
 }
 
 func errString(err error) string {

@@ -3,6 +3,7 @@ package power
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -474,4 +475,33 @@ func (r *rig) waitLevelTaken(p *gpiotest.Pin) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(5 * time.Millisecond) // the read after WaitForEdge
+}
+
+// A box shipped for a USB UPS with none plugged in (the nspawn image test,
+// a crew without one): upsd runs and answers DRIVER-NOT-CONNECTED, and the
+// status says "no UPS" in those words, never "low battery" nor an end.
+func TestNoUPSPluggedInSaysNoUPS(t *testing.T) {
+	for _, tc := range []struct {
+		code, want string
+	}{
+		{"DRIVER-NOT-CONNECTED", "no UPS: upsd has no driver connected"},
+		{"UNKNOWN-UPS", "no UPS: upsd serves none of that name"},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			u := &fakeUPS{}
+			u.fail(fmt.Errorf("nut: ups@127.0.0.1:3493: %w", &nut.ServerError{Code: tc.code}))
+			a := &actions{}
+			r := start(t, policy, Inputs{UPS: u}, a)
+			st := r.waitState(api.PowerUnreachable)
+			if !strings.HasPrefix(st.Reason, tc.want) || st.UPS.Reachable || !strings.Contains(st.UPS.LastError, tc.code) {
+				t.Errorf("status %+v ups %+v; want the reason to start %q", st, st.UPS, tc.want)
+			}
+			for range 5 {
+				r.poll()
+			}
+			if st := r.m.Status(); st.State != api.PowerUnreachable || len(a.got()) != 0 {
+				t.Errorf("after 5 polls %s (%s), actions %v", st.State, st.Reason, a.got())
+			}
+		})
+	}
 }

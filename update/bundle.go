@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 	"unicode/utf8"
@@ -421,8 +422,21 @@ func WriteFile(ctx context.Context, path string, priv ed25519.PrivateKey, versio
 }
 
 // MakeFile signs rootfs with the private key file keyPath into a bundle at
-// out: onair-bundle's (and make bundle's) whole job.
+// out: onair-bundle's (and make bundle's) whole job. It refuses a version
+// a box could not order (ErrUnorderedVersion: every box would refuse the
+// bundle) and a key inside a git work tree (ErrKeyInRepo: one `git add`
+// from the repository).
 func MakeFile(ctx context.Context, out, keyPath, version string, created time.Time, rootfs string) error {
+	if _, err := ParseVersion(version); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(keyPath)
+	if err != nil {
+		return fmt.Errorf("update: private key: %w", err)
+	}
+	if repo := gitWorkTree(filepath.Dir(abs)); repo != "" {
+		return fmt.Errorf("%w: the signing key %s is in %s: keep it outside any repository", ErrKeyInRepo, abs, repo)
+	}
 	priv, err := ReadPrivateKey(keyPath)
 	if err != nil {
 		return err

@@ -167,7 +167,7 @@ func TestBadBundlesAreRefusedBeforeAnyWriteToTheSlot(t *testing.T) {
 				t.Fatal(err)
 			}
 			slotB, st := fileHash(t, bx.cfg.SlotB), bx.state()
-			_, err := bx.in.Install(context.Background(), path)
+			_, err := bx.in.Install(context.Background(), path, InstallOptions{})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Install: %v, want %v", err, tc.want)
 			}
@@ -215,7 +215,7 @@ func TestBundleChangedBetweenThePassesIsNotBooted(t *testing.T) {
 			return w.Write(p)
 		})
 	}
-	_, err := bx.in.Install(context.Background(), path)
+	_, err := bx.in.Install(context.Background(), path, InstallOptions{})
 	if !errors.Is(err, ErrChanged) || !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("Install: %v, want ErrChanged", err)
 	}

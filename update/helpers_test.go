@@ -120,6 +120,22 @@ func newBox(t testing.TB) *box {
 	return bx
 }
 
+// installer is another Installer on the box's slots and bootloader, as a
+// box running version would have.
+func (bx *box) installer(t testing.TB, version string) *Installer {
+	t.Helper()
+	in, err := NewInstaller(bx.cfg, InstallerDeps{Boot: bx.boot, PublicKey: bx.pub, Log: testutil.NilLogger(t), Version: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := in.openSlot
+	in.openSlot = func(path string) (*os.File, error) {
+		bx.opened++
+		return open(path)
+	}
+	return in
+}
+
 func (bx *box) state() BootState {
 	bx.t.Helper()
 	s, err := bx.boot.State()

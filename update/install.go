@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"onair/internal/version"
 )
 
 // Errors of Install (wrapped; check with errors.Is), besides the bundle's.
@@ -40,6 +42,17 @@ type InstallerDeps struct {
 	// Progress, when set, is called after every chunk (1 MiB) of every
 	// phase, from Install's goroutine.
 	Progress func(Progress)
+	// Version is the running build's, what a bundle must be newer than
+	// (empty: internal/version.Version).
+	Version string
+}
+
+// InstallOptions are one install's choices.
+type InstallOptions struct {
+	// AllowDowngrade installs a bundle that is not newer than the running
+	// build (older, the same, or unordered: CheckNewer); without it such a
+	// bundle is refused with ErrDowngrade before its parts are read.
+	AllowDowngrade bool
 }
 
 // The phases of an install, in order.
@@ -84,6 +97,7 @@ type Installer struct {
 	pub      ed25519.PublicKey
 	log      *zap.Logger
 	progress func(Progress)
+	running  string // the running build's version
 	busy     sync.Mutex
 
 	// Test hooks: openSlot opens a slot device for writing; wrap wraps the
@@ -123,8 +137,11 @@ func NewInstaller(cfg Config, deps InstallerDeps) (*Installer, error) {
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
+	if deps.Version == "" {
+		deps.Version = version.Version
+	}
 	return &Installer{
-		cfg: cfg, boot: deps.Boot, pub: deps.PublicKey, log: deps.Log, progress: deps.Progress,
+		cfg: cfg, boot: deps.Boot, pub: deps.PublicKey, log: deps.Log, progress: deps.Progress, running: deps.Version,
 		openSlot: func(path string) (*os.File, error) { return os.OpenFile(path, os.O_WRONLY, 0) },
 	}, nil
 }
@@ -135,13 +152,15 @@ func NewInstaller(cfg Config, deps InstallerDeps) (*Installer, error) {
 // caller: the running root is never a target.
 //
 // In order: the boot state must have the running slot good (not on trial:
-// ErrTrialRunning); the bundle's signature, manifest and every hash are
-// verified (pass 1) before the slot is opened; the target is marked bad
+// ErrTrialRunning); the bundle's signature and manifest are checked, and
+// its version must be newer than the running build's unless
+// opts.AllowDowngrade (ErrDowngrade: CheckNewer); every hash is verified
+// (pass 1) before the slot is opened; the target is marked bad
 // (a trial of it ends), the rootfs part is streamed into it while hashed
 // again (pass 2, ErrChanged on a difference), fsynced, its cache dropped
 // and read back (ErrReadBack); then SetTrial. Any failure or ctx
 // cancellation before SetTrial leaves the next boot on the running slot.
-func (in *Installer) Install(ctx context.Context, bundlePath string) (Installed, error) {
+func (in *Installer) Install(ctx context.Context, bundlePath string, opts InstallOptions) (Installed, error) {
 	if !in.busy.TryLock() {
 		return Installed{}, ErrBusy
 	}
@@ -163,6 +182,9 @@ func (in *Installer) Install(ctx context.Context, bundlePath string) (Installed,
 		return Installed{}, err
 	}
 	defer func() { _ = b.Close() }()
+	if err = in.admit(b.Manifest, opts, log); err != nil {
+		return Installed{}, err
+	}
 	part, ok := b.Manifest.Part(PartRootfs)
 	if !ok {
 		return Installed{}, ErrNoRootfs // [unexpected]: validate requires it
@@ -202,6 +224,32 @@ func (in *Installer) Install(ctx context.Context, bundlePath string) (Installed,
 	took := time.Since(start)
 	log.Info("installed: the next boot tries it", zap.Int("tries", in.cfg.MaxTries), zap.Duration("took", took))
 	return Installed{Slot: target, Device: dev, Manifest: b.Manifest, Tries: in.cfg.MaxTries, Took: took}, nil
+}
+
+// Check is what Install checks before it reads the parts, for a refusal
+// before an install starts: the bundle's signature and manifest, and its
+// version against the running build's (unless opts.AllowDowngrade). It
+// reads at most the manifest; the parts are not hashed.
+func (in *Installer) Check(bundlePath string, opts InstallOptions) (Manifest, error) {
+	b, err := OpenBundle(bundlePath, in.pub)
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer func() { _ = b.Close() }()
+	return b.Manifest, in.admit(b.Manifest, opts, zap.NewNop())
+}
+
+// admit applies the downgrade protection to a signed manifest.
+func (in *Installer) admit(m Manifest, opts InstallOptions, log *zap.Logger) error {
+	err := CheckNewer(in.running, m.Version)
+	switch {
+	case err == nil:
+		return nil
+	case !opts.AllowDowngrade:
+		return err
+	}
+	log.Warn("installing a version that is not newer: downgrade allowed", zap.String("running", in.running), zap.Error(err))
+	return nil
 }
 
 // open opens the slot's device for writing and checks that size bytes fit

@@ -25,7 +25,7 @@ import (
 func TestGoodBundleTrialHealthyMarkedGood(t *testing.T) {
 	bx := newBox(t)
 	path, rootfs := makeBundle(t, bx.dir, bx.priv, "v2", 2<<20+3, 11)
-	res, err := bx.in.Install(context.Background(), path)
+	res, err := bx.in.Install(context.Background(), path, InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestGoodBundleTrialHealthyMarkedGood(t *testing.T) {
 func TestNeverHealthyNewVersionRollsBackToTheOldSlot(t *testing.T) {
 	bx := newBox(t)
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 12)
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if s := bx.bootOnce(); s != SlotB {
@@ -97,7 +97,7 @@ func TestNeverHealthyNewVersionRollsBackToTheOldSlot(t *testing.T) {
 func TestTrialSlotThatNeverComesUpFallsBackAfterMaxTries(t *testing.T) {
 	bx := newBox(t)
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 13)
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range bx.cfg.MaxTries {
@@ -116,7 +116,7 @@ func TestTrialSlotThatNeverComesUpFallsBackAfterMaxTries(t *testing.T) {
 func TestHealthDipStartsTheWaitAgain(t *testing.T) {
 	bx := newBox(t)
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 14)
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bx.bootOnce()
@@ -161,7 +161,7 @@ func TestInterruptedWritesLeaveTheOldSlotBooting(t *testing.T) {
 				return w.Write(p[n:])
 			})
 		}
-		_, err := bx.in.Install(ctx, path)
+		_, err := bx.in.Install(ctx, path, InstallOptions{})
 		cancel()
 		if i%2 == 0 && !errors.Is(err, errDisk) || i%2 == 1 && !errors.Is(err, context.Canceled) {
 			t.Fatalf("interrupt %d at %d: Install: %v", i, at, err)
@@ -171,7 +171,7 @@ func TestInterruptedWritesLeaveTheOldSlotBooting(t *testing.T) {
 		}
 	}
 	bx.in.wrap = nil
-	res, err := bx.in.Install(context.Background(), path)
+	res, err := bx.in.Install(context.Background(), path, InstallOptions{})
 	if err != nil {
 		t.Fatalf("the attempt after the interruptions: %v", err)
 	}
@@ -187,13 +187,13 @@ func TestReinstallOverAPendingTrialEndsItFirst(t *testing.T) {
 	bx := newBox(t)
 	first, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 16)
 	second, _ := makeBundle(t, bx.dir, bx.priv, "v3", 1<<20, 17)
-	if _, err := bx.in.Install(context.Background(), first); err != nil {
+	if _, err := bx.in.Install(context.Background(), first, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bx.in.wrap = func(io.Writer) io.Writer {
 		return writerFunc(func([]byte) (int, error) { return 0, errors.New("power cut") })
 	}
-	if _, err := bx.in.Install(context.Background(), second); err == nil {
+	if _, err := bx.in.Install(context.Background(), second, InstallOptions{}); err == nil {
 		t.Fatal("the interrupted install succeeded")
 	}
 	if st := bx.state(); st.Trial != "" || st.Next() != SlotA {
@@ -206,12 +206,12 @@ func TestReinstallOverAPendingTrialEndsItFirst(t *testing.T) {
 func TestInstallRefusedWhileRunningATrial(t *testing.T) {
 	bx := newBox(t)
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 18)
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bx.bootOnce()
 	slotA, opened := fileHash(t, bx.cfg.SlotA), bx.opened
-	if _, err := bx.in.Install(context.Background(), path); !errors.Is(err, ErrTrialRunning) {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); !errors.Is(err, ErrTrialRunning) {
 		t.Fatalf("Install on a trial boot: %v, want ErrTrialRunning", err)
 	}
 	if fileHash(t, bx.cfg.SlotA) != slotA || bx.opened != opened {
@@ -225,7 +225,7 @@ func TestSecondUpdateGoesToTheOtherSlot(t *testing.T) {
 	bx := newBox(t)
 	v2, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 19)
 	v3, rootfs3 := makeBundle(t, bx.dir, bx.priv, "v3", 1<<20, 20)
-	if _, err := bx.in.Install(context.Background(), v2); err != nil {
+	if _, err := bx.in.Install(context.Background(), v2, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bx.bootOnce()
@@ -237,7 +237,7 @@ func TestSecondUpdateGoesToTheOtherSlot(t *testing.T) {
 		goodDuringWrite = bx.state().GoodA
 		return w
 	}
-	res, err := bx.in.Install(context.Background(), v3)
+	res, err := bx.in.Install(context.Background(), v3, InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func BenchmarkInstall(b *testing.B) {
 	bx.in.log = zap.NewNop() // b.Log of every install would be the output
 	b.SetBytes(size)
 	for b.Loop() {
-		if _, err := bx.in.Install(context.Background(), path); err != nil {
+		if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -317,7 +317,7 @@ func TestKilledInstallLeavesTheOldSlotBooting(t *testing.T) {
 			t.Fatalf("kill %d at %d: boot state %+v, was %+v", i, at, got, st)
 		}
 	}
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatalf("the attempt after the kills: %v", err)
 	}
 	if fileHash(t, bx.cfg.SlotB) != sum(rootfs) || bx.state().Next() != SlotB {
@@ -359,7 +359,7 @@ func TestInstallKilledHelperProcess(t *testing.T) {
 			return w.Write(p)
 		})
 	}
-	_, err = in.Install(context.Background(), os.Getenv("ONAIR_UPDATE_BUNDLE"))
+	_, err = in.Install(context.Background(), os.Getenv("ONAIR_UPDATE_BUNDLE"), InstallOptions{})
 	t.Fatalf("Install returned (%v) instead of stopping at %d", err, at)
 }
 
@@ -371,7 +371,7 @@ func TestInstallReportsProgressOfEveryPhase(t *testing.T) {
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", size, 23)
 	var got []Progress
 	bx.in.progress = func(p Progress) { got = append(got, p) }
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var phases []string

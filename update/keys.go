@@ -22,7 +22,7 @@ const (
 var (
 	// ErrKeyInRepo: the key directory is inside a git work tree. The
 	// signing key never goes near a repository.
-	ErrKeyInRepo = errors.New("update: key directory is inside a git work tree")
+	ErrKeyInRepo = errors.New("update: key inside a git work tree")
 	// ErrKeyPermissions: the private key file can be read by others.
 	ErrKeyPermissions = errors.New("update: private key readable by group or others (want mode 0600)")
 )

@@ -29,7 +29,7 @@ func (f *flakyBoot) MarkGood(slot Slot) error {
 func TestMarkGoodThatFailsIsRetriedAtTheNextSample(t *testing.T) {
 	bx := newBox(t)
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 30)
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	bx.bootOnce()
@@ -60,7 +60,7 @@ func TestMarkerOnANormalBootOnlyReports(t *testing.T) {
 	}
 
 	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 31)
-	if _, err := bx.in.Install(context.Background(), path); err != nil {
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	pending := runMarker(t, bx.boot, bx.cfg.MarkerConfig(), func() bool { asked.Store(true); return true })

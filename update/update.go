@@ -49,6 +49,22 @@
 // field box could use without a toolchain (RAUC and SWUpdate are C daemons
 // with their own formats); this one is about 60 lines to read and write.
 //
+// # Versions: no downgrade
+//
+// A bundle carries its build's version in the signed manifest, and Install
+// refuses one that is not newer than the running build's (ErrDowngrade,
+// before a byte of the parts is read) unless InstallOptions.AllowDowngrade
+// (onairctl update --allow-downgrade). That stops the replay of an old,
+// validly signed release, which would bring back what was fixed since.
+// "Newer" is Version's order: the v tag (semver precedence), then the
+// commits past it, as `git describe --tags --dirty` names a build
+// (scripts/version.sh stamps v0.0.0-COMMITS-gHASH before the first tag);
+// the same version again, or a build at the same place (another branch,
+// -dirty), is not newer. A running build with no place in the order ("dev")
+// takes any ordered bundle; a bundle with none is refused. The running
+// version is the running onaird's (internal/version): the build in the
+// slot it booted from.
+//
 // # Boot selection
 //
 // Bootloader is the small interface to the bootloader's variables;

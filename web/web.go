@@ -86,7 +86,7 @@ type Box interface {
 	StartCanary(worker string) (api.CanaryStatus, error)
 	// Update starts installing a signed bundle into the inactive slot
 	// (answered 202); an error is answered 409.
-	Update(bundle string, force, atStop bool) (api.UpdateInstall, error)
+	Update(req api.UpdateRequest) (api.UpdateInstall, error)
 }
 
 // ErrInvalid is wrapped by a Box error about input that does not validate.
@@ -678,14 +678,14 @@ func (s *Server) startCanary(w http.ResponseWriter, _ *http.Request, body []byte
 	writeJSON(w, http.StatusAccepted, st)
 }
 
-// startUpdate takes {"bundle": PATH, "force": bool, "at_stop": bool}.
+// startUpdate takes {"bundle": PATH, "force": bool, "at_stop": bool, "allow_downgrade": bool}.
 func (s *Server) startUpdate(w http.ResponseWriter, _ *http.Request, body []byte) {
 	var req api.UpdateRequest
 	if err := decodeStrict(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, `web: body must be {"bundle": PATH, "force": bool, "at_stop": bool}: `+err.Error())
+		writeError(w, http.StatusBadRequest, `web: body must be {"bundle": PATH, "force": bool, "at_stop": bool, "allow_downgrade": bool}: `+err.Error())
 		return
 	}
-	in, err := s.box.Update(req.Bundle, req.Force, req.AtStop)
+	in, err := s.box.Update(req)
 	if err != nil {
 		writeError(w, http.StatusConflict, err.Error())
 		return

@@ -830,9 +830,9 @@ func (b *fakeBox) StartCanary(worker string) (api.CanaryStatus, error) {
 	return api.CanaryStatus{State: api.CanaryStarting, Worker: worker}, nil
 }
 
-func (b *fakeBox) Update(bundle string, _, _ bool) (api.UpdateInstall, error) {
-	if bundle == "" {
+func (b *fakeBox) Update(req api.UpdateRequest) (api.UpdateInstall, error) {
+	if req.Bundle == "" {
 		return api.UpdateInstall{}, errors.New("update: not configured (update.public_key is empty)")
 	}
-	return api.UpdateInstall{Bundle: bundle, State: "verify"}, nil
+	return api.UpdateInstall{Bundle: req.Bundle, State: "verify"}, nil
 }

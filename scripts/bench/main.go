@@ -13,10 +13,14 @@
 //   - the backup audio figures of issue 10 (audio.go);
 //   - the power and panel figures of issue 11 (power.go);
 //   - the web page's and the recording's figures of issue 12 (page.go);
+//   - the on-air canary of issue 13 (canary.go);
+//   - the update's install throughput, the image's sizes and, with
+//     ONAIR_IMAGE=1 as root, the nspawn boot and restart times of issue 13
+//     (image.go);
 //   - the per-process CPU and memory breakdown of issue 14 against the
 //     ffmpeg CLI (breakdown.go).
 //
-// -only box, -only breakdown, -only bond, -only audio, -only power, -only page or -only canary runs one of the parts.
+// -only box, -only breakdown, -only bond, -only audio, -only power, -only page, -only canary or -only image runs one of the parts.
 package main
 
 import (
@@ -48,7 +52,7 @@ var (
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
 	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu)")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults), breakdown (CPU and memory per process against the ffmpeg CLI), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording) or canary (a new encoder worker promoted on air)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), breakdown (CPU and memory per process against the ffmpeg CLI), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording), canary (a new encoder worker promoted on air) or image (update install throughput, image sizes; nspawn boot and restarts with ONAIR_IMAGE=1)")
 )
 
 func main() {
@@ -73,6 +77,7 @@ func main() {
 		runPower(work)
 		runPage(work)
 		runCanary(work)
+		runImage(work)
 	case "box":
 		runBoxes(work)
 	case "breakdown":
@@ -87,8 +92,10 @@ func main() {
 		runPage(work)
 	case "canary":
 		runCanary(work)
+	case "image":
+		runImage(work)
 	default:
-		check(fmt.Errorf("-only %q: want box, breakdown, audio, bond, power, page or canary", *only))
+		check(fmt.Errorf("-only %q: want box, breakdown, audio, bond, power, page, canary or image", *only))
 	}
 }
 

@@ -365,8 +365,8 @@ func (c *Client) StartCanary(ctx context.Context, worker string) (CanaryStatus, 
 
 // Update starts installing a signed bundle into the inactive slot (POST
 // /api/update); Status().Update.Install follows it.
-func (c *Client) Update(ctx context.Context, bundle string, force, atStop bool) (UpdateInstall, error) {
+func (c *Client) Update(ctx context.Context, req UpdateRequest) (UpdateInstall, error) {
 	var r UpdateInstall
-	err := c.post(ctx, PathUpdate, UpdateRequest{Bundle: bundle, Force: force, AtStop: atStop}, &r)
+	err := c.post(ctx, PathUpdate, req, &r)
 	return r, err
 }

@@ -59,7 +59,8 @@ type UpdateStatus struct {
 // PathUpdate installs a signed bundle into the inactive slot on POST with
 // an UpdateRequest: 202 once the install has started (it runs on:
 // Status().Update.Install follows it), 409 when refused (on air without
-// Force, one already running, updates not configured).
+// Force, a bundle not newer than the running version without
+// AllowDowngrade, one already running, updates not configured).
 const PathUpdate = "/api/update"
 
 // UpdateRequest is the body of POST /api/update.
@@ -69,6 +70,10 @@ type UpdateRequest struct {
 	// the disk and the CPU); AtStop waits until the crew next stops.
 	Force  bool `json:"force,omitempty"`
 	AtStop bool `json:"at_stop,omitempty"`
+	// AllowDowngrade installs a bundle whose version is not newer than the
+	// running one (older, the same, or unordered: update.CheckNewer);
+	// without it that is refused: a replayed old release.
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
 // UpdateInstall is the last install asked for: where it is and how it
