@@ -13,7 +13,11 @@ import (
 func (d *Daemon) buildLive() error {
 	v := d.cfg.Video
 	gop := time.Duration(float64(v.GOP) / v.FPS.Float() * float64(time.Second))
-	drain := 2*time.Second + 2*d.cfg.Output.URL.Latency // the output's linger is 1 s + one latency
+	// The output's own drain is bounded by 1 s + one latency + the
+	// handshake's duration (at most 2 s) + 100 ms (output.SRT.End): this
+	// bound lies beyond it, so the output, not this deadline, says how the
+	// end went.
+	drain := 4*time.Second + 2*d.cfg.Output.URL.Latency
 	l, err := live.New(live.Config{AutoStart: d.cfg.OnAir.AutoStart, GOPDuration: gop, DrainTimeout: drain},
 		d.prog, liveOutput{d.out}, d.log.Named("live"), d.clock)
 	if err != nil {

@@ -185,9 +185,15 @@ type RecvStats struct {
 	PktRecvRetrans uint64 `json:"pkt_recv_retrans"`
 	// PktRecvBelated counts packets that came after their delivery time.
 	PktRecvBelated uint64 `json:"pkt_recv_belated"`
-	// PktRecvDrop counts packets never delivered to the application (too
-	// late, or thrown away at the shutdown): a gap in the file.
+	// PktRecvUnique counts the distinct packets received in time.
+	PktRecvUnique uint64 `json:"pkt_recv_unique"`
+	// PktRecvDrop counts packets skipped as too late: a gap in the file.
+	// What gosrt throws away at the shutdown (not yet delivered, or
+	// delivered but not yet read) is not counted: PktRead below PktRecvUnique
+	// shows it.
 	PktRecvDrop uint64 `json:"pkt_recv_drop"`
+	// PktRead counts the packets the application read.
+	PktRead uint64 `json:"pkt_read"`
 	// PktRecvUndecrypt counts packets that failed to decrypt.
 	PktRecvUndecrypt uint64 `json:"pkt_recv_undecrypt"`
 	// RTTms is the last round-trip time estimate.

@@ -441,13 +441,15 @@ func (s *Server) handle(req srt.ConnRequest, wg *sync.WaitGroup) {
 // read copies one connection into the file and the analyzer until it ends.
 func (s *Server) read(c *connState, log *zap.Logger) {
 	defer close(c.done)
+	var reads uint64 // packets read (the deferred accounting reads it)
 	defer func() {
 		var st srt.Statistics
 		c.conn.Stats(&st)
 		_ = c.conn.Close()
 		a := st.Accumulated
 		s.mu.Lock()
-		c.info.SRT = &RecvStats{PktRecv: a.PktRecv, PktRecvLoss: a.PktRecvLoss, PktRecvRetrans: a.PktRecvRetrans,
+		c.info.SRT = &RecvStats{PktRecv: a.PktRecv, PktRecvUnique: a.PktRecvUnique, PktRead: reads,
+			PktRecvLoss: a.PktRecvLoss, PktRecvRetrans: a.PktRecvRetrans,
 			PktRecvBelated: a.PktRecvBelated, PktRecvDrop: a.PktRecvDrop, PktRecvUndecrypt: a.PktRecvUndecrypt,
 			RTTms: st.Instantaneous.MsRTT}
 		if s.active == c {
@@ -462,12 +464,13 @@ func (s *Server) read(c *connState, log *zap.Logger) {
 		s.mu.Unlock()
 		log.Info("publisher gone", zap.Int64("bytes", bytes), zap.Uint64("pkt_recv", rs.PktRecv),
 			zap.Uint64("pkt_recv_loss", rs.PktRecvLoss), zap.Uint64("pkt_recv_retrans", rs.PktRecvRetrans),
-			zap.Uint64("pkt_recv_drop", rs.PktRecvDrop))
+			zap.Uint64("pkt_recv_drop", rs.PktRecvDrop), zap.Uint64("pkt_read", rs.PktRead))
 	}()
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
+			reads++ // gosrt's Read returns one packet's payload at most
 			s.mu.Lock()
 			c.info.Bytes += int64(n)
 			c.lastData = time.Now()

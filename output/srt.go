@@ -590,6 +590,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 	ending := false               // End asked for the clean close
 	var deadline <-chan time.Time // set once draining
 	var partialSince time.Time    // when a partial chunk was first seen
+	var written uint64            // packets written on this connection
 	for {
 		s.mu.Lock()
 		avail := len(s.queue) - s.head
@@ -600,7 +601,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 		switch {
 		case avail == 0:
 			if deadline != nil {
-				drained := s.lingerACK(conn, deadline, shake)
+				drained := s.lingerACK(conn, deadline, shake, written)
 				if ending && ctx.Err() == nil {
 					return EndResult{Drained: drained, Connected: true}, errEnded
 				}
@@ -635,6 +636,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 			if _, err := conn.Write(chunk[:n]); err != nil {
 				return EndResult{}, fmt.Errorf("output: srt write: %w", err)
 			}
+			written++ // one SRT packet: a chunk is at most the payload size
 			s.mu.Lock()
 			s.measureOut(s.clock.Now(), uint64(n))
 			s.mu.Unlock()
@@ -671,19 +673,33 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 // tailMargin so it can deliver them: gosrt's Close drops the unacknowledged
 // tail (FACTS.md §3, linger). It reports whether everything was
 // acknowledged and the wait passed.
-func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time, shake time.Duration) bool {
+//
+// written is how many packets serve wrote: gosrt counts a packet in its
+// send buffer only once its writer goroutine has taken it from the write
+// queue, so an empty send buffer right after the last Write means nothing;
+// the wait is for every written packet to have been sent and none to be
+// left unacknowledged. A packet the sender dropped as too late leaves the
+// buffer too: then the tail is not drained.
+func (s *SRT) lingerACK(conn srt.Conn, deadline <-chan time.Time, shake time.Duration, written uint64) bool {
 	var st srt.Statistics
+	conn.Stats(&st)
+	drops := st.Accumulated.PktSendDrop
 	for {
 		conn.Stats(&st)
-		if st.Instantaneous.PktSendBuf == 0 {
+		if st.Accumulated.PktSentUnique >= written && st.Instantaneous.PktSendBuf == 0 {
 			break
 		}
 		select {
 		case <-deadline:
-			s.log.Warn("srt linger expired with unacknowledged packets", zap.Uint64("packets", st.Instantaneous.PktSendBuf))
+			s.log.Warn("srt linger expired with unacknowledged packets", zap.Uint64("packets", st.Instantaneous.PktSendBuf),
+				zap.Uint64("not_yet_sent", written-min(written, st.Accumulated.PktSentUnique)))
 			return false
 		case <-s.clock.After(5 * time.Millisecond):
 		}
+	}
+	if d := st.Accumulated.PktSendDrop - drops; d > 0 {
+		s.log.Warn("srt sender dropped packets of the tail as too late", zap.Uint64("packets", d))
+		return false
 	}
 	select {
 	case <-deadline:

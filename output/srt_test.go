@@ -265,6 +265,7 @@ type relay struct {
 	port          int
 	dataPkts      atomic.Int64
 	clearDataPkts atomic.Int64 // data packets without the KK encryption flags
+	handshakes    atomic.Int64 // handshake control packets from the caller
 }
 
 func startRelay(t *testing.T, to int) *relay {
@@ -290,6 +291,9 @@ func startRelay(t *testing.T, to int) *relay {
 				return
 			}
 			client.Store(a)
+			if n >= 16 && buf[0]&0x80 != 0 && buf[0]&0x7f == 0 && buf[1] == 0 { // control type 0: handshake
+				r.handshakes.Add(1)
+			}
 			if n >= 16 && buf[0]&0x80 == 0 { // data packet
 				r.dataPkts.Add(1)
 				if buf[4]>>3&0x3 == 0 {
@@ -356,8 +360,11 @@ func TestWrongPassphraseNeverSendsClear(t *testing.T) {
 	waitFor(t, 5*time.Second, "wrong passphrase status", func() bool {
 		return s.Status().LastError == "rejected: wrong passphrase"
 	})
-	// keep trying (and being rejected) for a while
-	waitFor(t, 5*time.Second, "a retry", func() bool { return s.Status().State == StateConnecting })
+	// keep trying (and being rejected) for a while. A retry is seen on the
+	// wire: the connecting state lasts a few ms between backoffs, shorter
+	// than a status poll can be sure to catch.
+	h := rl.handshakes.Load()
+	waitFor(t, 5*time.Second, "a retry", func() bool { return rl.handshakes.Load() > h })
 	time.Sleep(500 * time.Millisecond)
 	cancel()
 	if err := stop(); !errors.Is(err, context.Canceled) {

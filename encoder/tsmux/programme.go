@@ -94,10 +94,10 @@ type heldAudio struct {
 	frame []byte
 }
 
-// maxHeld bounds the audio held during an End (about 1.4 s): beyond it the
-// oldest is muxed as if nothing were held (video has stalled; End's
-// deadline will cut the stream).
-const maxHeld = 64
+// maxHeld bounds the audio held during an End (about 5.5 s, longer than
+// the on-air control lets an End wait for video: two GOPs of 2 s and 1 s):
+// beyond it the oldest is muxed as if nothing were held.
+const maxHeld = 256
 
 // ending is an End under way (or done, until Resume).
 //
@@ -170,7 +170,12 @@ func (p *Programme) checkSession() {
 		p.mux.Reset()
 		p.waitKey = true
 		p.haveVideo = false
-		p.held = p.held[:0] // muxed for the session that ended
+		if n := len(p.held); n > 0 {
+			// Held for the session that ended: dropped with it, and
+			// counted as passed, so the next frame is not a gap.
+			p.lastAudio, p.haveAudio = p.held[n-1].i, true
+			p.held = p.held[:0]
+		}
 		p.st.Sessions++
 	}
 }
