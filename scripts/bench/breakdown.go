@@ -116,7 +116,7 @@ func boxBreakdown(work, name string, twins bool, window time.Duration) (map[stri
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(*binDir, "onaird"), "-config", path)
-	if err := cmd.Start(); err != nil {
+	if err = cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer stop(cmd)
