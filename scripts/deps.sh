@@ -19,7 +19,9 @@ set -euo pipefail
 #   A/B update tests:       grub-common (grub-editenv: update.GrubEnv against the real tool)
 #   the box image:          mmdebstrap (the Debian rootfs), e2fsprogs (mkfs.ext4 -d: partitions as
 #                           files), fdisk (sfdisk: the GPT), systemd-container (systemd-nspawn:
-#                           make integration boots the image)
+#                           make integration boots the image), dosfstools + mtools (mkfs.vfat,
+#                           mcopy: the EFI system partition as a file), qemu-system-x86 + ovmf
+#                           (make integration boots the disk image in a VM with UEFI firmware)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -32,6 +34,7 @@ PKGS=(
   chromium
   grub-common
   mmdebstrap e2fsprogs fdisk systemd-container
+  dosfstools mtools qemu-system-x86 ovmf
 )
 
 missing=()
