@@ -162,7 +162,7 @@ sed -i 's/^root:[^:]*:/root:*:/' "$R/etc/shadow"
 : >"$R/etc/machine-id"
 echo onair >"$R/etc/hostname"
 systemctl --root="$R" --quiet enable onaird.service onair-data.service data.mount \
-  var-lib-onair.mount var-log-journal.mount boot-efi.mount \
+  var-lib-onair.mount var-log-journal.mount boot-efi.mount onair-boot.service \
   systemd-timesyncd.service ssh.service
 # The kernel and its initramfs at the fixed names onair-ab.cfg boots
 # (/boot/vmlinuz, /boot/initrd.img in the slot): each slot carries its own.

@@ -17,11 +17,13 @@ import (
 	"onair/internal/config"
 	"onair/internal/logging"
 	"onair/internal/version"
+	"onair/update"
 )
 
 func main() {
 	path := flag.String("config", "/etc/onair/onair.yaml", "configuration file")
 	check := flag.Bool("check", false, "validate the configuration and exit: 0 good, 2 bad")
+	boot := flag.Bool("boot", false, "once per boot, before the daemon: take a trial slot's try (update.bootloader file; GRUB takes its own) and exit")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -35,6 +37,15 @@ func main() {
 	}
 	if *check {
 		fmt.Printf("%s: ok\n", *path)
+		return
+	}
+	if *boot {
+		msg, err := update.AtBoot(cfg.Update.Config)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "onaird:", err)
+			os.Exit(1)
+		}
+		fmt.Println(msg)
 		return
 	}
 	log, err := logging.New("onaird", string(cfg.LogLevel))
