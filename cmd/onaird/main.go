@@ -40,9 +40,9 @@ func main() {
 		return
 	}
 	if *boot {
-		msg, err := update.AtBoot(cfg.Update.Config)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "onaird:", err)
+		msg, berr := update.AtBoot(cfg.Update.Config)
+		if berr != nil {
+			fmt.Fprintln(os.Stderr, "onaird:", berr)
 			os.Exit(1)
 		}
 		fmt.Println(msg)

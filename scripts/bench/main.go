@@ -14,7 +14,7 @@
 //   - the power and panel figures of issue 11 (power.go);
 //   - the web page's and the recording's figures of issue 12 (page.go).
 //
-// -only box, -only bond, -only audio, -only power, -only page or -only canary runs one of the parts.
+// -only box, -only bond, -only audio, -only power, -only page, -only canary or -only image runs one of the parts.
 package main
 
 import (
@@ -46,7 +46,7 @@ var (
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
 	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu)")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording) or canary (a new encoder worker promoted on air)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording) canary (a new encoder worker promoted on air) or image (the disk image booted in QEMU: ONAIR_IMAGE=1, root)")
 )
 
 func main() {
@@ -70,6 +70,7 @@ func main() {
 		runPower(work)
 		runPage(work)
 		runCanary(work)
+		runImage(work)
 	case "box":
 		runBoxes(work)
 	case "audio":
@@ -82,8 +83,10 @@ func main() {
 		runPage(work)
 	case "canary":
 		runCanary(work)
+	case "image":
+		runImage(work)
 	default:
-		check(fmt.Errorf("-only %q: want box, audio, bond, power, page or canary", *only))
+		check(fmt.Errorf("-only %q: want box, audio, bond, power, page, canary or image", *only))
 	}
 }
 
