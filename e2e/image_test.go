@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,11 +264,18 @@ func TestImageSeedsBlankDataPartition(t *testing.T) {
 // on the host, with the page's secrets and the recording on the partition.
 func writeImageConfig(t *testing.T, data string, port, apiPort int) {
 	t.Helper()
+	writeImageConfigTo(t, data, "127.0.0.1", port, apiPort, 1280, 720)
+}
+
+// writeImageConfigTo is writeImageConfig with the receiver at host and the
+// picture's size.
+func writeImageConfigTo(t *testing.T, data, host string, port, apiPort, width, height int) {
+	t.Helper()
 	cfg := fmt.Sprintf(`version: 1
 video:
-  source: "lavfi:testsrc2=size=1280x720:rate=30"
-  width: 1280
-  height: 720
+  source: "lavfi:testsrc2=size=%dx%d:rate=30"
+  width: %d
+  height: %d
   fps: 30
   bitrate_kbps: 4000
   gop: 60
@@ -275,7 +284,7 @@ audio:
   main:
     source: "lavfi:sine=frequency=1000:sample_rate=48000"
 output:
-  url: "srt://127.0.0.1:%d?latency=200&streamid=image"
+  url: "srt://%s?latency=200&streamid=image"
 api:
   listen: "127.0.0.1:%d"
   socket: "/run/onair/onaird.sock"
@@ -284,7 +293,7 @@ recording:
   dir: "/var/lib/onair/recordings"
   segment: 1m
 runtime_dir: "/dev/shm/onair"
-`, port, apiPort)
+`, width, height, width, height, net.JoinHostPort(host, strconv.Itoa(port)), apiPort)
 	if err := os.MkdirAll(filepath.Join(data, "onair"), 0o750); err != nil {
 		t.Fatal(err)
 	}

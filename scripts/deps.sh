@@ -19,7 +19,10 @@ set -euo pipefail
 #   A/B update tests:       grub-common (grub-editenv: update.GrubEnv against the real tool)
 #   the box image:          mmdebstrap (the Debian rootfs), e2fsprogs (mkfs.ext4 -d: partitions as
 #                           files), fdisk (sfdisk: the GPT), systemd-container (systemd-nspawn:
-#                           make integration boots the image)
+#                           make integration boots the image), dosfstools + mtools (mkfs.vfat,
+#                           mcopy: the EFI system partition as a file), qemu-system-x86 + ovmf
+#                           (ONAIR_QEMU=1 make integration boots the disk image in a VM with
+#                           UEFI firmware; installed only then)
 PKGS=(
   pkg-config gcc make
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
@@ -32,7 +35,14 @@ PKGS=(
   chromium
   grub-common
   mmdebstrap e2fsprogs fdisk systemd-container
+  dosfstools mtools
 )
+# The QEMU boot of the disk image runs only with ONAIR_QEMU=1 (make
+# integration): its VM and firmware are installed only then, so make test
+# does not pay for them.
+if [ "${ONAIR_QEMU:-}" = 1 ]; then
+  PKGS+=(qemu-system-x86 ovmf)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,12 +2,17 @@
 # image.sh builds the box's image (make image): a Debian 12 rootfs made with
 # mmdebstrap from rootfs/packages.txt, the overlay rootfs/overlay, the onair
 # binaries from bin/ and the third-party notices, then the partitions as files
-# (mkfs.ext4 -d: no loop devices) and a GPT disk image assembled with dd.
+# (mkfs.ext4 -d, mkfs.vfat + mcopy: no loop devices) and a GPT disk image
+# assembled with dd. The disk boots by UEFI: GRUB (built from the image's own
+# modules) on the EFI system partition with rootfs/grub's grub.cfg and
+# onair-ab.cfg and a fresh environment block, the kernel and its initramfs in
+# each root slot's /boot.
 #
 #   out/image/rootfs/       the root tree (booted by e2e/image_test.go in systemd-nspawn)
 #   out/image/rootfs.ext4   one root slot's file system (what an update writes)
 #   out/image/data.ext4     the data partition as a new box gets it
-#   out/image/onair.img     the whole disk: root A, root B (empty), data (rootfs/README.md)
+#   out/image/esp.vfat      the EFI system partition as a new box gets it
+#   out/image/onair.img     the whole disk: ESP, root A, root B (empty), data (rootfs/README.md)
 #
 # Cached and idempotent: the Debian base is a tarball keyed by a hash of the
 # package list and the code that builds it (IMAGE_CACHE/base-KEY.tar, outside
@@ -18,7 +23,7 @@
 # written last: an interrupted run is redone by the next.
 #
 # Environment: IMAGE_OUT (out/image), IMAGE_CACHE (/var/cache/onair/image), BIN (bin), ROOT_SIZE_MB (1536 per slot),
-# DATA_SIZE_MB (512), ONAIR_CONFIG (a config to seed the data partition with,
+# DATA_SIZE_MB (512), ESP_SIZE_MB (128), ONAIR_CONFIG (a config to seed the data partition with,
 # default the image's /usr/share/onair/onair.yaml), ONAIR_SSH_KEYS (an
 # authorized_keys file for root; without one nobody logs in over SSH),
 # IMAGE_REFRESH=1 (make a new base: Debian's updates since the cached one).
@@ -31,6 +36,7 @@ CACHE=${IMAGE_CACHE:-/var/cache/onair/image}
 BIN=${BIN:-bin}
 ROOT_SIZE_MB=${ROOT_SIZE_MB:-1536}
 DATA_SIZE_MB=${DATA_SIZE_MB:-512}
+ESP_SIZE_MB=${ESP_SIZE_MB:-128}
 SUITE=bookworm
 BINARIES=(onaird onairctl onair-av)
 
@@ -41,7 +47,7 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap's root mode, root-owned files in the rootfs and its ext4 image)"
-for t in mmdebstrap mkfs.ext4 sfdisk go; do
+for t in mmdebstrap mkfs.ext4 mkfs.vfat mcopy grub-editenv sfdisk go; do
   command -v "$t" >/dev/null || die "$t missing: run scripts/deps.sh"
 done
 for b in "${BINARIES[@]}"; do
@@ -85,14 +91,14 @@ key=$({
 base="$CACHE/base-$key.tar"
 if [ "${IMAGE_REFRESH:-}" = 1 ]; then rm -f "$base"; fi
 if [ -f "$base" ]; then
-  say "[1/5] base: cached $base ($(human "$(stat -c %s "$base")"))"
+  say "[1/6] base: cached $base ($(human "$(stat -c %s "$base")"))"
 else
-  say "[1/5] base: mmdebstrap $SUITE, minbase + rootfs/packages.txt (about 1-2 min cold) -> $base"
+  say "[1/6] base: mmdebstrap $SUITE, minbase + rootfs/packages.txt (about 1-2 min cold) -> $base"
   rm -f "$CACHE"/*.tmp.tar
   base_build "$base.tmp.tar"
   mv "$base.tmp.tar" "$base"
   find "$CACHE" -name 'base-*.tar' ! -name "base-$key.tar" -delete # older bases
-  say "[1/5] base: $(human "$(stat -c %s "$base")") in $(($(date +%s) - t0)) s"
+  say "[1/6] base: $(human "$(stat -c %s "$base")") in $(($(date +%s) - t0)) s"
 fi
 
 # The notices are generated every run (a second): their text is an input.
@@ -102,8 +108,8 @@ bash scripts/notices.sh "$base" >"$notices"
 
 # 2-5 run only when an input changed.
 stamp=$({
-  echo "$key $ROOT_SIZE_MB $DATA_SIZE_MB"
-  cat "$self" "$notices" LICENSE README.md rootfs/README.md
+  echo "$key $ROOT_SIZE_MB $DATA_SIZE_MB $ESP_SIZE_MB"
+  cat "$self" "$notices" LICENSE README.md rootfs/README.md rootfs/grub/*
   (cd rootfs/overlay && find . \( -type f -o -type l \) -printf '%p %m %l\n' | sort && find . -type f -print0 | sort -z | xargs -0 cat)
   for b in "${BINARIES[@]}"; do sha256sum <"$BIN/$b"; done
   [ -z "${ONAIR_CONFIG:-}" ] || cat "$ONAIR_CONFIG"
@@ -115,12 +121,13 @@ summary() {
   say "rootfs:    $OUT/rootfs ($(du -sh --apparent-size "$OUT/rootfs" | cut -f1))"
   say "root slot: $OUT/rootfs.ext4 ($(human "$(stat -c %s "$OUT/rootfs.ext4")"))"
   say "data:      $OUT/data.ext4 ($(human "$(stat -c %s "$OUT/data.ext4")"))"
+  say "ESP:       $OUT/esp.vfat ($(human "$(stat -c %s "$OUT/esp.vfat")"); kernel $(cat "$OUT/kernel-version"))"
   say "disk:      $img ($(human "$(stat -c %s "$img")"), $(du -h "$img" | cut -f1) on disk; write it with dd to the box's disk)"
   sfdisk -l -o Device,Start,Sectors,Size,Name "$img" 2>/dev/null | sed -n '/^Device/,$p' | sed 's/^/image:   /' >&2
   printf '%s\n' "$img"
 }
 
-if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ] && [ -d "$OUT/rootfs" ] && [ -f "$OUT/onair.img" ]; then
+if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ] && [ -d "$OUT/rootfs" ] && [ -f "$OUT/onair.img" ] && [ -f "$OUT/esp.vfat" ]; then
   say "up to date (stamp $stamp): nothing rebuilt"
   summary
   exit 0
@@ -128,7 +135,7 @@ fi
 rm -f "$OUT/stamp"
 
 # 2. The root tree: base + overlay + binaries + notices.
-say "[2/5] rootfs: base + rootfs/overlay + ${BINARIES[*]} -> $OUT/rootfs"
+say "[2/6] rootfs: base + rootfs/overlay + ${BINARIES[*]} -> $OUT/rootfs"
 R="$OUT/rootfs.new"
 rm -rf "$R"
 mkdir -p "$R"
@@ -155,7 +162,22 @@ sed -i 's/^root:[^:]*:/root:*:/' "$R/etc/shadow"
 : >"$R/etc/machine-id"
 echo onair >"$R/etc/hostname"
 systemctl --root="$R" --quiet enable onaird.service onair-data.service data.mount \
-  var-lib-onair.mount var-log-journal.mount systemd-timesyncd.service ssh.service
+  var-lib-onair.mount var-log-journal.mount boot-efi.mount onair-boot.service \
+  systemd-timesyncd.service ssh.service
+# The kernel and its initramfs at the fixed names onair-ab.cfg boots
+# (/boot/vmlinuz, /boot/initrd.img in the slot): each slot carries its own.
+kvers=("$R"/boot/vmlinuz-*)
+[ ${#kvers[@]} -eq 1 ] && [ -f "${kvers[0]}" ] || die "want exactly one kernel in the image's /boot, found: ${kvers[*]}"
+kver=${kvers[0]##*/vmlinuz-}
+[ -f "$R/boot/initrd.img-$kver" ] || die "no initramfs for kernel $kver"
+ln -sfn "vmlinuz-$kver" "$R/boot/vmlinuz"
+ln -sfn "initrd.img-$kver" "$R/boot/initrd.img"
+rm -f "$R/vmlinuz" "$R/vmlinuz.old" "$R/initrd.img" "$R/initrd.img.old"
+# The boot state (update.grubenv, /boot/grub/grubenv) is the ESP's, mounted
+# at /boot/efi by boot-efi.mount.
+install -d "$R/boot/efi"
+rm -rf "$R/boot/grub"
+ln -s efi/grub "$R/boot/grub"
 # onaird is the power policy (a clean end of the stream, then power-off):
 # upsmon must not power the box off on its own.
 systemctl --root="$R" --quiet mask nut-monitor.service
@@ -168,9 +190,10 @@ chroot "$R" /usr/bin/onaird -config /usr/share/onair/onair.yaml -check >/dev/nul
   die "the image's default config does not validate"
 rm -rf "$OUT/rootfs"
 mv "$R" "$OUT/rootfs"
+echo "$kver" >"$OUT/kernel-version"
 
 # 3. The data partition as a new box gets it: the stored config, its dirs.
-say "[3/5] data: the stored config and the dirs for secrets, recordings, the journal"
+say "[3/6] data: the stored config and the dirs for secrets, recordings, the journal"
 D="$OUT/data.new"
 rm -rf "$D"
 install -d -m 0750 "$D/onair" "$D/onair/recordings"
@@ -182,7 +205,7 @@ if [ -n "${ONAIR_SSH_KEYS:-}" ]; then
 fi
 
 # 4. The partitions as files (no loop devices).
-say "[4/5] partitions: mkfs.ext4 -d (root slot ${ROOT_SIZE_MB} MiB, data ${DATA_SIZE_MB} MiB)"
+say "[4/6] partitions: mkfs.ext4 -d (root slot ${ROOT_SIZE_MB} MiB, data ${DATA_SIZE_MB} MiB)"
 rm -f "$OUT"/*.ext4.new
 truncate -s "${ROOT_SIZE_MB}M" "$OUT/rootfs.ext4.new"
 truncate -s "${DATA_SIZE_MB}M" "$OUT/data.ext4.new"
@@ -196,25 +219,54 @@ done
 mv "$OUT/rootfs.ext4.new" "$OUT/rootfs.ext4"
 mv "$OUT/data.ext4.new" "$OUT/data.ext4"
 
-# 5. The disk: GPT, root A, root B, data; each file dd'd at its offset.
-say "[5/5] disk: GPT onair-root-a, onair-root-b (empty: the updater writes it), onair-data"
+# 5. The EFI system partition: GRUB at the firmware's fallback path (no boot
+# entry in NVRAM needed), built from the image's own GRUB with every module
+# the boot uses built in and its prefix /grub on this partition;
+# rootfs/grub's grub.cfg and onair-ab.cfg; the environment block of a fresh
+# box (onair-ab.cfg's header): slot a the default and good, no trial.
+say "[5/6] ESP: GRUB (x86_64-efi) at /EFI/BOOT/BOOTX64.EFI, /grub/{grub.cfg,onair-ab.cfg,grubenv} (${ESP_SIZE_MB} MiB vfat)"
+E=$(mktemp -d)
+trap 'rm -f "$notices"; rm -rf "$E"' EXIT
+chroot "$OUT/rootfs" grub-mkimage -O x86_64-efi -p /grub -o /tmp/BOOTX64.EFI \
+  part_gpt fat ext2 normal configfile linux loadenv test echo search search_label \
+  serial terminal efi_gop all_video sleep ls cat halt reboot
+mv "$OUT/rootfs/tmp/BOOTX64.EFI" "$E/BOOTX64.EFI"
+grub-editenv "$E/grubenv" create
+grub-editenv "$E/grubenv" set onair_default=a onair_trial= onair_tries=0 onair_good_a=1 onair_good_b=0 onair_booted=a
+rm -f "$OUT/esp.vfat.new"
+truncate -s "${ESP_SIZE_MB}M" "$OUT/esp.vfat.new"
+mkfs.vfat -F 32 -n ONAIR-ESP "$OUT/esp.vfat.new" >/dev/null
+export MTOOLS_SKIP_CHECK=1
+mmd -i "$OUT/esp.vfat.new" ::/EFI ::/EFI/BOOT ::/grub
+mcopy -i "$OUT/esp.vfat.new" "$E/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$OUT/esp.vfat.new" rootfs/grub/grub.cfg rootfs/grub/onair-ab.cfg "$E/grubenv" ::/grub/
+mv "$OUT/esp.vfat.new" "$OUT/esp.vfat"
+
+# 6. The disk: GPT, ESP, root A, root B, data; each file dd'd at its offset
+# (onair-ab.cfg boots root A from gpt2 and root B from gpt3).
+say "[6/6] disk: GPT onair-esp, onair-root-a, onair-root-b (empty: the updater writes it), onair-data"
 img="$OUT/onair.img.new"
 mib=2048 # sectors
+es=$((ESP_SIZE_MB * mib))
 rs=$((ROOT_SIZE_MB * mib))
 ds=$((DATA_SIZE_MB * mib))
-a=$mib
+e=$mib
+a=$((e + es))
 b=$((a + rs))
 d=$((b + rs))
 rm -f "$img"
 truncate -s $(((d + ds + mib) * 512)) "$img"
 linux=0FC63DAF-8483-4772-8E79-3D69D8477DE4 # "Linux filesystem": no arch-specific root type, so no gpt-auto surprises
+esp=C12A7328-F81F-11D2-BA4B-00A0C93EC93B   # "EFI System"
 sfdisk --quiet "$img" <<EOF
 label: gpt
 unit: sectors
+start=$e, size=$es, type=$esp, name=onair-esp
 start=$a, size=$rs, type=$linux, name=onair-root-a
 start=$b, size=$rs, type=$linux, name=onair-root-b
 start=$d, size=$ds, type=$linux, name=onair-data
 EOF
+dd if="$OUT/esp.vfat" of="$img" bs=1M seek=$((e / mib)) conv=notrunc,sparse status=none
 dd if="$OUT/rootfs.ext4" of="$img" bs=1M seek=$((a / mib)) conv=notrunc,sparse status=none
 dd if="$OUT/data.ext4" of="$img" bs=1M seek=$((d / mib)) conv=notrunc,sparse status=none
 mv "$img" "$OUT/onair.img"

@@ -18,11 +18,13 @@ import (
 	"onair/internal/config"
 	"onair/internal/logging"
 	"onair/internal/version"
+	"onair/update"
 )
 
 func main() {
 	path := flag.String("config", "/etc/onair/onair.yaml", "configuration file")
 	check := flag.Bool("check", false, "validate the configuration and exit: 0 good, 2 bad")
+	boot := flag.Bool("boot", false, "once per boot, before the daemon: take a trial slot's try (update.bootloader file; GRUB takes its own) and exit")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`; issue 14's figures)")
 	flag.Parse()
@@ -37,6 +39,15 @@ func main() {
 	}
 	if *check {
 		fmt.Printf("%s: ok\n", *path)
+		return
+	}
+	if *boot {
+		msg, berr := update.AtBoot(cfg.Update.Config)
+		if berr != nil {
+			fmt.Fprintln(os.Stderr, "onaird:", berr)
+			os.Exit(1)
+		}
+		fmt.Println(msg)
 		return
 	}
 	log, err := logging.New("onaird", string(cfg.LogLevel))

@@ -32,7 +32,9 @@ var imageDir = flag.String("image", "out/image", "make image's output directory 
 //   - image_boot_to_first_frame_s, image_sigkill_back_on_air_s,
 //     image_sigstop_back_on_air_s: the nspawn test (e2e TestImageOnAirUnderSystemd,
 //     as root) on that rootfs, only with ONAIR_IMAGE=1, as make integration:
-//     it boots the image (about 1 min with the test's build).
+//     it boots the image (about 1 min with the test's build);
+//   - qemu_boot_to_ready_s, qemu_boot_to_first_frame_s: the whole disk
+//     booted in QEMU, with ONAIR_IMAGE=1 and ONAIR_QEMU=1 (qemu.go).
 func runImage(work string) {
 	if err := benchInstall(filepath.Join(work, "install")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: image: install:", err)
@@ -41,6 +43,7 @@ func runImage(work string) {
 	if err := benchImageBoot(*imageDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: image: nspawn:", err)
 	}
+	runQEMU(work)
 }
 
 func benchInstall(dir string) error {
