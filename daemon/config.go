@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"onair/internal/atomicfile"
 	"onair/internal/config"
 	"onair/record"
 	"onair/web"
@@ -223,7 +224,7 @@ func (d *Daemon) replaceRecorder(rec *record.Recorder, dir string) {
 // directory, synced and renamed over it: a power cut leaves the old file
 // or the new one, never half of one. A symlink is followed (the file it
 // points at is replaced) and the file keeps its mode (0600 when new).
-func writeFileAtomic(path string, data []byte) (err error) {
+func writeFileAtomic(path string, data []byte) error {
 	mode := os.FileMode(0o600)
 	if target, lerr := filepath.EvalSymlinks(path); lerr == nil {
 		path = target // replace the file a symlink points at, keep the link
@@ -231,33 +232,5 @@ func writeFileAtomic(path string, data []byte) (err error) {
 			mode = fi.Mode().Perm()
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err == nil {
-		if _, err = f.Write(data); err == nil {
-			err = f.Sync()
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = dir.Close() }()
-	return dir.Sync()
+	return atomicfile.WriteFile(path, data, mode)
 }

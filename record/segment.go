@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"onair/internal/atomicfile"
 )
 
 // maxSameSecond bounds the segments that may start in one second (a name
@@ -218,22 +220,10 @@ func (w *writer) closeSegment() {
 	if err := w.f.Close(); err != nil {
 		log.Warn("segment close failed", zap.Error(err))
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := atomicfile.SyncDir(w.dir); err != nil {
 		log.Warn("directory sync failed", zap.Error(err))
 	}
 	log.Info("segment closed", zap.Int64("bytes", w.size))
 	w.f = nil
 	w.r.update(w.gen, func(st *Status) { st.File, st.FileBytes, st.Segments = "", 0, st.Segments+1 })
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

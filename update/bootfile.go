@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+
+	"onair/internal/atomicfile"
 )
 
 // FileBootloader keeps the boot state in a JSON file (BootState's fields),
@@ -106,7 +108,7 @@ func (b *FileBootloader) store(s BootState) error {
 	if err != nil {
 		return fmt.Errorf("update: boot state: %w", err)
 	}
-	return writeAtomic(b.path, 0o644, func(w io.Writer) error {
+	return atomicfile.Write(b.path, 0o644, func(w io.Writer) error {
 		_, err := w.Write(append(raw, '\n'))
 		return err
 	})

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"time"
 	"unicode/utf8"
+
+	"onair/internal/atomicfile"
 )
 
 // The bundle's fixed sizes (see the package comment).
@@ -416,7 +418,7 @@ func copyFile(ctx context.Context, pf PartFile, p Part, w io.Writer, buf []byte)
 // WriteFile writes a bundle (see Write) to path, through a temporary file
 // renamed into place: a failed or interrupted run leaves no bundle.
 func WriteFile(ctx context.Context, path string, priv ed25519.PrivateKey, version string, created time.Time, parts []PartFile) error {
-	return writeAtomic(path, 0o644, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		return Write(ctx, w, priv, version, created, parts)
 	})
 }

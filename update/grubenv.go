@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"onair/internal/atomicfile"
 )
 
 // The GRUB environment variables of the boot state (rootfs/grub/onair-ab.cfg
@@ -140,7 +142,7 @@ func (g *GrubEnv) store(s BootState) error {
 	_ = os.Remove(tmp) // a copy left by a crash
 	if cur != nil {
 		// The block as it is, GRUB's own variables (saved_entry…) too.
-		if err := writeAtomic(tmp, 0o644, func(w io.Writer) error { _, err := w.Write(cur); return err }); err != nil {
+		if err := atomicfile.Write(tmp, 0o644, func(w io.Writer) error { _, err := w.Write(cur); return err }); err != nil {
 			return err
 		}
 	}
@@ -152,7 +154,7 @@ func (g *GrubEnv) store(s BootState) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("update: grubenv: %w", err)
 	}
-	return syncDir(filepath.Dir(g.file))
+	return atomicfile.SyncDir(filepath.Dir(g.file))
 }
 
 // parseGrubEnv reads the boot state from the output of grub-editenv list

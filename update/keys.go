@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"onair/internal/atomicfile"
 )
 
 // The key files onair-bundle -genkey writes into its directory.
@@ -59,10 +61,10 @@ func GenerateKeyFiles(dir string) (privPath, pubPath string, err error) {
 			return "", "", fmt.Errorf("update: genkey: %s: %w", p, os.ErrExist)
 		}
 	}
-	if err := writeAtomic(privPath, 0o600, pemWriter("PRIVATE KEY", privDER)); err != nil {
+	if err := atomicfile.Write(privPath, 0o600, pemWriter("PRIVATE KEY", privDER)); err != nil {
 		return "", "", err
 	}
-	if err := writeAtomic(pubPath, 0o644, pemWriter("PUBLIC KEY", pubDER)); err != nil {
+	if err := atomicfile.Write(pubPath, 0o644, pemWriter("PUBLIC KEY", pubDER)); err != nil {
 		return "", "", err
 	}
 	return privPath, pubPath, nil

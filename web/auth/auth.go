@@ -95,6 +95,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+
+	"onair/internal/atomicfile"
 )
 
 // State is what the page offers; see the package comment for the
@@ -323,7 +325,7 @@ func (a *Auth) readPasswordFile() (*hash, error) {
 
 // writePasswordFile stores h, atomically, mode 0600.
 func (a *Auth) writePasswordFile(h *hash) error {
-	return writeFileAtomic(a.file, []byte(h.String()+"\n"), 0o600)
+	return atomicfile.WriteFile(a.file, []byte(h.String()+"\n"), 0o600)
 }
 
 // newSetupToken is 128 random bits in base32 (26 characters, A–Z and 2–7:

@@ -24,6 +24,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+
+	"onair/internal/atomicfile"
 )
 
 // The certificate's files in CertConfig.Dir.
@@ -221,10 +223,10 @@ func createCertificate(certPath, keyPath, hostname string, dns []string, ips []n
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return newCertificate(certPEM, keyPEM, certPath, keyPath)
