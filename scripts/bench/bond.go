@@ -784,15 +784,18 @@ func benchBondCPU(dir string) error {
 }
 
 // procCPU is the user+system CPU of the process pid itself (not its
-// children), from /proc/pid/stat; comm is the program it must be.
+// children), from /proc/pid/stat; comm, unless empty, is the program it
+// must be.
 func procCPU(pid int, comm string) (time.Duration, error) {
-	// ip netns exec execs the command: the PID is onaird's own.
-	got, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
-	if err != nil {
-		return 0, fmt.Errorf("bench: %w", err)
-	}
-	if c := strings.TrimSpace(string(got)); c != comm {
-		return 0, fmt.Errorf("bench: pid %d is %q, not %s", pid, c, comm)
+	if comm != "" {
+		// ip netns exec execs the command: the PID is onaird's own.
+		got, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+		if err != nil {
+			return 0, fmt.Errorf("bench: %w", err)
+		}
+		if c := strings.TrimSpace(string(got)); c != comm {
+			return 0, fmt.Errorf("bench: pid %d is %q, not %s", pid, c, comm)
+		}
 	}
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {

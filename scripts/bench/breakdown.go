@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +65,7 @@ func runBreakdown(work string) {
 		name  string
 		procs map[string]procFigures
 	}{{"single", single}, {"twins", twins}} {
-		for _, name := range sortedKeys(run.procs) {
+		for _, name := range slices.Sorted(maps.Keys(run.procs)) {
 			p := run.procs[name]
 			key := strings.ReplaceAll(name, "-", "_")
 			emit("breakdown_"+run.name+"_cpu_"+key, p.pct(window), "%core")
@@ -137,7 +138,7 @@ func boxBreakdown(work, name string, twins bool, window time.Duration) (map[stri
 	}
 	start := map[string]time.Duration{}
 	for n, pid := range pids {
-		if start[n], err = procCPUAny(pid); err != nil {
+		if start[n], err = procCPU(pid, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +154,7 @@ func boxBreakdown(work, name string, twins bool, window time.Duration) (map[stri
 	}
 	out := map[string]procFigures{}
 	for n, pid := range pids {
-		end, err := procCPUAny(pid)
+		end, err := procCPU(pid, "")
 		if err != nil {
 			return nil, err
 		}
@@ -217,12 +218,12 @@ func ffmpegBreakdown(work, name string, window time.Duration, threads1, encodeOn
 	defer stop(cmd)
 	pid := cmd.Process.Pid
 	time.Sleep(settle)
-	c0, err := procCPUAny(pid)
+	c0, err := procCPU(pid, "")
 	if err != nil {
 		return procFigures{}, fmt.Errorf("%w (ffmpeg: %s)", err, stderr.String())
 	}
 	time.Sleep(window)
-	c1, err := procCPUAny(pid)
+	c1, err := procCPU(pid, "")
 	if err != nil {
 		return procFigures{}, fmt.Errorf("%w (ffmpeg: %s)", err, stderr.String())
 	}
@@ -231,15 +232,6 @@ func ffmpegBreakdown(work, name string, window time.Duration, threads1, encodeOn
 		return procFigures{}, err
 	}
 	return procFigures{cpu: c1 - c0, pssKiB: pss, rssKiB: rss}, nil
-}
-
-// procCPUAny is procCPU for whatever program pid runs.
-func procCPUAny(pid int) (time.Duration, error) {
-	comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
-	if err != nil {
-		return 0, fmt.Errorf("bench: pid %d: %w", pid, err)
-	}
-	return procCPU(pid, strings.TrimSpace(string(comm)))
 }
 
 // procMem returns the PSS and the RSS of pid in KiB (/proc/pid/smaps_rollup).
@@ -273,13 +265,4 @@ func procMem(pid int) (pss, rss int64, err error) {
 		return 0, 0, fmt.Errorf("bench: /proc/%d/smaps_rollup: no Rss line", pid)
 	}
 	return pss, rss, nil
-}
-
-func sortedKeys(m map[string]procFigures) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
