@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -57,7 +58,8 @@ func TestAFailedWriteKeepsTheOldFileWhole(t *testing.T) {
 
 func TestWriteIntoAMissingDirectoryNamesThePath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "f")
-	if err := WriteFile(path, []byte("x"), 0o600); err == nil || !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("WriteFile = %v, want not exist", err)
+	err := WriteFile(path, []byte("x"), 0o600)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("WriteFile = %v, want not exist, naming %s", err, path)
 	}
 }
