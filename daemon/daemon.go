@@ -405,7 +405,8 @@ func (d *Daemon) buildChildren() error {
 		spec := supervisor.Spec{
 			Name: a.Name, Role: string(a.Role), Path: d.av, Args: a.Args(),
 			Grace: d.cfg.Supervisor.Grace.D(), StallTimeout: stall, Backoff: d.backoff(),
-			ExtraFiles: l.ExtraFiles,
+			StartTimeout: d.cfg.Supervisor.StartTimeout.D(),
+			ExtraFiles:   l.ExtraFiles,
 			OnStart: func(inst supervisor.Instance) {
 				l.Attach(inst.Seq)
 				if h.up != nil {

@@ -111,6 +111,9 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	if c.Video.StallAfter.D() != 500*time.Millisecond || c.Video.HangAfter.D() != 200*time.Millisecond {
 		t.Errorf("stall_after/hang_after defaults %v %v", c.Video.StallAfter, c.Video.HangAfter)
 	}
+	if c.Supervisor.StartTimeout.D() != 10*time.Second {
+		t.Errorf("supervisor.start_timeout default %v, want 10s (supervisor.DefaultStartTimeout)", c.Supervisor.StartTimeout)
+	}
 }
 
 // Every bad input must produce an error that starts with the key at fault, so the
@@ -138,6 +141,7 @@ func TestBadConfigErrorNamesTheKey(t *testing.T) {
 		{"late_after over 2s", withAudio("  late_after: 5s\n"), "audio.late_after:"},
 		{"hang_after under 3 frames", strings.Replace(good, "fps: 29.97", "fps: 30\n  hang_after: 50ms", 1), "video.hang_after:"},
 		{"hang_after over stall_after", strings.Replace(good, "fps: 29.97", "fps: 30\n  hang_after: 2s", 1), "video.hang_after:"},
+		{"start_timeout under 1s", good + "supervisor:\n  start_timeout: 100ms\n", "supervisor.start_timeout:"},
 		{"bad api listen", good + "api:\n  listen: nonsense\n", "api.listen:"},
 		{"relative socket", good + "api:\n  socket: onair.sock\n", "api.socket:"},
 		{"future version", "version: 9\n" + good, "version:"},
