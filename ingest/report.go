@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"onair/ingest/relay"
+	"onair/internal/atomicfile"
 )
 
 // Report is the analysis of one MPEG-TS stream. Every counter is exact for the
@@ -213,30 +212,10 @@ func WriteReport(w io.Writer, r Report) error {
 }
 
 // WriteReportFile writes r as indented JSON to path atomically (temporary file
-// in the same directory, fsync, rename), so a reader never sees a partial report.
+// in the same directory, fsync, rename, directory fsync: internal/atomicfile),
+// so a reader never sees a partial report.
 func WriteReportFile(path string, r Report) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("ingest: encode report: %w", err)
-	}
-	b = append(b, '\n')
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("ingest: write report: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(path, 0o600, func(w io.Writer) error { return WriteReport(w, r) }); err != nil {
 		return fmt.Errorf("ingest: write report %s: %w", path, err)
 	}
 	return nil
