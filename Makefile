@@ -60,9 +60,10 @@ run: build
 image: build
 	@bash scripts/image.sh
 
-## integration: build the image and boot it in systemd-nspawn (root): onaird READY under systemd, on air to a receiver outside, SIGKILL and SIGSTOP restarts timed, a clean poweroff; a blank data partition seeded
+## integration: build the image and boot it in systemd-nspawn (root): onaird READY under systemd, on air to a receiver outside, SIGKILL and SIGSTOP restarts timed, a clean poweroff; a blank data partition seeded; then the whole disk in QEMU (UEFI, GRUB): on air from power-on, and a trial slot that cannot boot rolled back by GRUB
 integration: image
-	ONAIR_IMAGE=1 $(GO) test -count=1 -timeout 20m -run '^TestImage' -v ./e2e/
+	@ONAIR_QEMU=1 bash scripts/deps.sh
+	ONAIR_IMAGE=1 ONAIR_QEMU=1 $(GO) test -count=1 -timeout 30m -run '^TestImage' -v ./e2e/
 
 ## test: install what is needed and run every test (unit, fuzz smoke, then live encoder tests one at a time)
 test: deps lint test-nocgo test-unit test-fuzz test-live

@@ -79,6 +79,11 @@ func (s *BootState) setGood(slot Slot, good bool) {
 //  2. otherwise the default slot boots;
 //  3. a state with no valid default boots a (a wiped environment: the
 //     factory slot).
+//
+// GRUB adds one rule no simulation here can: a trial slot whose kernel it
+// cannot load falls back, in the same boot, to the default slot, and records
+// that one as booted (onair-ab.cfg's rule 4; TestImageRollsBackThroughGRUB…
+// boots it).
 func (s BootState) Next() Slot {
 	switch {
 	case s.Trial.Valid() && s.TriesLeft > 0:

@@ -233,4 +233,13 @@ func TestGrubSnippetMatchesGrubEnv(t *testing.T) {
 	if !strings.Contains(cfg, "save_env onair_tries onair_booted") || !strings.Contains(cfg, "onair.slot=${onair_slot}") {
 		t.Error("the snippet does not save the try and the booted slot, or does not pass onair.slot")
 	}
+	// Rule 4: a trial slot that does not load falls back to the good slot
+	// in the same boot and records it (GRUB otherwise stops at "Failed to
+	// boot" and the box stays off air).
+	fb := strings.Index(cfg, "set fallback=1")
+	second := strings.Index(cfg, `menuentry "onair (slot ${onair_good}`)
+	if fb < 0 || second < 0 || !strings.Contains(cfg[second:], `set onair_booted="${onair_good}"`) ||
+		!strings.Contains(cfg[second:], "save_env onair_booted") || !strings.Contains(cfg[second:], "onair.slot=${onair_good}") {
+		t.Error("no fallback entry that boots the good slot and records it as booted")
+	}
 }
