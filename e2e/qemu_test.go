@@ -661,6 +661,88 @@ func TestImageRollsBackThroughGRUBWhenTheTrialSlotCannotBoot(t *testing.T) {
 	}
 }
 
+// A trial slot whose onaird fails at every start (here slot B is slot A with
+// onaird.service's ExecStart replaced by /bin/false; in the field: a crash at
+// start, a library it cannot load). onaird's Marker, the only thing that
+// abandons a trial, never runs, and onaird.service restarts forever: the box
+// stayed off air until someone power-cycled it once per try. On a trial boot
+// GRUB passes onair.trial=1 and the generator onair-trial gives onaird a
+// start limit that reboots: ten failed starts, the reboot, GRUB has no try
+// left and boots A, the box is on air by itself.
+func TestImageTrialSlotWhoseOnairdNeverStartsRebootsIntoTheOldSlot(t *testing.T) {
+	imageGate(t)
+	if os.Getenv("ONAIR_QEMU") != "1" {
+		t.Skip("the QEMU boots run with ONAIR_QEMU=1 (make integration)")
+	}
+	testutil.NeedRoot(t, "a tap device in a network namespace, the image built as root")
+	need(t, "qemu-system-x86_64", "ip", "sfdisk", "mcopy", "mkfs.ext4", "grub-editenv", "debugfs", "journalctl", "ffmpeg")
+	if _, err := os.Stat(ovmfFirmware); err != nil {
+		testutil.Need(t, "ovmf-firmware-at-"+ovmfFirmware)
+	}
+	disk := imageDisk(t)
+	dir := t.TempDir()
+	port, apiPort := freePort(t, "udp"), freePort(t, "tcp")
+	data, args := vmDemo(t, dir, port, apiPort)
+	vm, parts := vmDisk(t, disk, dir, data, args)
+	// Slot B: slot A's system, its onaird unable to start.
+	slot := filepath.Join(dir, "b.ext4")
+	run(t, "dd", "if="+vm, "of="+slot, "bs=1M", fmt.Sprintf("skip=%d", parts[1].offset()>>20),
+		fmt.Sprintf("count=%d", (parts[1].Size*512)>>20), "conv=sparse", "status=none")
+	broken := filepath.Join(dir, "broken.conf")
+	if err := os.WriteFile(broken, []byte("[Service]\nExecStart=\nExecStart=/bin/false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "debugfs", "-w", "-R", "mkdir /etc/systemd/system/onaird.service.d", slot)
+	run(t, "debugfs", "-w", "-R", "write "+broken+" /etc/systemd/system/onaird.service.d/broken.conf", slot)
+	run(t, "dd", "if="+slot, "of="+vm, "bs=1M", fmt.Sprintf("seek=%d", parts[2].offset()>>20), "conv=notrunc,sparse", "status=none")
+	_ = os.Remove(slot)
+	vmGrubEnvSet(t, vm, parts[0], dir, "onair_trial=b", "onair_tries=1", "onair_good_b=0")
+
+	ns := vmNetns(t)
+	rx := startReceiverIn(t, ns, port, filepath.Join(dir, "received.ts"))
+	v := bootVM(t, vm, dir, ns, true) // the guest reboots in place
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	// The first boot (B) never starts onaird; the line is A's.
+	ready, err := v.con.waitFor(ctx, "Started onaird.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, first := rx.backOnAir(t, 0, 5*time.Minute)
+	t.Logf("QEMU (%s): B's onaird failed, the box rebooted into A: onaird READY %s, first frame %s after power-on",
+		v.accel, ready.Sub(v.start).Round(time.Millisecond), first.Sub(v.start).Round(time.Millisecond))
+	time.Sleep(3 * time.Second)
+	if err = qmpPowerdown(filepath.Join(dir, "qmp.sock")); err != nil {
+		t.Errorf("power button: %v", err)
+	}
+	select {
+	case <-v.exited:
+	case <-time.After(90 * time.Second):
+		t.Errorf("the VM did not power off within 90 s of the power button")
+	}
+	v.stop()
+	rx.stop()
+
+	env := filepath.Join(dir, "grubenv.after")
+	espGet(t, vm, parts[0], "/grub/grubenv", env)
+	got := grubEnvList(t, env)
+	want := map[string]string{"onair_booted": "a", "onair_default": "a", "onair_trial": "b", "onair_tries": "0", "onair_good_b": "0"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("grubenv after the boots: %s=%q, want %q", k, got[k], w)
+		}
+	}
+	journal := vmJournal(t, vm, parts[3], dir)
+	for _, line := range []string{"GRUB booted trial slot b", "Start request repeated too quickly", "GRUB booted slot a"} {
+		if !strings.Contains(journal, line) {
+			t.Errorf("the journal of both boots has no %q:\n%s", line, tail(journal, 60))
+		}
+	}
+	if !regexp.MustCompile(`boot state\s+\{"state": ?"rolled_back"`).MatchString(journal) {
+		t.Errorf("onaird in slot a did not read the trial as rolled back:\n%s", tail(journal, 40))
+	}
+}
+
 // qmpPowerdown presses the VM's ACPI power button through QEMU's QMP socket.
 func qmpPowerdown(sock string) error {
 	c, err := net.DialTimeout("unix", sock, 5*time.Second)

@@ -242,4 +242,57 @@ func TestGrubSnippetMatchesGrubEnv(t *testing.T) {
 		!strings.Contains(cfg[second:], "save_env onair_booted") || !strings.Contains(cfg[second:], "onair.slot=${onair_good}") {
 		t.Error("no fallback entry that boots the good slot and records it as booted")
 	}
+	if !strings.Contains(cfg, "set onair_trial_arg=onair.trial=1") || !strings.Contains(cfg[:second], "${onair_trial_arg}") ||
+		strings.Contains(cfg[second:], "${onair_trial_arg}") {
+		t.Error("the trial entry, and only it, must pass onair.trial=1 (the generator onair-trial reads it)")
+	}
+}
+
+// A trial slot whose onaird failed at every start restarted it forever, off
+// air: the Marker, the only thing that abandons a trial, is onaird. On a
+// trial boot the generator gives onaird.service a start limit that reboots;
+// on any other boot it writes nothing (restart forever).
+func TestTrialBootGeneratorRebootsOutOfASlotWhoseOnairdNeverStarts(t *testing.T) {
+	const gen = "../rootfs/overlay/usr/lib/systemd/system-generators/onair-trial"
+	fi, err := os.Stat(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&0o111 == 0 {
+		t.Fatalf("%s is not executable (%v): systemd skips it", gen, fi.Mode())
+	}
+	for _, tc := range []struct {
+		cmdline string
+		trial   bool
+	}{
+		{"BOOT_IMAGE=/boot/vmlinuz root=PARTLABEL=onair-root-b ro onair.slot=b onair.trial=1 panic=10 quiet", true},
+		{"root=PARTLABEL=onair-root-a ro onair.slot=a panic=10 quiet", false},
+		{"onair.trial=1 onair.trial=0", false}, // the last one counts, as the kernel's
+		{"onair.trial=10", false},
+	} {
+		dir := t.TempDir()
+		cl := filepath.Join(dir, "cmdline")
+		if err := os.WriteFile(cl, []byte(tc.cmdline+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		normal := filepath.Join(dir, "normal")
+		cmd := exec.Command("sh", gen, normal, filepath.Join(dir, "early"), filepath.Join(dir, "late"))
+		cmd.Env = append(os.Environ(), "ONAIR_CMDLINE="+cl)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%q: %v\n%s", tc.cmdline, err, out)
+		}
+		conf, err := os.ReadFile(filepath.Join(normal, "onaird.service.d", "onair-trial.conf"))
+		switch {
+		case !tc.trial && err == nil:
+			t.Errorf("%q: a drop-in on a boot that is not a trial:\n%s", tc.cmdline, conf)
+		case tc.trial && err != nil:
+			t.Errorf("%q: no drop-in on a trial boot: %v", tc.cmdline, err)
+		case tc.trial:
+			for _, l := range []string{"[Unit]", "StartLimitAction=reboot", "StartLimitBurst=10", "StartLimitIntervalSec=10min"} {
+				if !strings.Contains(string(conf), l) {
+					t.Errorf("%q: the drop-in lacks %s:\n%s", tc.cmdline, l, conf)
+				}
+			}
+		}
+	}
 }

@@ -62,8 +62,11 @@ type Status = api.UpdateStatus
 // its tries are set to 0, so the next boot, whenever it comes, returns to
 // the old slot; the Marker does not reboot (that is the daemon's call, never
 // while on air) and the box runs on meanwhile. A trial slot that never
-// gets onaird this far (a kernel panic, a hang the watchdog resets) burns
-// a try at every boot until the bootloader falls back.
+// gets onaird this far (a kernel panic, a hang the watchdog resets, an
+// onaird that fails at every start: on a trial boot the generator
+// rootfs/overlay/usr/lib/systemd/system-generators/onair-trial makes ten
+// failed starts reboot) burns a try at every boot until the bootloader
+// falls back.
 //
 // On a boot that is not a trial the Marker only reports.
 type Marker struct {
