@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"onair/events"
 	"onair/internal/logging"
+	"onair/internal/testutil"
 	"onair/web"
 	"onair/web/api"
 	"onair/web/auth"
@@ -170,7 +170,7 @@ func TestLogsFollowPrintsNewLinesUntilCancelled(t *testing.T) {
 	log.Info("before")
 	sock := serveFull(t, &fakeBox{}, nil, tail, nil)
 	root := Root()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	root.SetOut(out)
 	root.SetArgs([]string{"--socket", sock, "logs", "-f"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,21 +191,4 @@ func TestLogsFollowPrintsNewLinesUntilCancelled(t *testing.T) {
 	if s := out.String(); !strings.Contains(s, "INFO   onaird  before") || !strings.Contains(s, `WARN   onaird  after  {"uplink":"cell1"}`) || strings.Count(s, "before") != 1 {
 		t.Errorf("logs -f:\n%s", s)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,7 +90,7 @@ func freePort(t *testing.T, network string) int {
 // proc is a process a test started; Cleanup stops it by PID.
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuf
+	stderr *testutil.SyncBuffer
 	done   chan struct{}
 }
 
@@ -108,7 +107,7 @@ func startEnv(t *testing.T, env []string, stdout *os.File, name string, args ...
 		cmd.Env = append(os.Environ(), env...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{cmd: cmd, stderr: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if stdout != nil {
 		cmd.Stdout = stdout
@@ -449,22 +448,4 @@ func ffprobe(t *testing.T, path string) []probeStream {
 		t.Fatal(err)
 	}
 	return p.Streams
-}
-
-// syncBuf collects a child's stderr while the test reads it.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

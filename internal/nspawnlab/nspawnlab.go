@@ -26,9 +26,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"onair/internal/testutil"
 )
 
 // Config is what to boot.
@@ -51,7 +52,7 @@ type Config struct {
 type Container struct {
 	cfg  Config
 	cmd  *exec.Cmd
-	out  *syncBuf
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	err  error // nspawn's exit, once done is closed
 	init int   // the container's PID 1 as the host sees it
@@ -88,7 +89,7 @@ func Boot(ctx context.Context, cfg Config) (*Container, error) {
 	script := `mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn "$@"`
 	cmd := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c", script, "sh"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c := &Container{cfg: cfg, cmd: cmd, out: &syncBuf{}, done: make(chan struct{}), cgroups: newCgroups(), madeRunDir: statErr != nil}
+	c := &Container{cfg: cfg, cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{}), cgroups: newCgroups(), madeRunDir: statErr != nil}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("nspawnlab: start: %w", err)
@@ -371,22 +372,4 @@ func removeCgroup(root string) {
 	for _, d := range dirs {
 		_ = syscall.Rmdir(d) // EBUSY: a process is still in it; nothing more to do
 	}
-}
-
-// syncBuf collects nspawn's output while a test reads it.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

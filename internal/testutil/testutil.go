@@ -1,7 +1,9 @@
-// Package testutil holds helpers shared by onair's tests: a test logger and
-// a builder for the fake child programs in fakechild.
+// Package testutil holds helpers shared by onair's tests: a test logger, a
+// builder for the fake child programs in fakechild, the skips of tests that
+// need root or a tool (Need, NeedRoot), and SyncBuffer for a child's output.
 //
-// Not for: production code; nothing outside _test.go files imports it.
+// Not for: production code; only tests and the test labs (internal/*lab)
+// import it.
 package testutil
 
 import (
