@@ -23,7 +23,7 @@ LIVE      := ./encoder/av/ ./e2e/
 LIVE_RE   := -e /e2e -e /encoder/av -e /output -e /ingest -e /cmd/onair-ingest -e /internal/fault -e /bond/uplink -e /bond/sender -e /internal/netlab -e /internal/pulselab -e /internal/nutlab -e /power/nut -e /internal/sshlab -e /maintenance/tunnel -e /web/page
 GOLANGCI_LINT := bin/golangci-lint
 
-.PHONY: help deps build bundle run test test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean image integration
+.PHONY: help deps build bundle run test test-image test-unit test-fuzz test-live test-nocgo bench lint tidy-check clean image integration
 
 ## help: list the targets
 help:
@@ -65,8 +65,12 @@ integration: image
 	@ONAIR_QEMU=1 bash scripts/deps.sh
 	ONAIR_IMAGE=1 ONAIR_QEMU=1 $(GO) test -count=1 -timeout 30m -run '^TestImage' -v ./e2e/
 
-## test: install what is needed and run every test (unit, fuzz smoke, then live encoder tests one at a time)
-test: deps lint test-nocgo test-unit test-fuzz test-live
+## test: install what is needed and run every test (unit, fuzz smoke, then live encoder tests one at a time, then the image in systemd-nspawn)
+test: deps lint test-nocgo test-unit test-fuzz test-live test-image
+
+## test-image: build the image (root; cached, about 50 s warm, 3 min cold) and boot it in systemd-nspawn: on air under systemd, killed and hung restarts, poweroff, a blank data partition seeded, the disk's UEFI and A/B layout (the QEMU boots are make integration's)
+test-image: image
+	ONAIR_IMAGE=1 $(GO) test -count=1 -timeout 15m -run '^TestImage(OnAirUnderSystemd|SeedsBlankDataPartition|DiskIsLaidOutForUEFIAndAB)$$' -v ./e2e/
 
 # Fuzz targets (package:target) run for FUZZTIME each by test-fuzz; their
 # committed corpora under testdata/fuzz run in every plain go test too.

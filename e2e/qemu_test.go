@@ -40,8 +40,9 @@ const (
 	vmGuestAddr  = "192.0.2.2"
 )
 
-// imageGate skips unless the image tests were asked for (make integration),
-// before any tool is looked for: CI never gets here.
+// imageGate skips unless the image tests were asked for (make test-image,
+// the last step of make test, and make integration), before any tool is
+// looked for: the e2e run of make test-live skips them.
 func imageGate(t *testing.T) {
 	t.Helper()
 	if os.Getenv("ONAIR_IMAGE") != "1" && os.Getenv("ONAIR_IMAGE_ROOTFS") == "" {
