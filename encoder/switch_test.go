@@ -651,8 +651,9 @@ func TestHeldCopiesAreBounded(t *testing.T) {
 	s := lockedPair(t)
 	var k sink
 	k.offer(t, s, pkt(0, 0, ""))
-	k.offer(t, s, pkt(1, 0, ""))               // locked
-	for i := uint64(2); i < 2+3*maxHeld; i++ { // B skips 1: every copy is ahead
+	k.offer(t, s, pkt(1, 0, "")) // locked
+	// B skips 1: every copy of it is ahead.
+	for i := uint64(2); i < 2+3*maxHeld; i++ {
 		k.offer(t, s, pkt(1, i, ""))
 	}
 	if n := len(s.held[1]); n != maxHeld {
