@@ -128,17 +128,27 @@ func run(sock string, args ...string) (string, error) {
 func TestStatusOverUnixSocket(t *testing.T) {
 	box := &fakeBox{st: api.Status{
 		Version: "test", State: api.BoxDegraded,
-		Children: []api.ChildStatus{{ProcessStatus: api.ProcessStatus{Name: "encoder-b", Role: "encode", PID: 42, State: "backoff", Restarts: 3, LastError: "stalled: no progress for 500ms"}}},
-		Video:    api.VideoStatus{Switch: api.SwitchStatus{Twins: true, Locked: false, Active: "encoder-a"}},
+		Children: []api.ChildStatus{
+			{ProcessStatus: api.ProcessStatus{Name: "encoder-a", Role: "encode", PID: 41, State: "running"}, Margin: 2.44, MarginMin: 1.86},
+			{ProcessStatus: api.ProcessStatus{Name: "encoder-b", Role: "encode", PID: 42, State: "backoff", Restarts: 3, LastError: "stalled: no progress for 500ms"}},
+		},
+		Video: api.VideoStatus{Switch: api.SwitchStatus{Twins: true, Locked: false, Active: "encoder-a"}},
 	}}
 	sock := serve(t, box)
 	out, err := run(sock, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"DEGRADED", "UNLOCKED", "encoder-b", "backoff", "stalled: no progress"} {
+	// encoder-a's margin as the crew reads it; encoder-b restarts and has
+	// none yet ("-", never a 0 that reads as "hopelessly behind").
+	for _, want := range []string{"DEGRADED", "UNLOCKED", "encoder-b", "backoff", "stalled: no progress", "MARGIN", "2.4x (min 1.9x)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "encoder-b ") && !strings.Contains(line, " - ") {
+			t.Errorf("unmeasured margin not shown as -: %q", line)
 		}
 	}
 	out, err = run(sock, "status", "-json")

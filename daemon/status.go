@@ -19,7 +19,8 @@ func (b box) Status() api.Status {
 		p, l := c.link.Progress(), c.link.Status()
 		st.Children = append(st.Children, api.ChildStatus{ProcessStatus: c.sup.Status(),
 			LastIndex: p.Index, LagFrames: p.LagFrames, Frames: p.Frames, Source: p.Source,
-			Violations: l.Violations, LastViolation: l.LastViolation})
+			Violations: l.Violations, LastViolation: l.LastViolation,
+			Margin: p.Margin, MarginMin: p.MarginMin, MalformedMargins: l.MalformedMargins})
 	}
 	prog, tw := d.prog.Status(), d.twins.Status()
 	st.Video = api.VideoStatus{Switch: d.sw.Status(), Keeper: d.keeper.Status(), RingHead: d.ring.Head(),

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"onair/ingest"
+	"onair/internal/config"
 	"onair/internal/testutil"
 	"onair/web/api"
 )
@@ -182,6 +183,31 @@ type boxOpts struct {
 	// audio, if set, is the body of the audio: block (default: main only,
 	// a 1 kHz tone).
 	audio string
+	// width, height and kbps are the picture (a testsrc2 of that size) and
+	// its bitrate: 0 means 1280x720 at 4000 kbit/s. hangAfter and ringSlots,
+	// if set, are video.hang_after and video.ring_slots. hdOpts fills them
+	// from configs/1080p30.yaml.
+	width, height, kbps int
+	hangAfter           string
+	ringSlots           int
+}
+
+// hdOpts is o with the video settings of the crews' 1080p30 configuration
+// (configs/1080p30.yaml: size, bitrate, GOP, hang_after, ring slots), so the
+// tests run the documented file's settings, not a copy of them.
+func hdOpts(t *testing.T, o boxOpts) boxOpts {
+	t.Helper()
+	c, err := config.Load("../configs/1080p30.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.Video
+	if v.FPS != (config.Rate{Num: 30, Den: 1}) {
+		t.Fatalf("configs/1080p30.yaml: fps %s; these tests (absHashes, the receiver) assume 30", v.FPS)
+	}
+	o.width, o.height, o.kbps, o.gop = v.Width, v.Height, v.BitrateKbps, v.GOP
+	o.hangAfter, o.ringSlots, o.relock, o.stallAfter = v.HangAfter.String(), v.RingSlots, string(v.Relock), v.StallAfter.String()
+	return o
 }
 
 func startBox(t *testing.T, o boxOpts) *box {
@@ -204,19 +230,32 @@ func startBox(t *testing.T, o boxOpts) *box {
 	if listen == "" {
 		listen = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	}
+	if o.width == 0 {
+		o.width, o.height = 1280, 720
+	}
+	if o.kbps == 0 {
+		o.kbps = 4000
+	}
+	video := ""
+	if o.hangAfter != "" {
+		video += "  hang_after: " + o.hangAfter + "\n"
+	}
+	if o.ringSlots != 0 {
+		video += fmt.Sprintf("  ring_slots: %d\n", o.ringSlots)
+	}
 	cfg := fmt.Sprintf(`version: 1
 video:
-  source: "lavfi:testsrc2=size=1280x720:rate=30"
-  width: 1280
-  height: 720
+  source: "lavfi:testsrc2=size=%[1]dx%[2]d:rate=30"
+  width: %[1]d
+  height: %[2]d
   fps: 30
-  bitrate_kbps: 4000
-  gop: %d
-  twins: %v
-  relock: %s
-  stall_after: %s
+  bitrate_kbps: %[3]d
+%[4]s  gop: %[5]d
+  twins: %[6]v
+  relock: %[7]s
+  stall_after: %[8]s
 audio:
-%soutput:
+%[9]soutput:
   url: %q
 api:
   listen: %q
@@ -225,7 +264,8 @@ api:
 runtime_dir: %q
 supervisor:
   grace: 2s
-%s`, o.gop, o.twins, o.relock, o.stallAfter, audio, o.url, listen, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"), o.extra)
+%[15]s`, o.width, o.height, o.kbps, video, o.gop, o.twins, o.relock, o.stallAfter, audio,
+		o.url, listen, filepath.Join(dir, "onaird.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"), o.extra)
 	// The test reads the status and sends commands over the unix socket, as
 	// onairctl does: the TCP listener is the page's, behind its login.
 	b := launchBox(t, dir, cfg, o.env, api.NewUnixClient(filepath.Join(dir, "onaird.sock")))

@@ -53,7 +53,15 @@ type seen struct {
 //	locked   identical streams verified            [mismatch → unlocked; EncoderDown → single]
 //
 // Copies before R never lock, even when equal: the codec states may still
-// differ, and "first copy wins" would then mix two streams. An encoder
+// differ, and "first copy wins" would then mix two streams.
+//
+// A copy from R on that arrives ahead of the emitted stream and cannot be
+// emitted yet (the standby ran ahead of the active encoder while relocking,
+// or while locked it is further ahead than the next index) is held, not
+// thrown away: if the encoder that would have delivered the indexes between
+// dies, the held copies are the only ones left (Next emits them). Held
+// copies are bounded (maxHeld per encoder) and dropped once the emitted
+// stream passes them. An encoder
 // declared down is refused outright until EncoderStarted announces its next
 // instance: what it flushes after a SIGCONT, or while it is being killed,
 // is never emitted and never touches the lock, the active encoder or the
@@ -74,8 +82,13 @@ type Switch struct {
 	emitted  bool
 	last     uint64
 	window   map[uint64]seen
+	held     []map[uint64]Packet // per encoder: copies ahead of the emitted stream, from R on
 	st       SwitchStatus
 }
+
+// maxHeld bounds the copies held per encoder: about 2 s at 30 fps, more
+// than the standby is ever ahead while it is trusted (video.hang_after).
+const maxHeld = 64
 
 // NewSwitch makes a switch for the named encoders (one or two).
 func NewSwitch(names []string, log *zap.Logger) (*Switch, error) {
@@ -85,7 +98,7 @@ func NewSwitch(names []string, log *zap.Logger) (*Switch, error) {
 	n := len(names)
 	return &Switch{
 		log: log, names: names, alive: make([]bool, n), started: make([]uint64, n), lastIdx: make([]uint64, n),
-		active: -1, pending: -1, needKey: true, window: map[uint64]seen{},
+		active: -1, pending: -1, needKey: true, window: map[uint64]seen{}, held: make([]map[uint64]Packet, n),
 		st: SwitchStatus{Twins: n == 2, FramesFrom: make([]uint64, n), Dropped: make([]uint64, n), Names: names},
 	}, nil
 }
@@ -223,6 +236,64 @@ func (s *Switch) forget(e int) {
 			delete(s.window, idx)
 		}
 	}
+	s.st.Dropped[e] += uint64(len(s.held[e]))
+	s.held[e] = nil
+}
+
+// hold keeps p, dropped for now, if it may be needed later: it is ahead of
+// the emitted stream and comes from a stream that is or is being verified
+// (locked, or at or after the re-lock index). It reports whether p is held.
+func (s *Switch) hold(p Packet) bool {
+	e := p.From
+	if len(s.names) != 2 || !s.emitted || p.Index <= s.last || !(s.locked || (s.relockAt != nil && p.Index >= *s.relockAt)) {
+		return false
+	}
+	if s.held[e] == nil {
+		s.held[e] = map[uint64]Packet{}
+	}
+	if len(s.held[e]) >= maxHeld {
+		return false
+	}
+	s.held[e][p.Index] = p
+	return true
+}
+
+// Next returns a held copy that now follows the emitted stream directly
+// and may be emitted: while locked, either encoder's; otherwise only the
+// active encoder's (an IDR if it must start at one). The caller sends it to
+// the mux as it would a packet Offer accepted, and calls Next again until it
+// returns false: after every Offer, and after every EncoderDown (the standby
+// that takes over may hold the indexes the dead encoder never delivered).
+func (s *Switch) Next() (Packet, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.emitted {
+		return Packet{}, false
+	}
+	for e := range s.held {
+		for i := range s.held[e] {
+			if i <= s.last {
+				delete(s.held[e], i)
+				s.st.Dropped[e]++ // overtaken: the other copy went out
+			}
+		}
+	}
+	for _, e := range []int{s.active, 1 - s.active} {
+		if e < 0 || e >= len(s.held) {
+			continue
+		}
+		p, ok := s.held[e][s.last+1]
+		if !ok || !s.alive[e] {
+			continue
+		}
+		if !s.locked && (e != s.active || (s.needKey && !p.Key)) {
+			continue
+		}
+		delete(s.held[e], p.Index)
+		s.emit(p)
+		return p, true
+	}
+	return Packet{}, false
 }
 
 // Offer hands the switch one packet; it reports whether the packet is the
@@ -277,9 +348,18 @@ func (s *Switch) Offer(p Packet) bool {
 		}
 	}
 	if !ok {
-		s.st.Dropped[e]++
+		if !s.hold(p) {
+			s.st.Dropped[e]++
+		}
 		return false
 	}
+	s.emit(p)
+	return true
+}
+
+// emit records p as the copy sent to the mux.
+func (s *Switch) emit(p Packet) {
+	e := p.From
 	if e == s.active {
 		s.needKey = false
 	}
@@ -301,7 +381,6 @@ func (s *Switch) Offer(p Packet) bool {
 			}
 		}
 	}
-	return true
 }
 
 // compare records the hash of index i from encoder e and checks it against the

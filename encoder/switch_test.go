@@ -20,9 +20,30 @@ type sink struct {
 	src []int
 }
 
+// offer offers p and takes what the switch emits, as Twins does: p if the
+// switch accepts it, then every held copy that follows (Next).
 func (k *sink) offer(t *testing.T, s *Switch, p Packet) {
 	t.Helper()
 	if s.Offer(p) {
+		k.got = append(k.got, p.Index)
+		k.src = append(k.src, p.From)
+	}
+	k.next(s)
+}
+
+// down counts encoder e down and takes the held copies its twin may now
+// emit, as Twins does.
+func (k *sink) down(s *Switch, e int) {
+	s.EncoderDown(e)
+	k.next(s)
+}
+
+func (k *sink) next(s *Switch) {
+	for {
+		p, ok := s.Next()
+		if !ok {
+			return
+		}
 		k.got = append(k.got, p.Index)
 		k.src = append(k.src, p.From)
 	}
@@ -541,18 +562,103 @@ func TestLockWithTheStandbyAheadLosesNoFrame(t *testing.T) {
 		k.offer(t, s, pkt(1, i, ""))
 		k.offer(t, s, pkt(0, i-1, ""))
 	}
-	exactlyOnce(t, k.got, 0, 39)
+	// Once locked, B's copy ahead is held and follows A's: first copy wins.
+	exactlyOnce(t, k.got, 0, 40)
 	if st := s.Status(); !st.Locked || st.GapFrames != 0 {
 		t.Fatalf("status %+v", st)
 	}
-	// The active encoder dies: the standby, still ahead, takes over; what it
-	// delivered ahead while A was alive is gone (a real fault), no more.
-	s.EncoderDown(0)
-	k.got = nil
+	// The active encoder dies: the standby, still ahead, takes over, and
+	// what it delivered ahead while A was alive (39) was held, not lost.
+	k.down(s, 0)
 	for i := uint64(40); i < 45; i++ {
 		k.offer(t, s, pkt(1, i, ""))
 	}
-	if len(k.got) != 5 || k.got[0] != 40 {
-		t.Fatalf("after A died: %v", k.got)
+	exactlyOnce(t, k.got, 0, 45)
+	if st := s.Status(); st.GapFrames != 0 {
+		t.Fatalf("gap frames %d after A died", st.GapFrames)
 	}
+}
+
+// The 1080p30 bit-identity run lost one frame (index 63): the twins locked
+// at 60 with the standby B three frames ahead (its 61..63 dropped: unlocked,
+// not active), and A was killed 80 ms later, having delivered only up to 62.
+// B's copies from the re-lock index on are held while they are ahead of the
+// emitted stream, and emitted when A dies.
+func TestActiveKilledJustAfterTheLockWithTheStandbyAheadLosesNoFrame(t *testing.T) {
+	s := twins(t)
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0)
+	var k sink
+	for i := uint64(0); i < 60; i++ { // unlocked, A active, B's copies differ
+		k.offer(t, s, pkt(0, i, "a"))
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	s.RelockAt(60)
+	for i := uint64(60); i < 64; i++ { // B, fresh session at 60, runs ahead
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	k.offer(t, s, pkt(0, 60, "")) // the lock is verified here: B's 61..63 follow at once
+	k.offer(t, s, pkt(0, 61, ""))
+	k.offer(t, s, pkt(0, 62, ""))
+	if st := s.Status(); !st.Locked || st.LastIndex != 63 {
+		t.Fatalf("before the kill: locked %v, last %d, want locked with B's held copies out to 63", st.Locked, st.LastIndex)
+	}
+	k.down(s, 0) // killed: its 63 never comes
+	for i := uint64(64); i < 70; i++ {
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	exactlyOnce(t, k.got, 0, 70)
+	if st := s.Status(); st.GapFrames != 0 || st.Active != "encoder-b" {
+		t.Fatalf("after the kill: gaps %d, active %s", st.GapFrames, st.Active)
+	}
+}
+
+// Held copies never smuggle an unverified stream in: a standby that ran
+// ahead of a re-lock that failed (its copies differ) is not emitted when the
+// active encoder dies, except from its next IDR, which follows seamlessly.
+func TestHeldCopiesOfAFailedRelockWaitForAnIDR(t *testing.T) {
+	s := twins(t)
+	s.EncoderStarted(0, 0)
+	s.EncoderStarted(1, 0)
+	var k sink
+	for i := uint64(0); i < 10; i++ {
+		k.offer(t, s, pkt(0, i, "a"))
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	s.RelockAt(10)
+	for i := uint64(10); i < 14; i++ {
+		k.offer(t, s, pkt(1, i, "b")) // ahead, and not equal to A's
+	}
+	k.offer(t, s, pkt(0, 10, "a")) // unequal: the re-lock fails
+	if st := s.Status(); st.Locked || st.RelockFailures != 1 {
+		t.Fatalf("locked %v, failures %d", st.Locked, st.RelockFailures)
+	}
+	k.down(s, 0)
+	if len(k.got) != 11 {
+		t.Fatalf("B's unverified copies emitted after A died: %v", k.got[10:])
+	}
+	for i := uint64(14); i < 25; i++ {
+		k.offer(t, s, pkt(1, i, "b"))
+	}
+	if k.got[11] != 20 || k.src[11] != 1 {
+		t.Fatalf("after A died: B from %d, want its IDR at 20 (%v)", k.got[11], k.got[10:])
+	}
+}
+
+// A standby that is ahead while locked and keeps being ahead has at most
+// maxHeld copies held: the switch never grows without bound.
+func TestHeldCopiesAreBounded(t *testing.T) {
+	s := lockedPair(t)
+	var k sink
+	k.offer(t, s, pkt(0, 0, ""))
+	k.offer(t, s, pkt(1, 0, "")) // locked
+	// B skips 1: every copy of it is ahead.
+	for i := uint64(2); i < 2+3*maxHeld; i++ {
+		k.offer(t, s, pkt(1, i, ""))
+	}
+	if n := len(s.held[1]); n != maxHeld {
+		t.Fatalf("%d copies held, want %d", n, maxHeld)
+	}
+	k.offer(t, s, pkt(0, 1, "")) // A delivers 1: the held run follows
+	exactlyOnce(t, k.got, 0, 2+maxHeld)
 }

@@ -170,11 +170,25 @@ func (t *Twins) handle(m link.Msg) {
 	case m.Ev == link.EvEnded:
 		t.current[slot] = 0
 		t.sw.EncoderDown(slot)
+		t.emitHeld()
 	case m.H.Kind == wire.KindVideo:
 		p := Packet{From: slot, Index: m.H.Index, PTS: m.H.PTS, Key: m.H.Flags&wire.FlagKey != 0, CaptureNs: m.H.CaptureNs, Data: m.Data}
 		if t.sw.Offer(p) {
 			t.sink.WriteVideo(p.Index, p.Key, p.CaptureNs, p.Data)
 		}
+		t.emitHeld()
+	}
+}
+
+// emitHeld sends the copies the switch held ahead of the emitted stream and
+// that now follow it (Switch.Next).
+func (t *Twins) emitHeld() {
+	for {
+		p, ok := t.sw.Next()
+		if !ok {
+			return
+		}
+		t.sink.WriteVideo(p.Index, p.Key, p.CaptureNs, p.Data)
 	}
 }
 
@@ -236,6 +250,7 @@ func (t *Twins) health() {
 		zap.Uint64("twin_index", last[1-n]), zap.Uint64("ring_head", head))
 	t.current[n] = 0
 	t.sw.EncoderDown(n)
+	t.emitHeld()
 	t.restarts.Add(1)
 	e.Restart(why)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/asticode/go-astiav"
 	"go.uber.org/zap"
 
+	"onair/encoder/margin"
 	"onair/encoder/ring"
 	"onair/encoder/wire"
 )
@@ -283,10 +284,17 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 	buf := make([]byte, r.FrameSize())
 	var frames, lapped uint64
 	last := i
+	// The real-time margin: each frame's wall time from its picture being
+	// ready in the ring to its packets on the wire, one window per heartbeat.
+	meter := margin.New(g.FrameDuration(), wire.MarginWindows)
 	nextProgress := time.Now().Add(time.Second)
 	progress := func(lastErr string) error {
 		nextProgress = time.Now().Add(time.Second)
-		return lk.progress(wire.Progress{Index: last, Frames: frames, LagFrames: int64(r.Head()) - int64(i), LastError: lastErr})
+		p := wire.Progress{Index: last, Frames: frames, LagFrames: int64(r.Head()) - int64(i), LastError: lastErr}
+		if x, minX, _, ok := meter.Window(); ok {
+			p.Margin, p.MarginMin = x, minX
+		}
+		return lk.progress(p)
 	}
 	lap := func() {
 		lapped++
@@ -320,6 +328,7 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 		case err != nil:
 			return err
 		}
+		began := time.Now()
 		m, err := r.Read(i, buf)
 		if errors.Is(err, ring.ErrOverwritten) {
 			lap()
@@ -349,6 +358,7 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 		if err := e.encode(lk, m, idr || first); err != nil {
 			return err
 		}
+		meter.Frame(time.Since(began))
 		first = false
 		frames++
 		last = i

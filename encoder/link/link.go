@@ -107,6 +107,11 @@ type Config struct {
 type Status struct {
 	Violations    uint64 `json:"violations"`
 	LastViolation string `json:"last_violation,omitempty"`
+	// MalformedMargins counts heartbeats whose real-time margin was out of
+	// range (wire.Progress.CheckMargin): the margin was dropped, the rest of
+	// the heartbeat kept. Not a violation: the figure is for the crew, and
+	// nothing onaird decides depends on it.
+	MalformedMargins uint64 `json:"malformed_margins,omitempty"`
 }
 
 // Violation sentinels, wrapped by the reason a link gives for a restart.
@@ -128,6 +133,7 @@ type Link struct {
 	readers   sync.WaitGroup
 	lastVideo atomic.Uint64 // last video index + 1 of the current instance (0: none yet)
 	viol      atomic.Uint64
+	badMargin atomic.Uint64
 	cur       atomic.Uint64 // current instance
 	condemned atomic.Uint64 // an instance Restart was asked for: its packets no longer count
 
@@ -278,7 +284,7 @@ func (l *Link) Restart(reason string) {
 func (l *Link) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Status{Violations: l.viol.Load(), LastViolation: l.lastViol}
+	return Status{Violations: l.viol.Load(), LastViolation: l.lastViol, MalformedMargins: l.badMargin.Load()}
 }
 
 // read pumps one instance's messages until its connection ends or it breaks
@@ -366,6 +372,14 @@ func (l *Link) check(h wire.Header, p []byte) (any, error) {
 		var v wire.Progress
 		if err := json.Unmarshal(p, &v); err != nil {
 			return nil, fmt.Errorf("%w: progress: %w", ErrJSON, err)
+		}
+		if err := v.CheckMargin(); err != nil {
+			// Logged on the first and every 100th: a worker that always
+			// sends a bad margin must not flood the journal once a second.
+			if n := l.badMargin.Add(1); n == 1 || n%100 == 0 {
+				l.log.Warn("dropping a malformed real-time margin", zap.Error(err), zap.Uint64("malformed_margins", n))
+			}
+			v.Margin, v.MarginMin = 0, 0
 		}
 		return &v, nil
 	case wire.KindAudio:

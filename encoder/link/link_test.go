@@ -293,3 +293,35 @@ func TestPacketsOfARestartedInstanceDoNotCountAsItsProgress(t *testing.T) {
 		t.Fatalf("LastVideo %d after the instance was condemned, want 0", got)
 	}
 }
+
+// A heartbeat whose real-time margin is out of range keeps the rest of its
+// figures: the margin is dropped and counted, the child is not restarted
+// (the margin is for the crew; nothing onaird decides depends on it). A
+// well-formed margin, and none at all (an older worker), pass as they are.
+func TestMalformedMarginIsDroppedAndCountedNotAViolation(t *testing.T) {
+	l, p, _ := newTestLink(t, RoleEncode, nil)
+	beat := func(v wire.Progress) func(w *wire.Writer) error {
+		return func(w *wire.Writer) error {
+			return w.WriteJSON(wire.Header{Kind: wire.KindProgress, Index: v.Index}, v)
+		}
+	}
+	run(l, 1, stream(t, hello(0), beat(wire.Progress{Index: 10, Frames: 11, Margin: 2.5, MarginMin: 2})))
+	if got := l.Progress(); got.Margin != 2.5 || got.MarginMin != 2 {
+		t.Fatalf("well-formed margin: got %v min %v", got.Margin, got.MarginMin)
+	}
+	run(l, 1, stream(t, hello(0), beat(wire.Progress{Index: 20, Frames: 21, Margin: 2, MarginMin: 3})))
+	got := l.Progress()
+	if got.Index != 20 || got.Frames != 21 || got.Margin != 0 || got.MarginMin != 0 {
+		t.Fatalf("malformed margin (min above margin): progress %+v, want index 20, frames 21, no margin", got)
+	}
+	run(l, 1, stream(t, hello(0), func(w *wire.Writer) error {
+		return w.Write(wire.Header{Kind: wire.KindProgress, Index: 30}, []byte(`{"index":30,"frames":31,"lag_frames":0}`))
+	}))
+	if got := l.Progress(); got.Index != 30 || got.Margin != 0 || got.CheckMargin() != nil {
+		t.Fatalf("progress of an older worker: %+v", got)
+	}
+	st := l.Status()
+	if st.MalformedMargins != 1 || st.Violations != 0 || len(p.restarts) != 0 {
+		t.Fatalf("malformed margins %d, violations %d, restarts %v: want 1, 0, none", st.MalformedMargins, st.Violations, p.restarts)
+	}
+}

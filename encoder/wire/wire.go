@@ -118,6 +118,38 @@ type Progress struct {
 	RatePPM      float64 `json:"rate_ppm,omitempty"`
 	RateMeasured bool    `json:"rate_measured,omitempty"`
 	OffsetMs     float64 `json:"offset_ms,omitempty"`
+	// Encoders: the real-time margin (package encoder/margin), the frame
+	// interval over the mean wall time the encoder spent on each frame
+	// since its last heartbeat (about 1 s), and MarginMin, the lowest such
+	// figure of the last MarginWindows heartbeats. 0 (absent): not
+	// measured: no frame in the window, or a worker older than the field.
+	// onaird drops (and counts) a margin that fails CheckMargin.
+	Margin    float64 `json:"margin,omitempty"`
+	MarginMin float64 `json:"margin_min,omitempty"`
+}
+
+// MarginWindows is how many heartbeats (about a second each) MarginMin
+// looks back.
+const MarginWindows = 10
+
+// MaxMargin caps Progress.Margin: a window of frames that took no
+// measurable time is MaxMargin, never +Inf (which JSON cannot carry).
+const MaxMargin = 1000
+
+// ErrMargin reports a Progress whose margin fields are out of range.
+var ErrMargin = errors.New("wire: malformed margin")
+
+// CheckMargin reports whether p's margin is absent (both fields 0) or well
+// formed: 0 < MarginMin ≤ Margin ≤ MaxMargin.
+func (p Progress) CheckMargin() error {
+	if p.Margin == 0 && p.MarginMin == 0 {
+		return nil
+	}
+	// Written so that a NaN fails too.
+	if !(p.MarginMin > 0 && p.MarginMin <= p.Margin && p.Margin <= MaxMargin) {
+		return fmt.Errorf("%w: margin %g, margin_min %g: want 0 < margin_min <= margin <= %d", ErrMargin, p.Margin, p.MarginMin, MaxMargin)
+	}
+	return nil
 }
 
 // Values of Progress.Source sent by capture. Capture sends a Progress after

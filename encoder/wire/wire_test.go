@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"testing"
 )
 
@@ -78,5 +80,45 @@ func TestTimestamps(t *testing.T) {
 	}
 	if AudioPTS(1, 48000) != 1920 || AudioPTS(25, 48000) != 48000 {
 		t.Fatal("audio pts")
+	}
+}
+
+// The margin travels in Progress as two optional JSON numbers: a worker that
+// predates them sends neither (margin 0: not measured, and valid), and the
+// names on the wire are the contract between worker and onaird builds.
+func TestProgressMarginIsOptionalOnTheWire(t *testing.T) {
+	b, err := json.Marshal(Progress{Index: 7, Frames: 30, Margin: 2.5, MarginMin: 1.75})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"index":7,"frames":30,"lag_frames":0,"margin":2.5,"margin_min":1.75}`; string(b) != want {
+		t.Fatalf("progress on the wire:\n got %s\nwant %s", b, want)
+	}
+	var old Progress
+	if err := json.Unmarshal([]byte(`{"index":7,"frames":30,"lag_frames":1}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Margin != 0 || old.MarginMin != 0 || old.CheckMargin() != nil {
+		t.Fatalf("progress of an older worker: margin %v min %v check %v", old.Margin, old.MarginMin, old.CheckMargin())
+	}
+	if b, _ := json.Marshal(Progress{Index: 7}); bytes.Contains(b, []byte("margin")) {
+		t.Fatalf("an unmeasured margin is sent: %s", b)
+	}
+}
+
+func TestCheckMargin(t *testing.T) {
+	for _, c := range []struct {
+		x, min float64
+		ok     bool
+	}{
+		{0, 0, true}, {2.5, 1.75, true}, {1, 1, true}, {MaxMargin, 0.01, true},
+		{0.5, 0.5, true}, // below real time is a figure, not an error
+		{-1, -2, false}, {2, 0, false}, {0, 1, false}, {1, 2, false},
+		{MaxMargin + 1, 1, false}, {math.NaN(), 1, false}, {math.Inf(1), 1, false},
+	} {
+		err := Progress{Margin: c.x, MarginMin: c.min}.CheckMargin()
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrMargin)) {
+			t.Errorf("margin %v min %v: %v, want ok %v", c.x, c.min, err, c.ok)
+		}
 	}
 }

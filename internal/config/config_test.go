@@ -33,6 +33,37 @@ func TestShippedDemoConfigIsValid(t *testing.T) {
 	}
 }
 
+// configs/1080p30.yaml is the crews' 1080p30 configuration: it must load
+// and keep the settings its comments promise and the twins need (1080p at
+// 30 fps, 6-8 Mbit/s, veryfast, twins with a GOP of whole seconds, a ring
+// that holds more than the keeper's lateness), so the documented file
+// cannot rot while the e2e test and the bench run its video settings.
+func TestShipped1080p30ConfigIsValid(t *testing.T) {
+	c, err := Load("../../configs/1080p30.yaml")
+	if err != nil {
+		t.Fatalf("configs/1080p30.yaml: %v", err)
+	}
+	v := c.Video
+	if v.Width != 1920 || v.Height != 1080 || v.FPS != (Rate{30, 1}) {
+		t.Errorf("picture %dx%d at %s, want 1920x1080 at 30", v.Width, v.Height, v.FPS)
+	}
+	if v.BitrateKbps < 6000 || v.BitrateKbps > 8000 {
+		t.Errorf("video.bitrate_kbps = %d: crews send 6000..8000 at 1080p30", v.BitrateKbps)
+	}
+	if v.Preset != PresetVeryfast || !v.TwinsEnabled() || v.Relock != RelockGOP {
+		t.Errorf("preset %s, twins %v, relock %s: want veryfast twins re-locking at a GOP", v.Preset, v.TwinsEnabled(), v.Relock)
+	}
+	if v.GOP%30 != 0 {
+		t.Errorf("video.gop = %d: not a whole number of seconds at 30 fps", v.GOP)
+	}
+	if v.RingSlots < 12 {
+		t.Errorf("video.ring_slots = %d: less than the default 12", v.RingSlots)
+	}
+	if c.RuntimeDir != "/dev/shm/onair" || c.API.Socket != "/run/onair/onaird.sock" {
+		t.Errorf("runtime_dir %q, api.socket %q: not the box's paths (onaird.service)", c.RuntimeDir, c.API.Socket)
+	}
+}
+
 // The image's default config (seeded onto a new box's data partition by
 // onair-data.service) must load, and keep everything the box writes on the
 // data partition (/var/lib/onair) or in the paths onaird.service makes

@@ -18,9 +18,11 @@
 //     ONAIR_IMAGE=1 as root, the nspawn boot and restart times of issue 13
 //     (image.go);
 //   - the per-process CPU and memory breakdown of issue 14 against the
-//     ffmpeg CLI (breakdown.go).
+//     ffmpeg CLI (breakdown.go);
+//   - twin 1080p30 of issue 14: each encoder's real-time margin and the
+//     frames lost under faults (hd.go).
 //
-// -only box, -only breakdown, -only bond, -only audio, -only power, -only page, -only canary or -only image runs one of the parts.
+// -only box, -only breakdown, -only hd, -only bond, -only audio, -only power, -only page, -only canary or -only image runs one of the parts.
 package main
 
 import (
@@ -52,7 +54,7 @@ var (
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
 	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu)")
-	only    = flag.String("only", "", "run only this part: box (encoders, faults), breakdown (CPU and memory per process against the ffmpeg CLI), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording), canary (a new encoder worker promoted on air) or image (update install throughput, image sizes; nspawn boot and restarts with ONAIR_IMAGE=1; the disk in QEMU with ONAIR_QEMU=1 too)")
+	only    = flag.String("only", "", "run only this part: box (encoders, faults), breakdown (CPU and memory per process against the ffmpeg CLI), hd (twin 1080p30: margins, frames lost under faults), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording), canary (a new encoder worker promoted on air) or image (update install throughput, image sizes; nspawn boot and restarts with ONAIR_IMAGE=1; the disk in QEMU with ONAIR_QEMU=1 too)")
 )
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	case "":
 		runBoxes(work)
 		runBreakdown(work)
+		runHD(work)
 		runAudio(work)
 		runBond(work)
 		runPower(work)
@@ -82,6 +85,8 @@ func main() {
 		runBoxes(work)
 	case "breakdown":
 		runBreakdown(work)
+	case "hd":
+		runHD(work)
 	case "audio":
 		runAudio(work)
 	case "bond":
@@ -95,7 +100,7 @@ func main() {
 	case "image":
 		runImage(work)
 	default:
-		check(fmt.Errorf("-only %q: want box, breakdown, audio, bond, power, page, canary or image", *only))
+		check(fmt.Errorf("-only %q: want box, breakdown, hd, audio, bond, power, page, canary or image", *only))
 	}
 }
 

@@ -75,6 +75,18 @@ type ChildStatus struct {
 	// restarted the child); LastViolation says what the last one was.
 	Violations    uint64 `json:"violations"`
 	LastViolation string `json:"last_violation,omitempty"`
+	// Margin is an encoder's real-time margin: how many times faster than
+	// the frame cadence it works (the frame interval over its mean wall
+	// time per frame over the last heartbeat, about 1 s; the other encoder
+	// and capture share the cores). MarginMin is the lowest of the last
+	// 10 s. Near 1 the box is at its limit; below 1 the encoder falls behind
+	// and is restarted for lag. Absent (0) until measured, and for other
+	// roles.
+	Margin    float64 `json:"margin,omitempty"`
+	MarginMin float64 `json:"margin_min,omitempty"`
+	// MalformedMargins counts heartbeats whose margin was out of range and
+	// was dropped (the child was not restarted for it).
+	MalformedMargins uint64 `json:"malformed_margins,omitempty"`
 }
 
 // RunState is where a supervision loop (of a child process or an in-process

@@ -20,7 +20,7 @@ func full() Status {
 	p := ProcessStatus{Name: "encoder-a", Role: "encode", PID: 1, State: "running", Restarts: 1, LastError: "x", LastExit: now, Since: now, Instance: 2, RetryAt: now}
 	return Status{
 		Version: "v", State: BoxOnAir, Uptime: 1,
-		Children: []ChildStatus{{ProcessStatus: p, LastIndex: 1, LagFrames: 1, Frames: 1}},
+		Children: []ChildStatus{{ProcessStatus: p, LastIndex: 1, LagFrames: 1, Frames: 1, Margin: 2, MarginMin: 1, MalformedMargins: 1}},
 		Video: VideoStatus{
 			Switch: SwitchStatus{Twins: true, RelockAt: &at, FramesFrom: []uint64{1}, FailoverPending: "encoder-b", Dropped: []uint64{1}, Names: []string{"a"}, Alive: []bool{true}},
 		},

@@ -76,7 +76,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.status()
 	e := emitter{ch}
 	c.box.collect(e, &st)
-	c.video.collect(e, &st.Video, st.Bond)
+	c.video.collect(e, &st.Video, st.Bond, st.Children)
 	c.out.collect(e, &st.Output)
 	c.audio.collect(e, &st.Audio)
 	if st.Bond != nil {

@@ -67,6 +67,8 @@
 //	onair_video_encoder_alive{encoder}                 gauge   1 while the encoder runs
 //	onair_video_encoder_frames_total{encoder}          counter frames of this encoder that went to the mux
 //	onair_video_encoder_dropped_total{encoder}         counter its later copies and unusable packets, dropped
+//	onair_video_encoder_margin_ratio{encoder}          gauge   times faster than the cadence it works (last second; < 1: falls behind), once measured
+//	onair_video_encoder_margin_min_ratio{encoder}      gauge   its lowest margin over the last 10 s
 //	onair_video_frames_total                           counter frames the switch emitted to the mux
 //	onair_video_switches_total                         counter changes of the active encoder (failovers, manual or not)
 //	onair_video_gap_frames_total                       counter frame indexes never emitted

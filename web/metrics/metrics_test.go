@@ -25,6 +25,11 @@ import (
 	"onair/web/api"
 )
 
+func withMargin(c api.ChildStatus, x, minX float64) api.ChildStatus {
+	c.Margin, c.MarginMin = x, minX
+	return c
+}
+
 // fullStatus is a box with every part configured: twin encoders, two audio
 // chains, a bonded output on two uplinks (one capped), a UPS with GPIO
 // signals and two thermal zones; mid-show, degraded by a restarting
@@ -39,7 +44,7 @@ func fullStatus() api.Status {
 		Version: "1.4.2", State: api.BoxDegraded, Uptime: 3600.5,
 		Children: []api.ChildStatus{
 			child("capture", "capture", "running", 0, 90000, 0),
-			child("encoder-a", "encode", "running", 1, 89000, 2),
+			withMargin(child("encoder-a", "encode", "running", 1, 89000, 2), 1.8, 1.25),
 			child("encoder-b", "encode", "backoff", 3, 120, 0),
 			child("audio-main", "audio", "running", 0, 84375, 0),
 			child("audio-backup", "audio", "running", 2, 84000, 0),
@@ -200,6 +205,8 @@ func TestFullStatusScrapesToTheseValues(t *testing.T) {
 		{"onair_video_encoder_frames_total", "encoder=a", dto.MetricType_COUNTER, 89000},
 		{"onair_video_encoder_frames_total", "encoder=b", dto.MetricType_COUNTER, 950},
 		{"onair_video_encoder_dropped_total", "encoder=a", dto.MetricType_COUNTER, 12},
+		{"onair_video_encoder_margin_ratio", "encoder=a", dto.MetricType_GAUGE, 1.8},
+		{"onair_video_encoder_margin_min_ratio", "encoder=a", dto.MetricType_GAUGE, 1.25},
 		{"onair_video_frames_total", "", dto.MetricType_COUNTER, 89950},
 		{"onair_video_switches_total", "", dto.MetricType_COUNTER, 2},
 		{"onair_video_gap_frames_total", "", dto.MetricType_COUNTER, 1},
@@ -317,6 +324,11 @@ func TestFullStatusScrapesToTheseValues(t *testing.T) {
 				t.Fatalf("%s{%s} = %v, want %v", tt.name, tt.labels, got, tt.want)
 			}
 		})
+	}
+	// encoder-b restarts and has not measured a margin yet: 0 would read
+	// as "hopelessly behind", so there is no series.
+	if v, ok := sample(fams, "onair_video_encoder_margin_ratio", "encoder=b"); ok {
+		t.Errorf("unmeasured encoder-b has a margin of %v", v)
 	}
 	// The backup chain's rate is not measured yet: no drift to show.
 	if v, ok := sample(fams, "onair_audio_chain_clock_drift_ratio", "chain=backup"); ok {

@@ -16,7 +16,7 @@ var (
 
 // videoMetrics are the video path: the switch, the keeper, the bitrate.
 type videoMetrics struct {
-	encoders, active, alive, encFrames, encDropped               *metric
+	encoders, active, alive, encFrames, encDropped, margin, minX *metric
 	frames, switches, gaps, healthRestarts                       *metric
 	locked, pending, relocks, relockFailures, mismatches, skew   *metric
 	bitrate, ceiling, floor, abr, p50, p99, muxErrors            *metric
@@ -30,6 +30,8 @@ func newVideoMetrics(def define) videoMetrics {
 		alive:      def(gauge, "onair_video_encoder_alive", "1 while the encoder runs.", "encoder"),
 		encFrames:  def(counter, "onair_video_encoder_frames_total", "Frames of this encoder that went to the mux.", "encoder"),
 		encDropped: def(counter, "onair_video_encoder_dropped_total", "Later copies and unusable packets of this encoder, dropped.", "encoder"),
+		margin:     def(gauge, "onair_video_encoder_margin_ratio", "How many times faster than the frame cadence the encoder works (frame interval over its wall time per frame, last second); below 1 it falls behind.", "encoder"),
+		minX:       def(gauge, "onair_video_encoder_margin_min_ratio", "The lowest margin of the encoder over the last 10 s.", "encoder"),
 
 		frames:         def(counter, "onair_video_frames_total", "Frames the switch emitted to the mux."),
 		switches:       def(counter, "onair_video_switches_total", "Changes of the active encoder (failovers, manual or not)."),
@@ -61,14 +63,30 @@ func newVideoMetrics(def define) videoMetrics {
 	}
 }
 
+// encoderChild is the encoder child called name, nil if there is none.
+func encoderChild(children []api.ChildStatus, name string) *api.ChildStatus {
+	for i := range children {
+		if children[i].Name == name && children[i].Role == "encode" {
+			return &children[i]
+		}
+	}
+	return nil
+}
+
 // encoderLabel is an encoder's label value: "a" for "encoder-a".
 func encoderLabel(name string) string { return strings.TrimPrefix(name, "encoder-") }
 
-func (m videoMetrics) collect(e emitter, v *api.VideoStatus, bond *api.BondStatus) {
+func (m videoMetrics) collect(e emitter, v *api.VideoStatus, bond *api.BondStatus, children []api.ChildStatus) {
 	sw := &v.Switch
 	e.emit(m.encoders, float64(len(sw.Names)))
 	for i, name := range sw.Names {
 		enc := encoderLabel(name)
+		// The margin comes from the encoder's own heartbeat: only once
+		// measured (0 is "not yet", not "no margin at all").
+		if c := encoderChild(children, name); c != nil && c.Margin > 0 {
+			e.emit(m.margin, c.Margin, enc)
+			e.emit(m.minX, c.MarginMin, enc)
+		}
 		e.flag(m.active, sw.Active != "" && sw.Active == name, enc)
 		if i < len(sw.Alive) {
 			e.flag(m.alive, sw.Alive[i], enc)

@@ -49,7 +49,7 @@ func newFakeBox(ring *events.Ring) *fakeBox {
 		State:   api.BoxOnAir,
 		Children: []api.ChildStatus{
 			{ProcessStatus: api.ProcessStatus{Name: "capture", Role: "capture", PID: 101, State: "running"}, Frames: 369000, Source: "live"},
-			{ProcessStatus: api.ProcessStatus{Name: "A", Role: "encode", PID: 102, State: "running"}, Frames: 369000},
+			{ProcessStatus: api.ProcessStatus{Name: "A", Role: "encode", PID: 102, State: "running"}, Frames: 369000, Margin: 2.44, MarginMin: 1.86},
 			{ProcessStatus: api.ProcessStatus{Name: "B", Role: "encode", PID: 103, State: "running", Restarts: 1}, Frames: 368990},
 			{ProcessStatus: api.ProcessStatus{Name: "audio-main", Role: "audio", PID: 104, State: "running"}},
 			{ProcessStatus: api.ProcessStatus{Name: "audio-backup", Role: "audio", PID: 105, State: "running"}},
@@ -245,6 +245,10 @@ func TestPageInABrowser(t *testing.T) {
 		`document.getElementById("uplinks").hidden && !document.getElementById("power").hidden &&
 		 !document.getElementById("thermal").hidden && !document.getElementById("panel").hidden &&
 		 document.querySelectorAll("#chain-list .chain").length === 2 && document.getElementById("rec-row").hidden`)
+
+	// Each encoder's real-time margin; B has measured none yet: no row.
+	poll("A's margin, none for B", `document.querySelector('#encoder-list [data-key="A"]').textContent.includes("margin2.4× (min 1.9×)") &&
+		 !document.querySelector('#encoder-list [data-key="B"]').textContent.includes("margin")`)
 
 	// A state change reaches the page.
 	box.change(func(s *api.Status) {

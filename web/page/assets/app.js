@@ -354,6 +354,8 @@
         ['bitrate', fmtKbps(video.bitrate_kbps)],
         ['frames', num(c.frames) === null ? '' : String(c.frames)],
         ['lag', num(c.lag_frames) ? c.lag_frames + ' frames' : ''],
+        // times faster than real time (last second), and its lowest of the last 10 s
+        ['margin', num(c.margin) ? fixed(c.margin, 1) + '× (min ' + fixed(c.margin_min, 1) + '×)' : ''],
         ['restarts', num(c.restarts) === null ? '' : String(c.restarts)],
         ['last error', str(c.last_error)],
       ]);
