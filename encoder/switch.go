@@ -245,7 +245,8 @@ func (s *Switch) forget(e int) {
 // (locked, or at or after the re-lock index). It reports whether p is held.
 func (s *Switch) hold(p Packet) bool {
 	e := p.From
-	if len(s.names) != 2 || !s.emitted || p.Index <= s.last || !(s.locked || (s.relockAt != nil && p.Index >= *s.relockAt)) {
+	lockable := s.locked || (s.relockAt != nil && p.Index >= *s.relockAt) // locked, or from the re-lock index on
+	if len(s.names) != 2 || !s.emitted || p.Index <= s.last || !lockable {
 		return false
 	}
 	if s.held[e] == nil {

@@ -88,7 +88,7 @@ func benchHD(work string, window time.Duration) (hdFigures, error) {
 		return hdFigures{}, fmt.Errorf("bench: hd: %s: fps %s, the receiver counts %d", hdConfig, v.FPS, fps)
 	}
 	dir := filepath.Join(work, "twin-1080p30")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err = os.MkdirAll(dir, 0o755); err != nil {
 		return hdFigures{}, fmt.Errorf("bench: %w", err)
 	}
 	port := freePort("udp")
@@ -113,7 +113,7 @@ func benchHD(work string, window time.Duration) (hdFigures, error) {
 		return hdFigures{}, err
 	}
 	cmd := exec.Command(filepath.Join(*binDir, "onaird"), "-config", path)
-	if err := cmd.Start(); err != nil {
+	if err = cmd.Start(); err != nil {
 		return hdFigures{}, fmt.Errorf("bench: %w", err)
 	}
 	defer stop(cmd)
