@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -249,6 +250,8 @@ type SRT struct {
 	outStart  time.Time
 	outBps    float64
 	stats     srt.Statistics
+
+	turns atomic.Uint64 // send loop turns (BenchmarkSendFrame)
 }
 
 // New validates cfg and returns an idle SRT output. clock drives the
@@ -594,6 +597,7 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 	var deadline <-chan time.Time // set once draining
 	var written uint64            // packets written on this connection
 	for {
+		s.turns.Add(1)
 		s.mu.Lock()
 		avail := len(s.queue) - s.head
 		rate := s.pace(s.inBps)
