@@ -194,9 +194,16 @@ func (b *Board) Run(ctx context.Context) error {
 	}
 	b.refresh()
 	refresh := b.clock.NewTicker(b.cfg.Refresh)
-	blink := b.clock.NewTicker(125 * time.Millisecond) // fast blink 4 Hz: one phase per tick; slow 1 Hz: four
 	defer refresh.Stop()
-	defer blink.Stop()
+	// The blink phases drive LED lines; with none fitted (the virtual
+	// panel) there is nothing to drive and no reason to wake 8 times a
+	// second (issue 14).
+	var blinkC <-chan time.Time
+	if b.hasLEDLines() {
+		blink := b.clock.NewTicker(125 * time.Millisecond) // fast blink 4 Hz: one phase per tick; slow 1 Hz: four
+		defer blink.Stop()
+		blinkC = blink.Chan()
+	}
 	phase := 0
 	for {
 		select {
@@ -214,11 +221,21 @@ func (b *Board) Run(ctx context.Context) error {
 			return nil
 		case <-refresh.Chan():
 			b.refresh()
-		case <-blink.Chan():
+		case <-blinkC:
 			phase++
 			b.drive(phase)
 		}
 	}
+}
+
+// hasLEDLines reports whether any LED has a GPIO line.
+func (b *Board) hasLEDLines() bool {
+	for _, o := range b.pins.LEDs {
+		if o.Pin != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // refresh recomputes the LEDs from the box's status (read without the lock).

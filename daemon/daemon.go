@@ -467,6 +467,10 @@ const audioFramesPerSecond = 47
 // API has failed to (a taken port must not hold the box off air: status and
 // the log say so, and the API keeps retrying).
 func (d *Daemon) notifyReady(ctx context.Context) {
+	// componentFailed polls until its ctx ends: once ready, nobody needs it
+	// (it used to poll every 20 ms for the whole run: issue 14's profile).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	select {
 	case <-d.api.Ready():
 	case <-d.componentFailed(ctx, "api-tcp", "api-https", "api-socket", "metrics"):
@@ -477,7 +481,7 @@ func (d *Daemon) notifyReady(ctx context.Context) {
 }
 
 // componentFailed is closed once one of the named components has failed at
-// least once.
+// least once; it polls until then or until ctx is done.
 func (d *Daemon) componentFailed(ctx context.Context, names ...string) <-chan struct{} {
 	ch := make(chan struct{})
 	go func() {

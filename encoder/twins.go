@@ -60,7 +60,9 @@ type TwinsConfig struct {
 	// HangAfter: while locked, a twin this far behind its twin is hung and
 	// is restarted at once (that costs no frame while locked).
 	HangAfter time.Duration
-	// CheckEvery is the period of the re-lock and health checks (0: 20 ms).
+	// CheckEvery is the period of the re-lock and health checks while no
+	// encoder message arrives (0: 200 ms); every message is followed by
+	// them anyway.
 	CheckEvery time.Duration
 }
 
@@ -113,7 +115,7 @@ func NewTwins(cfg TwinsConfig, sw *Switch, encs []Encoder, head func() uint64, s
 		return nil, fmt.Errorf("encoder: twins: relock %q", cfg.Relock)
 	}
 	if cfg.CheckEvery <= 0 {
-		cfg.CheckEvery = 20 * time.Millisecond
+		cfg.CheckEvery = 200 * time.Millisecond
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -128,7 +130,12 @@ func NewTwins(cfg TwinsConfig, sw *Switch, encs []Encoder, head func() uint64, s
 
 // Run consumes the encoders' messages until the queue is closed (every link
 // drained: the clean end of the stream) or ctx is done, and runs the re-lock
-// and health checks meanwhile.
+// and health checks after each message. What the checks judge changes when
+// a message arrives: a hello (re-lock), a twin's last index (hung: behind
+// its twin, which the twin's packet shows the moment it arrives; lagging:
+// behind capture while its twin keeps up, which the twin's packets show). So
+// they follow the messages, and a slow ticker only backs them up. (A 20 ms
+// ticker woke onaird 50 times a second for them: issue 14.)
 func (t *Twins) Run(ctx context.Context) error {
 	tick := t.clock.NewTicker(t.cfg.CheckEvery)
 	defer tick.Stop()
@@ -140,14 +147,20 @@ func (t *Twins) Run(ctx context.Context) error {
 			}
 			t.handle(m)
 			t.q.Release(m)
+			t.check()
 		case <-tick.Chan():
-			if len(t.encs) == 2 {
-				t.relock()
-				t.health()
-			}
+			t.check()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// check runs the re-lock and health checks of the twins.
+func (t *Twins) check() {
+	if len(t.encs) == 2 {
+		t.relock()
+		t.health()
 	}
 }
 

@@ -211,3 +211,53 @@ func TestRunDrainsTheQueueUntilItCloses(t *testing.T) {
 		t.Fatalf("%d bytes never released", now)
 	}
 }
+
+// Issue 14: the re-lock and health checks ran on a 20 ms ticker, 50
+// wake-ups a second of onaird; they now follow the encoders' messages. The
+// twins lock, and a twin that hangs is restarted on its twin's packets,
+// with no tick at all (the fake clock never moves).
+func TestChecksFollowTheMessagesWithoutATick(t *testing.T) {
+	r := newTwinRig(t)
+	done := make(chan error, 1)
+	go func() { done <- r.tw.Run(context.Background()) }()
+	start := func(slot int) {
+		e := r.encs[slot]
+		e.mu.Lock()
+		e.hello = &wire.Hello{StartIndex: 0}
+		e.mu.Unlock()
+		r.q.Put(link.Msg{From: r.links[slot], Seq: 1, Ev: link.EvStarted})
+	}
+	packet := func(slot int, i uint64) {
+		e := r.encs[slot]
+		e.mu.Lock()
+		e.last = i + 1
+		e.mu.Unlock()
+		r.q.Put(link.Msg{From: r.links[slot], Seq: 1, Ev: link.EvPacket,
+			H: wire.Header{Kind: wire.KindVideo, Index: i, Flags: map[bool]wire.Flags{true: wire.FlagKey}[i%4 == 0]}, Data: bytes.Repeat([]byte{byte(i)}, 8)})
+	}
+	start(0)
+	start(1)
+	for i := range uint64(8) {
+		r.head = i + 1 // read by Run after the Put below
+		packet(0, i)
+		packet(1, i)
+	}
+	for i := uint64(8); i < 20; i++ { // B hangs at 7
+		r.head = i + 1
+		packet(0, i)
+	}
+	r.q.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := r.sw.Status().Relocks; n == 0 {
+		t.Error("the twins never locked without a tick")
+	}
+	r.encs[0].mu.Lock()
+	defer r.encs[0].mu.Unlock()
+	r.encs[1].mu.Lock()
+	defer r.encs[1].mu.Unlock()
+	if len(r.encs[1].rests) != 1 || len(r.encs[0].rests) != 0 {
+		t.Fatalf("restarts A %v B %v, want B once (hung)", r.encs[0].rests, r.encs[1].rests)
+	}
+}

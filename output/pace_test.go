@@ -8,7 +8,8 @@ import (
 // The default pace must spread each 120 KB IDR of a ~5 Mbit/s stream (gosrt
 // loses packets of unspaced bursts, FACTS.md §3) and still never let the
 // queue grow: every frame is sent before the next IDR arrives, within a few
-// frame intervals. Driven on synthetic time through the same pacer, rate
+// frame intervals, in batches of a burst (one wake-up each, not one per
+// chunk). Driven on synthetic time through the same pacer, rate
 // measure and pace function Run uses, so no timing is involved. (The loss
 // this avoids was measured on loopback once; it is not a unit test's job.)
 func TestDefaultPaceSpreadsEachIDRAndTheQueueNeverGrows(t *testing.T) {
@@ -34,6 +35,7 @@ func TestDefaultPaceSpreadsEachIDRAndTheQueueNeverGrows(t *testing.T) {
 		n  int
 	}
 	var sends []send
+	wakes := 0 // loop turns: a send, or a wait for the pace
 	for i := 0; i < frames; i++ {
 		arrive := start.Add(time.Duration(i) * interval)
 		now = maxTime(now, arrive)
@@ -47,16 +49,18 @@ func TestDefaultPaceSpreadsEachIDRAndTheQueueNeverGrows(t *testing.T) {
 
 		next := arrive.Add(interval)
 		for backlog > 0 && now.Before(next) {
-			n := min(backlog, ChunkSize)
+			n := batch(backlog)
 			rate := s.pace(s.inBps)
 			maxRate = max(maxRate, rate)
 			if d := p.reserve(now, n, rate); d > 0 {
 				p.unreserve(n)
 				now = minTime(now.Add(d), next)
+				wakes++
 				continue
 			}
 			backlog -= n
 			sends = append(sends, send{now, n})
+			wakes++
 			for n > 0 {
 				take := min(n, fifo[0].left)
 				fifo[0].left -= take
@@ -97,6 +101,16 @@ func TestDefaultPaceSpreadsEachIDRAndTheQueueNeverGrows(t *testing.T) {
 	// 120 KB at that pace, less the burst, takes at least ~90 ms.
 	if minSpread := time.Duration(float64(120_000-pacerBurst) * 8 / want * float64(time.Second)); idrSpread < minSpread*9/10 {
 		t.Errorf("IDR sent in %s, want it spread over ≥ %s", idrSpread, minSpread)
+	}
+	// The loop turns once per burst, not once per chunk: a 5 Mbit/s
+	// stream is ~480 chunks a second, which paced one by one woke the
+	// sender ~500 times a second (issue 14). A turn is a send or a wait.
+	var bytes int
+	for _, sd := range sends {
+		bytes += sd.n
+	}
+	if limit := 2 * (bytes/pacerBurst + frames); wakes > limit {
+		t.Errorf("%d loop turns for %d bytes in %d frames, want ≤ %d (two per burst and per frame's tail)", wakes, bytes, frames, limit)
 	}
 	if maxDelay > 4*interval {
 		t.Errorf("a frame waited %s in the queue: the pace lets it grow past %s", maxDelay, 4*interval)

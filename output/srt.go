@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,8 +70,6 @@ const (
 	tailMargin = 100 * time.Millisecond
 	// maxHandshakeWait bounds the handshake's share of the tail wait.
 	maxHandshakeWait = 2 * time.Second
-	// coalesce is how long a partial chunk waits for more bytes.
-	coalesce = 5 * time.Millisecond
 	// minPaceBps is the pacing floor; the pace is max(2 x input, floor).
 	minPaceBps = 10_000_000
 )
@@ -251,6 +250,8 @@ type SRT struct {
 	outStart  time.Time
 	outBps    float64
 	stats     srt.Statistics
+
+	turns atomic.Uint64 // send loop turns (BenchmarkSendFrame)
 }
 
 // New validates cfg and returns an idle SRT output. clock drives the
@@ -585,19 +586,25 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 	}
 
 	p := newPacer(s.clock.Now())
-	chunk := make([]byte, ChunkSize)
+	chunk := make([]byte, pacerBurst)
+	// One timer for the pacing waits, reset for each: a clock.After per
+	// wait was an allocation and a timer per chunk.
+	timer := s.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	draining := ctx.Done()
 	ending := false               // End asked for the clean close
 	var deadline <-chan time.Time // set once draining
-	var partialSince time.Time    // when a partial chunk was first seen
 	var written uint64            // packets written on this connection
 	for {
+		s.turns.Add(1)
 		s.mu.Lock()
 		avail := len(s.queue) - s.head
 		rate := s.pace(s.inBps)
 		s.mu.Unlock()
 
 		var wait <-chan time.Time
+		wake := s.wake
 		switch {
 		case avail == 0:
 			if deadline != nil {
@@ -607,36 +614,30 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 				}
 				return EndResult{}, context.Canceled
 			}
-			partialSince = time.Time{}
-		case avail < ChunkSize && deadline == nil:
-			// let a partial chunk fill up a little: fewer, fuller packets
-			now := s.clock.Now()
-			if partialSince.IsZero() {
-				partialSince = now
-			}
-			if d := coalesce - now.Sub(partialSince); d > 0 {
-				wait = s.clock.After(d)
-				break
-			}
-			fallthrough
 		default:
-			if d := p.reserve(s.clock.Now(), min(avail, ChunkSize), rate); d > 0 {
-				p.unreserve(min(avail, ChunkSize))
-				wait = s.clock.After(d)
+			want := batch(avail)
+			if d := p.reserve(s.clock.Now(), want, rate); d > 0 {
+				p.unreserve(want)
+				timer.Reset(d)
+				wait = timer.Chan()
+				// The pace, not the data, decides when the next batch
+				// goes: new bytes need not wake the loop before that.
+				wake = nil
 				break
 			}
-			partialSince = time.Time{}
 			s.mu.Lock()
-			n := copy(chunk, s.queue[s.head:])
+			n := copy(chunk[:want], s.queue[s.head:])
 			s.head += n
 			if s.head == len(s.queue) {
 				s.queue, s.head = s.queue[:0], 0
 			}
 			s.mu.Unlock()
+			// gosrt cuts a write into packets of its payload size, the
+			// chunk size: one write per batch, one SRT packet per chunk.
 			if _, err := conn.Write(chunk[:n]); err != nil {
 				return EndResult{}, fmt.Errorf("output: srt write: %w", err)
 			}
-			written++ // one SRT packet: a chunk is at most the payload size
+			written += uint64((n + ChunkSize - 1) / ChunkSize)
 			s.mu.Lock()
 			s.measureOut(s.clock.Now(), uint64(n))
 			s.mu.Unlock()
@@ -662,10 +663,27 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 			return EndResult{}, ctx.Err()
 		case <-dead:
 			return EndResult{}, errPeerClosed
-		case <-s.wake:
+		case <-wake:
 		case <-wait:
 		}
 	}
+}
+
+// batch is how many of avail queued bytes serve hands to SRT in one write
+// once the pace allows: whole chunks, at most a pacer burst of them, so the
+// loop wakes once per burst rather than once per chunk (issue 14: each
+// wake-up of the 300 a second cost more than the write); a partial chunk
+// only when it is all there is, and then at once. (A partial chunk used to
+// wait 5 ms for more bytes: that was a wake-up of its own after every audio
+// frame and every video frame's tail, some 75 a second, to save a few small
+// packets; the muxer writes whole frames, so a partial chunk is a frame's
+// end.) gosrt sends what it was handed on its own 10 ms tick, so batching
+// adds no burst on the wire that the pacer's bucket did not already allow.
+func batch(avail int) int {
+	if avail < ChunkSize {
+		return avail
+	}
+	return min(avail-avail%ChunkSize, pacerBurst)
 }
 
 // lingerACK waits, until deadline, for the receiver to acknowledge every

@@ -43,6 +43,10 @@ func (p procFigures) pct(window time.Duration) float64 {
 
 func runBreakdown(work string) {
 	window := time.Duration(*seconds) * time.Second
+	if *part == "srt_floor" {
+		runSRTFloor(window)
+		return
+	}
 	single, err := boxBreakdown(work, "breakdown-single", false, window)
 	check(err)
 	twins, err := boxBreakdown(work, "breakdown-twins", true, window)
@@ -98,6 +102,7 @@ func runBreakdown(work string) {
 		emit("breakdown_cpu_ratio_"+key+"_vs_ffmpeg_encode_threads1", p.cpu.Seconds()/ffEncode.cpu.Seconds(), "x")
 		emit("breakdown_mem_ratio_"+key+"_pss_vs_ffmpeg_encode_rss", float64(p.pssKiB)/float64(ffEncode.rssKiB), "x")
 	}
+	runSRTFloor(window)
 }
 
 // boxBreakdown streams with onaird (single encoder or twins) and returns
