@@ -2,6 +2,7 @@ package output
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
@@ -33,18 +34,18 @@ func BenchmarkSendFrame(b *testing.B) {
 	defer ln.Close()
 	received := make(chan int, 1024)
 	go func() {
-		req, err := ln.Accept2()
-		if err != nil {
+		req, aerr := ln.Accept2()
+		if aerr != nil {
 			return
 		}
-		conn, err := req.Accept()
-		if err != nil {
+		conn, aerr := req.Accept()
+		if aerr != nil {
 			return
 		}
 		buf := make([]byte, 2048)
 		for {
-			n, err := conn.Read(buf)
-			if err != nil {
+			n, rerr := conn.Read(buf)
+			if rerr != nil {
 				return
 			}
 			received <- n
@@ -57,7 +58,12 @@ func BenchmarkSendFrame(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			b.Errorf("output: %v", err)
+		}
+	}()
 	for s.Status().State != StateConnected {
 		time.Sleep(10 * time.Millisecond)
 	}

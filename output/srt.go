@@ -605,8 +605,8 @@ func (s *SRT) serve(ctx context.Context, log *zap.Logger, conn srt.Conn, shake t
 
 		var wait <-chan time.Time
 		wake := s.wake
-		switch {
-		case avail == 0:
+		switch avail {
+		case 0:
 			if deadline != nil {
 				drained := s.lingerACK(conn, deadline, shake, written)
 				if ending && ctx.Err() == nil {

@@ -29,10 +29,10 @@ func TestParentEndWaitsInThePollerAndTheChildEndStaysBlocking(t *testing.T) {
 	parent := l.pending
 	l.mu.Unlock()
 
-	if err := parent.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
+	if err = parent.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
 		t.Fatalf("parent end: read deadline: %v (a blocking file has none: its reads hold a thread in a syscall)", err)
 	}
-	if err := parent.SetReadDeadline(time.Time{}); err != nil {
+	if err = parent.SetReadDeadline(time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := kid.SyscallConn()
@@ -41,7 +41,7 @@ func TestParentEndWaitsInThePollerAndTheChildEndStaysBlocking(t *testing.T) {
 	}
 	var flags int
 	var ferr error
-	if err := raw.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil || ferr != nil {
+	if err = raw.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil || ferr != nil {
 		t.Fatal(errors.Join(err, ferr))
 	}
 	if flags&unix.O_NONBLOCK != 0 {

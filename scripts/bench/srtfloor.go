@@ -65,20 +65,20 @@ func srtFloor(kbps int, window time.Duration) (time.Duration, error) {
 	var conns, received atomic.Int64
 	go func() {
 		for {
-			req, err := ln.Accept2()
-			if err != nil {
+			req, aerr := ln.Accept2()
+			if aerr != nil {
 				return // the listener closed
 			}
-			conn, err := req.Accept()
-			if err != nil {
+			conn, aerr := req.Accept()
+			if aerr != nil {
 				continue
 			}
 			conns.Add(1)
 			go func() {
 				buf := make([]byte, 2048)
 				for {
-					n, err := conn.Read(buf)
-					if err != nil {
+					n, rerr := conn.Read(buf)
+					if rerr != nil {
 						return
 					}
 					received.Add(int64(n))
@@ -93,7 +93,7 @@ func srtFloor(kbps int, window time.Duration) (time.Duration, error) {
 	cmd := exec.Command(self, "-srt-floor-child", addr, "-srt-floor-kbps", strconv.Itoa(kbps))
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err = cmd.Start(); err != nil {
 		return 0, fmt.Errorf("bench: srt floor: %w", err)
 	}
 	defer stop(cmd)
