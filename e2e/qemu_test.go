@@ -380,28 +380,11 @@ func vmGrubEnvSet(t *testing.T, vm string, esp gptPart, dir string, kv ...string
 // READY and to the first frame at the receiver are logged; the GRUB block
 // afterwards says slot a was booted, and onair-boot.service found it so.
 func TestImageBootsInQEMUAndGoesOnAir(t *testing.T) {
-	imageGate(t)
-	if os.Getenv("ONAIR_QEMU") != "1" {
-		// QEMU and OVMF are installed only with ONAIR_QEMU=1 (make
-		// integration sets it): make test does not pay for them. Measured
-		// here (2 cores, TCG: no usable KVM): READY 35-46 s after power-on,
-		// the first frame at the receiver about 1 s later.
-		t.Skip("the QEMU boots run with ONAIR_QEMU=1 (make integration)")
-	}
-	testutil.NeedRoot(t, "a tap device in a network namespace, the image built as root")
-	need(t, "qemu-system-x86_64", "ip", "sfdisk", "mcopy", "mkfs.ext4", "grub-editenv", "debugfs", "journalctl", "ffmpeg")
-	if _, err := os.Stat(ovmfFirmware); err != nil {
-		testutil.Need(t, "ovmf-firmware-at-"+ovmfFirmware) // skips (fails in CI): the ovmf package
-	}
-	disk := imageDisk(t)
-	dir := t.TempDir()
-	port, apiPort := freePort(t, "udp"), freePort(t, "tcp")
-	data, args := vmDemo(t, dir, port, apiPort)
-	vm, parts := vmDisk(t, disk, dir, data, args)
+	dir, port, args, vm, parts := newVMDisk(t)
 	ns := vmNetns(t)
 	rx := startReceiverIn(t, ns, port, filepath.Join(dir, "received.ts"))
 	v := bootVM(t, vm, dir, ns, false)
-	start, con, exited, stopVM, accel := v.start, v.con, v.exited, v.stop, v.accel
+	start, con, accel := v.start, v.con, v.accel
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -432,29 +415,12 @@ func TestImageBootsInQEMUAndGoesOnAir(t *testing.T) {
 	if frames := rx.frames(); frames < 30 {
 		t.Errorf("only %d video frames in the first 6 s on air (10 fps)", frames)
 	}
-	off := time.Now()
-	if err = qmpPowerdown(filepath.Join(dir, "qmp.sock")); err != nil {
-		t.Errorf("power button: %v", err)
-	}
-	select {
-	case <-exited:
-		t.Logf("powered off in %s", time.Since(off).Round(time.Millisecond))
-	case <-time.After(90 * time.Second):
-		t.Errorf("the VM did not power off within 90 s of the power button")
-	}
-	stopVM()
+	v.powerOff(t, dir)
 	rx.stop()
 
 	// GRUB recorded the boot in the block on the ESP (save_env on FAT), and
 	// the box found it so.
-	env := filepath.Join(dir, "grubenv.after")
-	espGet(t, vm, parts[0], "/grub/grubenv", env)
-	got := grubEnvList(t, env)
-	for k, v := range freshGrubEnv {
-		if got[k] != v {
-			t.Errorf("grubenv after the boot: %s=%q, want %q", k, got[k], v)
-		}
-	}
+	got := vmGrubEnvAfter(t, vm, parts[0], dir, freshGrubEnv)
 	if got["onair_args"] != args {
 		t.Errorf("grubenv after the boot lost onair_args: %q", got["onair_args"])
 	}
@@ -465,6 +431,66 @@ func TestImageBootsInQEMUAndGoesOnAir(t *testing.T) {
 	if !regexp.MustCompile(`boot state\s+\{"state": ?"good"`).MatchString(journal) {
 		t.Errorf("onaird's update marker did not read a good boot state:\n%s", tail(journal, 40))
 	}
+}
+
+// newVMDisk gates a QEMU test and makes its disk: the built image with the
+// VM's demo data partition (vmDemo) and the test's kernel arguments. It
+// returns the test's directory, the receiver's port and the arguments.
+func newVMDisk(t *testing.T) (dir string, port int, args, vm string, parts []gptPart) {
+	t.Helper()
+	imageGate(t)
+	if os.Getenv("ONAIR_QEMU") != "1" {
+		// QEMU and OVMF are installed only with ONAIR_QEMU=1 (make
+		// integration sets it): make test does not pay for them. Measured
+		// here (2 cores, TCG: no usable KVM): READY 32-46 s after power-on,
+		// the first frame at the receiver about 1 s later.
+		t.Skip("the QEMU boots run with ONAIR_QEMU=1 (make integration)")
+	}
+	testutil.NeedRoot(t, "a tap device in a network namespace, the image built as root")
+	need(t, "qemu-system-x86_64", "ip", "sfdisk", "mcopy", "mkfs.ext4", "grub-editenv", "debugfs", "journalctl", "ffmpeg")
+	if _, err := os.Stat(ovmfFirmware); err != nil {
+		testutil.Need(t, "ovmf-firmware-at-"+ovmfFirmware) // skips (fails in CI): the ovmf package
+	}
+	disk := imageDisk(t)
+	dir = t.TempDir()
+	var apiPort int
+	port, apiPort = freePort(t, "udp"), freePort(t, "tcp")
+	data, args := vmDemo(t, dir, port, apiPort)
+	vm, parts = vmDisk(t, disk, dir, data, args)
+	return dir, port, args, vm, parts
+}
+
+// powerOff presses the power button (ACPI, through QMP) and waits for the
+// VM to end: logind powers off, the journal on the data partition is
+// complete.
+func (v *qemuVM) powerOff(t *testing.T, dir string) {
+	t.Helper()
+	off := time.Now()
+	if err := qmpPowerdown(filepath.Join(dir, "qmp.sock")); err != nil {
+		t.Errorf("power button: %v", err)
+	}
+	select {
+	case <-v.exited:
+		t.Logf("powered off in %s", time.Since(off).Round(time.Millisecond))
+	case <-time.After(90 * time.Second):
+		t.Errorf("the VM did not power off within 90 s of the power button")
+	}
+	v.stop()
+}
+
+// vmGrubEnvAfter reads the GRUB block off the VM disk's ESP after the VM
+// ended, checks the variables of want and returns every variable.
+func vmGrubEnvAfter(t *testing.T, vm string, esp gptPart, dir string, want map[string]string) map[string]string {
+	t.Helper()
+	env := filepath.Join(dir, "grubenv.after")
+	espGet(t, vm, esp, "/grub/grubenv", env)
+	got := grubEnvList(t, env)
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("grubenv after the boot: %s=%q, want %q", k, got[k], w)
+		}
+	}
+	return got
 }
 
 // vmDemo writes the VM's data partition tree under dir (the demo, small
@@ -598,20 +624,7 @@ func bootVM(t *testing.T, vm, dir, ns string, reboot bool) *qemuVM {
 // as rolled back. Before rule 4 GRUB stopped at "Failed to boot" and the box
 // stayed dark.
 func TestImageRollsBackThroughGRUBWhenTheTrialSlotCannotBoot(t *testing.T) {
-	imageGate(t)
-	if os.Getenv("ONAIR_QEMU") != "1" {
-		t.Skip("the QEMU boots run with ONAIR_QEMU=1 (make integration)")
-	}
-	testutil.NeedRoot(t, "a tap device in a network namespace, the image built as root")
-	need(t, "qemu-system-x86_64", "ip", "sfdisk", "mcopy", "mkfs.ext4", "grub-editenv", "debugfs", "journalctl", "ffmpeg")
-	if _, err := os.Stat(ovmfFirmware); err != nil {
-		testutil.Need(t, "ovmf-firmware-at-"+ovmfFirmware)
-	}
-	disk := imageDisk(t)
-	dir := t.TempDir()
-	port, apiPort := freePort(t, "udp"), freePort(t, "tcp")
-	data, args := vmDemo(t, dir, port, apiPort)
-	vm, parts := vmDisk(t, disk, dir, data, args)
+	dir, port, _, vm, parts := newVMDisk(t)
 	// Slot B as an interrupted write leaves it: no file system.
 	run(t, "dd", "if=/dev/zero", "of="+vm, "bs=1M", fmt.Sprintf("seek=%d", parts[2].offset()>>20), "count=64", "conv=notrunc", "status=none")
 	// What update.Installer writes once a slot is written: B on trial, one try.
@@ -633,26 +646,11 @@ func TestImageRollsBackThroughGRUBWhenTheTrialSlotCannotBoot(t *testing.T) {
 		t.Errorf("GRUB did not say it fell back (no \"Falling back to\" on the console)")
 	}
 	time.Sleep(3 * time.Second)
-	if err = qmpPowerdown(filepath.Join(dir, "qmp.sock")); err != nil {
-		t.Errorf("power button: %v", err)
-	}
-	select {
-	case <-v.exited:
-	case <-time.After(90 * time.Second):
-		t.Errorf("the VM did not power off within 90 s of the power button")
-	}
-	v.stop()
+	v.powerOff(t, dir)
 	rx.stop()
 
-	env := filepath.Join(dir, "grubenv.after")
-	espGet(t, vm, parts[0], "/grub/grubenv", env)
-	got := grubEnvList(t, env)
-	want := map[string]string{"onair_booted": "a", "onair_default": "a", "onair_trial": "b", "onair_tries": "0", "onair_good_a": "1", "onair_good_b": "0"}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("grubenv after the boot: %s=%q, want %q", k, got[k], w)
-		}
-	}
+	vmGrubEnvAfter(t, vm, parts[0], dir, map[string]string{"onair_booted": "a", "onair_default": "a", "onair_trial": "b",
+		"onair_tries": "0", "onair_good_a": "1", "onair_good_b": "0"})
 	journal := vmJournal(t, vm, parts[3], dir)
 	if !strings.Contains(journal, "GRUB booted slot a") {
 		t.Errorf("onair-boot.service did not find GRUB's record of slot a:\n%s", tail(journal, 40))
@@ -671,20 +669,7 @@ func TestImageRollsBackThroughGRUBWhenTheTrialSlotCannotBoot(t *testing.T) {
 // start limit that reboots: ten failed starts, the reboot, GRUB has no try
 // left and boots A, the box is on air by itself.
 func TestImageTrialSlotWhoseOnairdNeverStartsRebootsIntoTheOldSlot(t *testing.T) {
-	imageGate(t)
-	if os.Getenv("ONAIR_QEMU") != "1" {
-		t.Skip("the QEMU boots run with ONAIR_QEMU=1 (make integration)")
-	}
-	testutil.NeedRoot(t, "a tap device in a network namespace, the image built as root")
-	need(t, "qemu-system-x86_64", "ip", "sfdisk", "mcopy", "mkfs.ext4", "grub-editenv", "debugfs", "journalctl", "ffmpeg")
-	if _, err := os.Stat(ovmfFirmware); err != nil {
-		testutil.Need(t, "ovmf-firmware-at-"+ovmfFirmware)
-	}
-	disk := imageDisk(t)
-	dir := t.TempDir()
-	port, apiPort := freePort(t, "udp"), freePort(t, "tcp")
-	data, args := vmDemo(t, dir, port, apiPort)
-	vm, parts := vmDisk(t, disk, dir, data, args)
+	dir, port, _, vm, parts := newVMDisk(t)
 	// Slot B: slot A's system, its onaird unable to start.
 	slot := filepath.Join(dir, "b.ext4")
 	run(t, "dd", "if="+vm, "of="+slot, "bs=1M", fmt.Sprintf("skip=%d", parts[1].offset()>>20),
@@ -713,26 +698,11 @@ func TestImageTrialSlotWhoseOnairdNeverStartsRebootsIntoTheOldSlot(t *testing.T)
 	t.Logf("QEMU (%s): B's onaird failed, the box rebooted into A: onaird READY %s, first frame %s after power-on",
 		v.accel, ready.Sub(v.start).Round(time.Millisecond), first.Sub(v.start).Round(time.Millisecond))
 	time.Sleep(3 * time.Second)
-	if err = qmpPowerdown(filepath.Join(dir, "qmp.sock")); err != nil {
-		t.Errorf("power button: %v", err)
-	}
-	select {
-	case <-v.exited:
-	case <-time.After(90 * time.Second):
-		t.Errorf("the VM did not power off within 90 s of the power button")
-	}
-	v.stop()
+	v.powerOff(t, dir)
 	rx.stop()
 
-	env := filepath.Join(dir, "grubenv.after")
-	espGet(t, vm, parts[0], "/grub/grubenv", env)
-	got := grubEnvList(t, env)
-	want := map[string]string{"onair_booted": "a", "onair_default": "a", "onair_trial": "b", "onair_tries": "0", "onair_good_b": "0"}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("grubenv after the boots: %s=%q, want %q", k, got[k], w)
-		}
-	}
+	vmGrubEnvAfter(t, vm, parts[0], dir, map[string]string{"onair_booted": "a", "onair_default": "a", "onair_trial": "b",
+		"onair_tries": "0", "onair_good_b": "0"})
 	journal := vmJournal(t, vm, parts[3], dir)
 	for _, line := range []string{"GRUB booted trial slot b", "Start request repeated too quickly", "GRUB booted slot a"} {
 		if !strings.Contains(journal, line) {
