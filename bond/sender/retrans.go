@@ -25,25 +25,20 @@ import (
 // That alone still lets every outstanding hole be resent once a round trip:
 // with hundreds of holes after a capacity drop that is several times what the
 // links carry, and what a shaper drops is NAKed again. So retransmissions
-// also have a budget: a quarter of what the receiver acknowledged per second
-// at best over the last few seconds (SRT ACK progress: what the bond
-// delivers when it works), at least retransMinPPS. Past the budget a
-// retransmission is dropped here, where it costs nothing, instead of by the
-// link. A quarter is five times what 5 % random loss needs; the whole ACK
-// rate (the first budget) let repairs double the load on links already
-// full: seen in the lab at 5 + 2 Mbit/s with 5 % loss, retransmissions were
-// half of all packets sent, the 2 Mbit/s link lost 57-71 % of what it was
-// given, and every overload ended in an emergency.
+// also have a budget: what the receiver acknowledged per second at best over
+// the last few seconds (SRT ACK progress: what the bond delivers
+// when it works), at least retransMinPPS. Past the budget a retransmission
+// is dropped here, where it costs nothing, instead of by the link.
 const (
 	retransSlots       = 8192 // sequence numbers remembered (about 10 s at 8 Mbit/s)
 	retransHoldFloor   = 20 * time.Millisecond
 	retransHoldCeil    = 500 * time.Millisecond
 	retransHoldDefault = 100 * time.Millisecond // no RTT measured yet
 
-	retransShare  = 0.25 // of the best recent ACK rate, for retransmissions
-	retransUrgent = 16   // the first holes after the ACK always go (see urgent)
-	retransMinPPS = 50   // budget floor, packets per second
-	ackRateSlots  = 3    // seconds of ACK progress remembered
+	retransShare  = 1.0 // of the best recent ACK rate, for retransmissions
+	retransUrgent = 16  // the first holes after the ACK always go (see urgent)
+	retransMinPPS = 50  // budget floor, packets per second
+	ackRateSlots  = 3   // seconds of ACK progress remembered
 )
 
 // retransLimiter remembers when each recent sequence number was last sent.
