@@ -53,19 +53,13 @@
 //     over the last 2 s, pauses included; the minimum only when nothing is
 //     delivered, no link is alive or ACKs stopped for longer (a cut). A
 //     repeat within three latencies needs the buffer still growing: a
-//     buffer that drains is the last cut working. While links are alive
-//     and ACKs come, a repeat within one latency, or an emergency within
-//     one latency of a congestion cut, also needs the span past two thirds
-//     of the latency: the span of a repair crossing the queue grows
-//     whatever the bitrate, and every cut deeper is lost quality.
+//     buffer that drains is the last cut working.
 //  2. Link lost: a link that carried part of the load is dead: the bitrate
 //     loses that share at once, without waiting for the buffer to fill.
 //  3. Congestion: the queue is above its threshold and the buffer has grown
-//     (over both windows) for 250 ms while ACKs flow, or has grown over
-//     500 ms and over 1 s for 1.5 s with ACKs coming, pauses of up to
-//     250 ms allowed (over lossy links the short window jumps with every
-//     pause). A delay step on one path (a weak modem) grows the buffer once
-//     and stops, so it does not qualify; a capacity drop does. The cut goes to 85 % of the rate
+//     (over both windows) for 250 ms while ACKs flow. A delay step on one
+//     path (a weak modem) grows the buffer once and stops, so it does not
+//     qualify; a capacity drop does. The cut goes to 85 % of the rate
 //     delivered since the queue started building, in one step, and always
 //     at least 10 % down (a growing buffer is a bitrate too high, whatever
 //     the rate says); when that rate is not steady (ACK pauses, a storm) it
