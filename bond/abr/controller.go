@@ -12,7 +12,6 @@ const (
 	recentWindow   = 200 * time.Millisecond  // "still growing now"
 	minRateSpan    = 200 * time.Millisecond  // shortest span a delivered rate is trusted over
 	confirmFor     = 250 * time.Millisecond  // congestion must persist this long (a path's delay step does not)
-	slowConfirm    = 1500 * time.Millisecond // slow growth (over 500 ms and 1 s, not 200 ms) this long
 	stallLimit     = 500 * time.Millisecond  // no ACK progress this long with packets outstanding: emergency
 	pauseLimit     = stallLimit / 2          // an ACK pause up to this long is a hole being repaired, not a cut
 	baseCreep      = 10 * time.Second        // time constant of the send-buffer floor creeping up
@@ -64,7 +63,6 @@ type Controller struct {
 	haveBase     bool
 	lastTick     time.Time
 	condSince    time.Time // congestion condition true since (zero: false)
-	fastSince    time.Time // and growing over the last 200 ms too since
 	prevLinks    []LinkSample
 
 	overhead float64 // stream kbps / video kbps, learnt on clean ticks
@@ -256,21 +254,9 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	// ACKs stalled, or no link is alive. One step, to what the network
 	// delivers now (the minimum when it delivers nothing).
 	// A repeat within a few latencies needs the buffer still growing: one
-	// that drains is the last cut working. Within one latency, while links
-	// are alive and ACKs come, it also needs the span past two thirds of
-	// the latency: the span of a hole being repaired grows by itself
-	// whatever the bitrate, and each cut deeper is lost quality (seen in
-	// the lab: five emergencies 200 ms apart, 3100 to 1000 kbps, while one
-	// hole's repair crossed a 400-ms queue).
+	// that drains is the last cut working.
 	repeat := !c.emergencyAt.IsZero() && now.Sub(c.emergencyAt) < 3*c.cfg.Latency
-	deeper := s.SendBufMs > 1.25*c.emergencySbMs && (allDead || stall >= stallLimit || s.SendBufMs >= 2*latencyMs/3)
-	again := !repeat || (recent > 0 && (now.Sub(c.emergencyAt) >= c.cfg.Latency || deeper))
-	// The same after a congestion cut within the last latency: it works
-	// once the queue it left drains, and the span of the repairs crossing
-	// that queue jumps on the way.
-	if !c.lastDecrease.IsZero() && now.Sub(c.lastDecrease) < c.cfg.Latency && now.Sub(c.emergencyAt) >= c.cfg.Latency && !allDead && stall < stallLimit {
-		again = s.SendBufMs >= 2*latencyMs/3
-	}
+	again := !repeat || (recent > 0 && (now.Sub(c.emergencyAt) >= c.cfg.Latency || s.SendBufMs > 1.25*c.emergencySbMs))
 	if c.cur > c.cfg.MinKbps && (s.SendBufMs >= latencyMs/3 || stall >= stallLimit || allDead) && again {
 		target := float64(c.cfg.MinKbps)
 		switch {
@@ -312,32 +298,14 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	}
 
 	// 3. Congestion: the send buffer grows, and has for confirmFor, while
-	// ACKs come (pauses behind repaired holes allowed: over lossy links
-	// they are on most seconds, and requiring a clean run let the buffer
-	// grow to the emergency without a congestion cut).
-	//
-	// Growing here is over 500 ms and over 1 s, not over the last 200 ms:
-	// ACK pauses make the packet count jump up and down within that
-	// (the lab and TestLossyFivePlusTwoWithACKPausesNotCycledToTheMinimum:
-	// a bitrate 5 % over the capacity grew the span to the emergency
-	// without this rule ever confirming).
-	// A delay step on one path grows the buffer over those windows too, for
-	// up to a second after it stopped: slow growth must last slowConfirm.
-	slowGrowing := growth > growthShare*offered && c.growthKbps(now, 2*rateWindow, pktKbit) > growthShare*offered
-	base := stall <= pauseLimit && queue > qThresh
-	cond := base && (growing || slowGrowing)
+	// ACKs flow: the delivered rate is the bond's capacity.
+	cond := progress && rateOK && queue > qThresh && growing
 	if !cond {
 		c.condSince = time.Time{}
 	} else if c.condSince.IsZero() {
 		c.condSince = now
 	}
-	if !base || !growing || !progress || !rateOK {
-		c.fastSince = time.Time{}
-	} else if c.fastSince.IsZero() {
-		c.fastSince = now
-	}
-	confirmed := (!c.fastSince.IsZero() && now.Sub(c.fastSince) >= confirmFor) || now.Sub(c.condSince) >= slowConfirm
-	if cond && confirmed && !now.Before(c.decHoldUntil) {
+	if cond && now.Sub(c.condSince) >= confirmFor && !now.Before(c.decHoldUntil) {
 		// The rate since the queue started building is the capacity itself;
 		// the wider window still holds the time before the change. It is
 		// trusted only when ACKs flowed on every tick since: across a pause
@@ -349,7 +317,6 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 			rate = r
 		} else {
 			reliable = false
-			rate, _ = c.deliveredRecent(now, pktKbit)
 		}
 		// Nor while retransmissions take a large share of the links: then
 		// the unique rate acknowledged is what a storm of repairs leaves,
