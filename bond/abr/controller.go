@@ -8,24 +8,34 @@ import (
 
 // Tuning. The names are used in the package comment.
 const (
-	rateWindow     = 500 * time.Millisecond // delivered rate and send-buffer growth
-	recentWindow   = 200 * time.Millisecond // "still growing now"
-	minRateSpan    = 200 * time.Millisecond // shortest span a delivered rate is trusted over
-	confirmFor     = 250 * time.Millisecond // congestion must persist this long (a path's delay step does not)
-	stallLimit     = 500 * time.Millisecond // no ACK progress this long with packets outstanding: emergency
-	baseCreep      = 10 * time.Second       // time constant of the send-buffer floor creeping up
-	decreaseHold   = 500 * time.Millisecond // after a decrease, before the next congestion decrease
-	increaseHold   = time.Second            // after a decrease, before the first increase
-	minChangeGap   = 500 * time.Millisecond // between two non-urgent changes
-	probeStep      = time.Second            // one probing step per second (two just under the capacity)
-	climbStep      = 500 * time.Millisecond // one fast-climb step per half second
-	climbTime      = 12 * time.Second       // a fast climb reaches the ceiling within this
-	capacityFresh  = 5 * time.Second        // a measured capacity is trusted to jump back to this long
-	capacityKnown  = 20 * time.Second       // and to probe carefully below this long
+	rateWindow     = 500 * time.Millisecond  // delivered rate and send-buffer growth
+	recentWindow   = 200 * time.Millisecond  // "still growing now"
+	minRateSpan    = 200 * time.Millisecond  // shortest span a delivered rate is trusted over
+	confirmFor     = 250 * time.Millisecond  // congestion must persist this long (a path's delay step does not)
+	stallLimit     = 500 * time.Millisecond  // no ACK progress this long with packets outstanding: emergency
+	pauseLimit     = stallLimit / 2          // an ACK pause up to this long is a hole being repaired, not a cut
+	baseCreep      = 10 * time.Second        // time constant of the send-buffer floor creeping up
+	decreaseHold   = 500 * time.Millisecond  // after a decrease, before the next congestion decrease
+	increaseHold   = time.Second             // after a decrease, before the first increase
+	minChangeGap   = 500 * time.Millisecond  // between two non-urgent changes
+	probeStep      = time.Second             // one probing step per second (two just under the capacity)
+	climbStep      = 500 * time.Millisecond  // one fast-climb step per half second
+	climbTime      = 12 * time.Second        // a fast climb reaches the ceiling within this
+	capacityFresh  = 5 * time.Second         // a measured capacity is trusted to jump back to this long
+	capacityKnown  = 20 * time.Second        // and to probe carefully below this long
+	kneeKnown      = 30 * time.Second        // the bitrate of the last congestion is held against the climb this long
+	kneeFrom       = 1500 * time.Millisecond // the knee is the lowest bitrate from this long before a decrease
+	kneeTo         = 500 * time.Millisecond  // to this long before it (the queue built under it, detection took the rest)
+	stormShare     = 0.15                    // retransmissions over this share of the delivered rate: the rate is not the capacity
+	kneeSlowFrom   = 0.92                    // of the knee: from here the climb probes once per kneeSlowStep
+	kneeSlowStep   = 3 * time.Second
 	historyKeep    = 2 * time.Second
 	congestedShare = 0.85 // of the measured capacity, after a congestion decrease
 	emergencyShare = 0.70 // of the measured capacity, after an emergency
 	backShare      = 0.80 // of a fresh capacity, when jumping back after a transient
+	kneeBackShare  = 0.85 // of the knee, when jumping back after a decrease
+	congestedCut   = 0.90 // a congestion decrease goes at least this far under the current bitrate
+	blindCut       = 0.70 // and, when ACKs paused while the queue built (the rate is noise), no further
 	growthShare    = 0.02 // send-buffer growth over this share of the offered rate is "growing"
 	minStepShare   = 0.05 // smallest change applied, with minStepKbps
 	minStepKbps    = 100
@@ -59,6 +69,13 @@ type Controller struct {
 
 	capKbps float64 // last measured capacity (stream kbps)
 	capAt   time.Time
+	// kneeKbps is the video bitrate at which the network last congested:
+	// the lowest bitrate of the second before a congestion or emergency
+	// decrease, or the delivered rate when ACKs flowed cleanly enough to
+	// measure it. Unlike capKbps it does not depend on the ACK rate, which
+	// over lossy links jumps and pauses around every repaired hole.
+	kneeKbps float64
+	kneeAt   time.Time
 
 	lastChange    time.Time
 	lastDecrease  time.Time
@@ -74,6 +91,8 @@ type point struct {
 	acked  float64 // cumulative packets
 	sbPkts float64
 	sent   float64 // cumulative unique packets handed to the network
+	kbps   int     // the bitrate decided at this tick's start
+	retr   float64 // cumulative retransmitted packets
 }
 
 // NewController returns a controller at cfg.StartKbps (MaxKbps by
@@ -176,7 +195,7 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	}
 
 	sentUnique := float64(s.PktSent) - float64(s.PktRetrans)
-	c.hist = append(c.hist, point{t: now, acked: acked, sbPkts: float64(s.SendBufPkts), sent: sentUnique})
+	c.hist = append(c.hist, point{t: now, acked: acked, sbPkts: float64(s.SendBufPkts), sent: sentUnique, kbps: c.cur, retr: float64(s.PktRetrans)})
 	for len(c.hist) > 1 && now.Sub(c.hist[0].t) > historyKeep {
 		c.hist = c.hist[1:]
 	}
@@ -206,7 +225,14 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	// and the "rate" of that burst is several times the capacity (seen in
 	// the lab: 8.7 Mbit/s "delivered" over 3 Mbit/s of links after an
 	// emergency, and a jump back straight into the next one).
-	if rateOK && queue > qThresh && recent >= 0 {
+	//
+	// Nor when ACKs paused in the window: over lossy links the ACK point
+	// waits behind every hole whose repair was lost again and then jumps,
+	// and a rate measured across that is noise (seen in the lab: 3.0 Mbit/s
+	// "delivered" over links carrying 6; the jump back aimed there and the
+	// climb after it went geometric, straight past the knee, every 10 s).
+	steady := rateOK && !c.stallEnd.After(now.Add(-rateWindow)) && !c.storm(now, now.Add(-rateWindow), rate, pktKbit)
+	if steady && queue > qThresh && recent >= 0 {
 		c.capKbps, c.capAt = rate, now
 	}
 	clean := rateOK && !growing && queue <= qThresh && stall == 0 && s.SendBufMs < latencyMs/3
@@ -233,12 +259,27 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	again := !repeat || (recent > 0 && (now.Sub(c.emergencyAt) >= c.cfg.Latency || s.SendBufMs > 1.25*c.emergencySbMs))
 	if c.cur > c.cfg.MinKbps && (s.SendBufMs >= latencyMs/3 || stall >= stallLimit || allDead) && again {
 		target := float64(c.cfg.MinKbps)
-		if rateOK && !allDead && stall == 0 {
+		switch {
+		case steady && !allDead && stall == 0:
 			target = math.Min(emergencyShare*rate/c.overhead, 0.8*float64(c.cur))
 			// ACKs flow and the buffer still grew this far: what is
 			// delivered now is the capacity, and what was measured before
 			// is stale (the capacity fell), so a jump back aims here.
 			c.capKbps, c.capAt = rate, now
+			c.setKnee(now, rate, true)
+		case !allDead && stall <= pauseLimit:
+			// The links are alive and ACKs merely paused (behind a hole
+			// being repaired) or a storm of repairs holds the rate down:
+			// not the minimum, but 70 % of what the network delivered over
+			// the last seconds, pauses included (seen in the lab: straight
+			// to 1000 kbps over links carrying 6000, then a climb that ate
+			// most of the next 15 s).
+			if r, ok := c.deliveredRecent(now, pktKbit); ok && r > 0 {
+				target = math.Min(emergencyShare*r/c.overhead, 0.8*float64(c.cur))
+				if now.Sub(c.kneeAt) > kneeFrom {
+					c.setKnee(now, r, false) // else the congestion cut just before it set it
+				}
+			}
 		}
 		why := fmt.Sprintf("emergency: send buffer %.0f ms of %.0f ms latency", s.SendBufMs, latencyMs)
 		switch {
@@ -266,15 +307,36 @@ func (c *Controller) tick(now time.Time, s Sample) Decision {
 	}
 	if cond && now.Sub(c.condSince) >= confirmFor && !now.Before(c.decHoldUntil) {
 		// The rate since the queue started building is the capacity itself;
-		// the wider window still holds the time before the change.
+		// the wider window still holds the time before the change. It is
+		// trusted only when ACKs flowed on every tick since: across a pause
+		// behind a repaired hole it is noise, too low or, after the jump,
+		// too high (seen in the lab: no cut at all while the buffer grew
+		// from 160 to 460 ms, the "delivered" rate above the offered).
+		reliable := !c.stallEnd.After(c.condSince)
 		if r, ok := c.rateSince(now, maxTime(c.condSince, c.stallEnd), pktKbit); ok {
 			rate = r
-			c.capKbps, c.capAt = rate, now
+		} else {
+			reliable = false
 		}
+		// Nor while retransmissions take a large share of the links: then
+		// the unique rate acknowledged is what a storm of repairs leaves,
+		// far under what the links carry once it is over (seen in the lab:
+		// 3.4 Mbit/s "delivered" at the first overload from 8000 kbps,
+		// 6 Mbit/s carried clean a few seconds later).
+		if c.storm(now, c.condSince, rate, pktKbit) {
+			reliable = false
+		}
+		cur := float64(c.cur)
 		target := congestedShare * rate / c.overhead
-		if target < float64(c.cur)*(1-minStepShare) {
-			return c.decrease(now, target, fmt.Sprintf("congestion: send buffer %.0f ms, delivered %.0f kbps", s.SendBufMs, rate), false)
+		if reliable {
+			c.capKbps, c.capAt = rate, now
+		} else {
+			target = math.Max(target, blindCut*cur)
 		}
+		c.setKnee(now, rate, reliable)
+		// The buffer grows: whatever the rate says, the bitrate goes down.
+		target = math.Min(target, congestedCut*cur)
+		return c.decrease(now, target, fmt.Sprintf("congestion: send buffer %.0f ms, delivered %.0f kbps", s.SendBufMs, rate), false)
 	}
 
 	// 4. Climb while the network delivers what the encoder offers. That is
@@ -296,12 +358,42 @@ func (c *Controller) climb(now time.Time) Decision {
 		level = cur * c.overhead / c.capKbps
 	}
 	fresh := !c.capAt.IsZero() && now.Sub(c.capAt) <= capacityFresh
+	knee := 0.0
+	if !c.kneeAt.IsZero() && now.Sub(c.kneeAt) <= kneeKnown {
+		knee = c.kneeKbps
+	}
+	probe := func(step time.Duration) Decision {
+		c.climbFrom = 0
+		if now.Sub(c.lastChange) < step {
+			return c.hold()
+		}
+		return c.apply(now, int(max(cur*(1+probeShare), cur+minStepKbps)+0.5), "probing", false)
+	}
 	switch {
 	case fresh && level < 0.75:
 		// A transient (a cut, a CPU hiccup) took the bitrate well below
 		// what the bond was just measured to carry: go straight back.
 		c.climbFrom = 0
-		return c.apply(now, int(backShare*c.capKbps/c.overhead), "capacity back", false)
+		target := backShare * c.capKbps / c.overhead
+		if knee > 0 {
+			target = math.Min(target, kneeBackShare*knee)
+		}
+		return c.apply(now, int(target), "capacity back", false)
+	case knee > 0 && cur*(1+probeShare) < kneeBackShare*knee:
+		// Well under the bitrate that last congested the network (after a
+		// cut aimed at a rate measured across ACK pauses, or an
+		// emergency): straight back under it, not a climb from here.
+		c.climbFrom = 0
+		return c.apply(now, int(kneeBackShare*knee), "back under the knee", false)
+	case knee > 0 && cur < knee:
+		// Under the knee: probe, once every kneeSlowStep close to it,
+		// where the next congestion is likely.
+		if cur >= kneeSlowFrom*knee {
+			return probe(kneeSlowStep)
+		}
+		return probe(probeStep)
+	case knee > 0 && cur < 1.1*knee:
+		return probe(2 * probeStep)
 	case level <= 1.1:
 		// Near the capacity measured at the last congestion: probe, and
 		// more slowly just under it, where the last congestion was.
@@ -329,6 +421,51 @@ func (c *Controller) climb(now time.Time) Decision {
 		// would ask for steps it refuses and never climb
 		return c.apply(now, int(max(cur*max(f, 1+minStepShare), cur+minStepKbps)+0.5), "climbing", false)
 	}
+}
+
+// setKnee notes the knee at a decrease: the lowest bitrate from kneeFrom
+// to kneeTo before it (the queue started building under it), or the
+// delivered rate when it was measured cleanly and is lower.
+func (c *Controller) setKnee(now time.Time, rate float64, reliable bool) {
+	k := c.cur
+	for _, p := range c.hist {
+		if age := now.Sub(p.t); age <= kneeFrom && age >= kneeTo {
+			k = min(k, p.kbps)
+		}
+	}
+	knee := float64(k)
+	if reliable && rate > 0 {
+		knee = math.Min(knee, rate/c.overhead)
+	}
+	c.kneeKbps, c.kneeAt = knee, now
+}
+
+// storm reports whether the retransmissions since from (to now) took more
+// than stormShare of the delivered rate: the links then carried repairs,
+// and the delivered rate is not what they can carry.
+func (c *Controller) storm(now, from time.Time, rate, pktKbit float64) bool {
+	last := c.hist[len(c.hist)-1]
+	for _, p := range c.hist {
+		if p.t.Before(from) {
+			continue
+		}
+		span := now.Sub(p.t).Seconds()
+		if span <= 0 {
+			return false
+		}
+		retr := (last.retr - p.retr) * pktKbit / span
+		return retr > stormShare*rate
+	}
+	return false
+}
+
+// deliveredRecent is the delivered rate over the whole history (about
+// historyKeep), ACK pauses included: what the network carried lately.
+func (c *Controller) deliveredRecent(now time.Time, pktKbit float64) (float64, bool) {
+	if len(c.hist) == 0 {
+		return 0, false
+	}
+	return c.rateSince(now, c.hist[0].t, pktKbit)
 }
 
 func (c *Controller) decrease(now time.Time, target float64, why string, urgent bool) Decision {

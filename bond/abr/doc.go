@@ -30,7 +30,16 @@
 //     queue = span − floor;
 //   - the capacity: the delivered rate whenever the queue is above its
 //     threshold (max(40 ms, latency/20)), i.e. whenever the network, not
-//     the encoder, limits what is acknowledged;
+//     the encoder, limits what is acknowledged — but only when the rate is
+//     steady: no ACK pause in the window (over lossy links the ACK point
+//     waits behind every hole whose repair was lost again, then jumps) and
+//     retransmissions under 15 % of it (in a storm of repairs the unique
+//     rate acknowledged is far under what the links carry once it ends);
+//   - the knee: the video bitrate at which the network last congested, the
+//     lowest bitrate from 1.5 s to 0.5 s before a congestion or emergency
+//     decrease (the queue built under it), or the steady delivered rate
+//     when lower. It does not depend on the ACK rate, so it holds over
+//     lossy links where the delivered rate is noise; it is kept 30 s;
 //   - the stream overhead (stream kbps per video kbps: TS, audio), learnt
 //     on clean ticks.
 //
@@ -38,28 +47,40 @@
 //
 //  1. Emergency: the span reaches latency/3, or no ACK progress for 500 ms
 //     with packets outstanding, or no link alive. One immediate step to
-//     70 % of the delivered rate (at most 80 % of the current), or to the
-//     minimum when nothing is delivered. A repeat within three latencies
-//     needs the buffer still growing: a buffer that drains is the last cut
-//     working.
+//     70 % of the delivered rate (at most 80 % of the current): the steady
+//     rate of the last 500 ms, or, when ACKs merely paused (up to 250 ms)
+//     or retransmissions storm while links are alive, the rate delivered
+//     over the last 2 s, pauses included; the minimum only when nothing is
+//     delivered, no link is alive or ACKs stopped for longer (a cut). A
+//     repeat within three latencies needs the buffer still growing: a
+//     buffer that drains is the last cut working.
 //  2. Link lost: a link that carried part of the load is dead: the bitrate
 //     loses that share at once, without waiting for the buffer to fill.
 //  3. Congestion: the queue is above its threshold and the buffer has grown
 //     (over both windows) for 250 ms while ACKs flow. A delay step on one
 //     path (a weak modem) grows the buffer once and stops, so it does not
-//     qualify; a capacity drop does. The cut goes to 85 % of the capacity
-//     measured since the queue started building, in one step; the next
-//     congestion cut waits 500 ms, the next increase 1 s.
+//     qualify; a capacity drop does. The cut goes to 85 % of the rate
+//     delivered since the queue started building, in one step, and always
+//     at least 10 % down (a growing buffer is a bitrate too high, whatever
+//     the rate says); when that rate is not steady (ACK pauses, a storm) it
+//     goes at most 30 % down. The next congestion cut waits 500 ms, the
+//     next increase 1 s.
 //  4. Climb, on clean ticks (no growth, queue under threshold, span under
 //     latency/3, delivered ≥ 90 % of what entered SRT — not of the bitrate:
 //     x264 runs without filler, and a static picture sends far less):
 //     - the capacity was measured within 5 s and the bitrate is below 75 %
-//     of it (after a cut or a hiccup): jump back to 80 % of it;
-//     - the bitrate is within 110 % of a capacity measured within 20 s:
-//     probe +5 % a second (every 2 s from 90 % of it, where the last
-//     congestion happened);
-//     - otherwise, a geometric climb that reaches the ceiling within 12 s
-//     of its start (every step at least 100 kbps).
+//     of it (after a cut or a hiccup): jump back to 80 % of it (at most
+//     85 % of the knee);
+//     - a knee is known and the bitrate is under 85 % of it: jump back to
+//     85 % of it;
+//     - under the knee: probe +5 % a second, every 3 s from 92 % of it
+//     (where the next congestion is likely); from the knee to 110 % of it,
+//     every 2 s;
+//     - no knee, and within 110 % of a capacity measured within 20 s: probe
+//     +5 % a second (every 2 s from 90 % of it);
+//     - otherwise (past both: they are stale), a geometric climb that
+//     reaches the ceiling within 12 s of its start (every step at least
+//     100 kbps).
 //
 // Changes are rounded to 100 kbps (down for decreases, up for increases),
 // clamped to [MinKbps, ceiling], and applied only when at least

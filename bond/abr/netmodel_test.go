@@ -22,7 +22,12 @@ import (
 //     and stays frozen while no ACK arrives (a cut);
 //   - a dead link is reported !Alive detectDelay after it died;
 //   - a CPU hiccup holds the encoder's output and releases it as one burst;
-//   - a bitrate change takes effect applyDelay later (the frame index lead).
+//   - a bitrate change takes effect applyDelay later (the frame index lead);
+//   - with ackPauseEvery set, the cumulative ACK point holds now and then
+//     behind a hole whose repair was lost again (5 % loss: about one such
+//     hole a second at 600 packets/s), for ackPauseFor plus the queueing
+//     delay the retransmission waits behind, then jumps: what gosrt's ACKs
+//     do over lossy links, and what made the lab's delivered rate noise.
 type netModel struct {
 	links      []*simLink
 	overhead   float64 // stream kbps per video kbps
@@ -30,6 +35,10 @@ type netModel struct {
 	applyDelay time.Duration
 	rng        *rand.Rand
 	jitterMs   float64 // ± per step on each link's RTT
+
+	ackPauseEvery time.Duration // mean time between ACK pauses (0: none)
+	ackPauseFor   time.Duration // their length on an empty queue
+	pauseUntil    time.Duration
 
 	t        time.Duration
 	bitrate  float64 // in effect
@@ -163,7 +172,14 @@ func (m *netModel) step() {
 		ackDelay *= 2
 	}
 	k := n - int(ackDelay/float64(simStep.Milliseconds())+0.5)
-	if k >= 0 && m.outCum[k] > m.acked {
+	if m.ackPauseEvery > 0 && m.t >= m.pauseUntil && m.rng.Float64() < float64(simStep)/float64(m.ackPauseEvery) {
+		qd := time.Duration(0)
+		if c > 0 {
+			qd = time.Duration(m.backlog / c * float64(time.Second))
+		}
+		m.pauseUntil = m.t + m.ackPauseFor + qd
+	}
+	if k >= 0 && m.outCum[k] > m.acked && m.t >= m.pauseUntil {
 		m.acked = m.outCum[k]
 		qms := 0.0
 		if c > 0 {
