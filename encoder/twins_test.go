@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ type twinRig struct {
 	encs  [2]*fakeEncoder
 	links [2]*link.Link
 	sink  *sinkRec
-	head  uint64
+	head  atomic.Uint64 // the ring head: set by the test, read by Run's checks
 	q     *link.Queue
 }
 
@@ -79,7 +80,7 @@ func newTwinRig(t *testing.T) *twinRig {
 	}
 	cfg := TwinsConfig{GOP: 4, FPSNum: 30, FPSDen: 1, Relock: RelockGOP, BitrateKbps: 4000,
 		StallAfter: 500 * time.Millisecond, HangAfter: 200 * time.Millisecond}
-	if r.tw, err = NewTwins(cfg, r.sw, encs, func() uint64 { return r.head }, r.sink, r.q, nil, clockwork.NewFakeClock()); err != nil {
+	if r.tw, err = NewTwins(cfg, r.sw, encs, r.head.Load, r.sink, r.q, nil, clockwork.NewFakeClock()); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -104,7 +105,7 @@ func (r *twinRig) locked(t *testing.T, n uint64) {
 	r.start(1, 1, 0)
 	r.tw.relock()
 	for i := range n {
-		r.head = i + 1
+		r.head.Store(i + 1)
 		r.packet(0, 1, i)
 		r.packet(1, 1, i)
 	}
@@ -120,7 +121,7 @@ func TestHungTwinIsCountedDownBeforeAnythingItFlushesIsTrusted(t *testing.T) {
 	r := newTwinRig(t)
 	r.locked(t, 8)
 	for i := uint64(8); i < 20; i++ { // B stops at 7: hung behind A
-		r.head = i + 1
+		r.head.Store(i + 1)
 		r.packet(0, 1, i)
 	}
 	r.tw.health()
@@ -238,12 +239,12 @@ func TestChecksFollowTheMessagesWithoutATick(t *testing.T) {
 	start(0)
 	start(1)
 	for i := range uint64(8) {
-		r.head = i + 1 // read by Run after the Put below
+		r.head.Store(i + 1) // read by Run, maybe while it still checks the last message
 		packet(0, i)
 		packet(1, i)
 	}
 	for i := uint64(8); i < 20; i++ { // B hangs at 7
-		r.head = i + 1
+		r.head.Store(i + 1)
 		packet(0, i)
 	}
 	r.q.Close()
