@@ -181,9 +181,7 @@ func (t *Twins) handle(m link.Msg) {
 	case m.Seq != t.current[slot]:
 		// stale: an earlier instance, or one already counted down
 	case m.Ev == link.EvEnded:
-		t.current[slot] = 0
-		t.sw.EncoderDown(slot)
-		t.emitHeld()
+		t.down(slot)
 	case m.H.Kind == wire.KindVideo:
 		p := Packet{From: slot, Index: m.H.Index, PTS: m.H.PTS, Key: m.H.Flags&wire.FlagKey != 0, CaptureNs: m.H.CaptureNs, Data: m.Data}
 		if t.sw.Offer(p) {
@@ -191,6 +189,15 @@ func (t *Twins) handle(m link.Msg) {
 		}
 		t.emitHeld()
 	}
+}
+
+// down stops trusting slot's instance: the switch counts it down, and the
+// copies its twin held ahead of the emitted stream go out (its twin may
+// hold the indexes it never delivered).
+func (t *Twins) down(slot int) {
+	t.current[slot] = 0
+	t.sw.EncoderDown(slot)
+	t.emitHeld()
 }
 
 // emitHeld sends the copies the switch held ahead of the emitted stream and
@@ -261,9 +268,7 @@ func (t *Twins) health() {
 	e := t.encs[n]
 	t.log.Warn("restarting encoder: "+why, zap.String("child", e.Name()), zap.Uint64("index", last[n]),
 		zap.Uint64("twin_index", last[1-n]), zap.Uint64("ring_head", head))
-	t.current[n] = 0
-	t.sw.EncoderDown(n)
-	t.emitHeld()
+	t.down(n)
 	t.restarts.Add(1)
 	e.Restart(why)
 }
