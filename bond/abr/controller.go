@@ -397,15 +397,10 @@ func (c *Controller) climb(now time.Time) Decision {
 	case level <= 1.1:
 		// Near the capacity measured at the last congestion: probe, and
 		// more slowly just under it, where the last congestion was.
-		c.climbFrom = 0
-		step := probeStep
 		if level >= 0.9 {
-			step = 2 * probeStep
+			return probe(2 * probeStep)
 		}
-		if now.Sub(c.lastChange) < step {
-			return c.hold()
-		}
-		return c.apply(now, int(max(cur*(1+probeShare), cur+minStepKbps)+0.5), "probing", false)
+		return probe(probeStep)
 	default:
 		// No known limit (or already past it): a geometric climb that
 		// reaches the ceiling within climbTime from where it started.
