@@ -108,7 +108,7 @@ func benchHD(work string, window time.Duration) (hdFigures, error) {
   hang_after: %s
   ring_slots: %d
 `, v.Width, v.Height, fps, v.Width, v.Height, fps, v.BitrateKbps, v.GOP, v.Relock, v.Preset, v.StallAfter, v.HangAfter, v.RingSlots)
-	path, err := writeConfig(dir, port, video)
+	path, _, err := writeVideoConfig(dir, port, video, "")
 	if err != nil {
 		return hdFigures{}, err
 	}
@@ -168,26 +168,4 @@ func benchHD(work string, window time.Duration) (hdFigures, error) {
 	}
 	f.rep = rep.Video
 	return f, nil
-}
-
-// writeConfig writes dir/onair.yaml with the video block video, a 1 kHz
-// main audio chain and the output to the receiver on port.
-func writeConfig(dir string, port int, video string) (string, error) {
-	cfg := fmt.Sprintf(`%saudio:
-  main:
-    source: "lavfi:sine=frequency=1000:sample_rate=48000"
-output:
-  url: "srt://127.0.0.1:%d?latency=200"
-api:
-  listen: "127.0.0.1:%d"
-  socket: %q
-  auth_dir: %q
-runtime_dir: %q
-log_level: warn
-`, video, port, freePort("tcp"), filepath.Join(dir, "api.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"))
-	path := filepath.Join(dir, "onair.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return "", fmt.Errorf("bench: %w", err)
-	}
-	return path, nil
 }

@@ -245,18 +245,27 @@ func stop(cmd *exec.Cmd) *os.ProcessState {
 // loopback port (listen). relock "" keeps the default; extra is appended
 // (more top-level keys).
 func writeBoxConfig(dir string, port int, twins bool, relock, extra string) (path, listen string, err error) {
-	listen = fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
 	relockKey := ""
 	if relock != "" {
 		relockKey = "\n  relock: " + relock
 	}
-	cfg := fmt.Sprintf(`video:
+	video := fmt.Sprintf(`video:
   source: "lavfi:testsrc2=size=1280x720:rate=%d"
   fps: %d
   bitrate_kbps: 4000
   gop: 30
   twins: %v%s
-audio:
+`, fps, fps, twins, relockKey)
+	return writeVideoConfig(dir, port, video, extra)
+}
+
+// writeVideoConfig writes dir/onair.yaml with the video block video, a
+// 1 kHz main audio chain, the output to the receiver on port and the API
+// on a fresh loopback port (listen); extra is appended (more top-level
+// keys).
+func writeVideoConfig(dir string, port int, video, extra string) (path, listen string, err error) {
+	listen = fmt.Sprintf("127.0.0.1:%d", freePort("tcp"))
+	cfg := fmt.Sprintf(`%saudio:
   main:
     source: "lavfi:sine=frequency=1000:sample_rate=48000"
 output:
@@ -267,7 +276,7 @@ api:
   auth_dir: %q
 runtime_dir: %q
 log_level: warn
-%s`, fps, fps, twins, relockKey, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"), extra)
+%s`, video, port, listen, filepath.Join(dir, "api.sock"), filepath.Join(dir, "auth"), filepath.Join(dir, "run"), extra)
 	path = filepath.Join(dir, "onair.yaml")
 	if err = os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return "", "", fmt.Errorf("bench: %w", err)
