@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"onair/encoder/ring"
+	"onair/internal/testutil"
 	"onair/web/api"
 )
 
@@ -138,23 +139,6 @@ func (rx *rtReceiver) snapshot() []rxFrame {
 	return append([]rxFrame(nil), rx.frames...)
 }
 
-// listening reports whether a TCP socket listens on 127.0.0.1:port (read from
-// /proc: a probing connect would take the peer's only connection).
-func listening(port int) bool {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return false
-	}
-	want := fmt.Sprintf("0100007F:%04X", port)
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 3 && f[1] == want && f[3] == "0A" {
-			return true
-		}
-	}
-	return false
-}
-
 // startSignalBox is startBox with the pausing peer as video source.
 func startSignalBox(t *testing.T, srtPort, peerPort int) *box {
 	t.Helper()
@@ -197,7 +181,7 @@ func TestSourcePausedFiveSecondsStreamGoesOnAndLiveIsBackWithinOneSecond(t *test
 	peerPort, srtPort := freePort(t, "tcp"), freePort(t, "udp")
 	peer := start(t, nil, "ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", peerGraph,
 		"-c:v", "rawvideo", "-f", "nut", fmt.Sprintf("tcp://127.0.0.1:%d?listen=1", peerPort))
-	for deadline := time.Now().Add(10 * time.Second); !listening(peerPort); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !testutil.Listening("tcp", peerPort); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) || peer.exited() {
 			t.Fatalf("test source does not listen on %d: %s", peerPort, peer.stderr.String())
 		}

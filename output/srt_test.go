@@ -80,14 +80,11 @@ func startReceiver(t *testing.T, port int, query, out string) *receiver {
 	// Stopped by a signal: its exit status says nothing, its file does.
 	go func() { _ = cmd.Wait(); close(r.done) }()
 	t.Cleanup(func() { r.kill(); t.Logf("srt-live-transmit stderr: %s", stderr.String()) })
-	// ready once the UDP port is taken
+	// Ready once the UDP port is bound, read from /proc: a probe that bound
+	// the port itself made srt-live-transmit's own bind fail when the two
+	// met (CI: "srt_bind: unable to create/configure SRT socket").
 	waitFor(t, 3*time.Second, "srt-live-transmit to listen", func() bool {
-		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			return true
-		}
-		_ = c.Close() // a probe: the port was free
-		return false
+		return testutil.Listening("udp", port)
 	})
 	return r
 }
