@@ -412,9 +412,14 @@ func TestABRFollowsHalvedCapacityAndClimbsBack(t *testing.T) {
 	if !sw.Locked || sw.Mismatches != 0 {
 		t.Errorf("twins locked %v, mismatches %d: a bitrate change must keep them identical", sw.Locked, sw.Mismatches)
 	}
+	// The recording began before the halving (the 5 s at the maximum), so
+	// it holds at least every frame since then. A fixed count (15 s of
+	// frames) failed in CI once the climb back took 4 s instead of 10.
+	since := time.Since(halved)
 	live, rec := l.finish(t)
-	if live.Connections != 1 || rec.Video.Duplicates != 0 || rec.Video.Frames < 15*30 {
-		t.Errorf("connections %d, duplicates %d, frames %d", live.Connections, rec.Video.Duplicates, rec.Video.Frames)
+	if want := int64(since.Seconds() * 30 * 0.95); live.Connections != 1 || rec.Video.Duplicates != 0 || rec.Video.Frames+rec.Video.Missing < want {
+		t.Errorf("connections %d, duplicates %d, frames %d + %d missing (want %d: %s since the halving)",
+			live.Connections, rec.Video.Duplicates, rec.Video.Frames, rec.Video.Missing, want, since.Round(100*time.Millisecond))
 	}
 	t.Logf("frames lost through the halving: %d %v", rec.Video.Missing, rec.Video.MissingIndexes)
 }
