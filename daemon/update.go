@@ -46,7 +46,8 @@ func (d *Daemon) buildUpdate() error {
 		u.inst, err = update.NewInstaller(c, update.InstallerDeps{Boot: boot, Log: d.log.Named("update"), Progress: u.progress, Version: version.Version})
 	}
 	if err == nil {
-		u.marker, err = update.New(c.MarkerConfig(), update.MarkerDeps{Boot: boot, Healthy: d.healthy, Log: d.log.Named("update"), Clock: d.clock})
+		u.marker, err = update.New(c.MarkerConfig(), update.MarkerDeps{Boot: boot, Healthy: d.healthy, Log: d.log.Named("update"), Clock: d.clock,
+			TrialFile: filepath.Join(d.cfg.RuntimeDir, "trial.json")})
 	}
 	if err != nil {
 		u.err = err

@@ -10,6 +10,7 @@ import (
 	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,21 +161,30 @@ type marker struct {
 	m     *Marker
 	clock *clockwork.FakeClock
 	ctx   context.Context
+	// stop ends Run (an onaird that stops) and waits for it; once.
+	stop func()
 }
 
 const poll = time.Second
 
-func runMarker(t *testing.T, boot Bootloader, cfg MarkerConfig, healthy func() bool) *marker {
+func runMarker(t *testing.T, boot Bootloader, cfg MarkerConfig, healthy func() bool, with ...func(*MarkerDeps)) *marker {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(created)
-	m, err := New(cfg, MarkerDeps{Boot: boot, Healthy: healthy, Log: testutil.NilLogger(t), Clock: clock, Poll: poll, Version: "test"})
+	deps := MarkerDeps{Boot: boot, Healthy: healthy, Log: testutil.NilLogger(t), Clock: clock, Poll: poll, Version: "test"}
+	for _, f := range with {
+		f(&deps)
+	}
+	m, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
+	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(tcancel)
+	mk := &marker{t: t, m: m, clock: clock, ctx: tctx}
+	mk.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -185,9 +195,8 @@ func runMarker(t *testing.T, boot Bootloader, cfg MarkerConfig, healthy func() b
 			t.Error("Run did not return after cancel")
 		}
 	})
-	tctx, tcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(tcancel)
-	return &marker{t: t, m: m, clock: clock, ctx: tctx}
+	t.Cleanup(mk.stop)
+	return mk
 }
 
 // advanceUntil moves the fake clock a poll at a time, each time the

@@ -2,14 +2,19 @@ package update
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"onair/internal/atomicfile"
 	"onair/internal/version"
 	"onair/web/api"
 )
@@ -21,9 +26,9 @@ const DefaultPoll = time.Second
 type MarkerConfig struct {
 	// HealthyAfter is how long Healthy must hold without a break.
 	HealthyAfter time.Duration
-	// Deadline is how long after Run starts the trial may take to get
-	// there; past it the trial is abandoned (0:
-	// DefaultTrialDeadlineFactor × HealthyAfter).
+	// Deadline is how long the trial may take to get there, counted from
+	// the first Run of this boot (see MarkerDeps.TrialFile); past it the
+	// trial is abandoned (0: DefaultTrialDeadlineFactor × HealthyAfter).
 	Deadline time.Duration
 }
 
@@ -47,6 +52,16 @@ type MarkerDeps struct {
 	Poll time.Duration
 	// Version is the running build's (empty: internal/version.Version).
 	Version string
+	// TrialFile keeps how long this boot's trial has run, across onaird
+	// restarts within the boot, so an onaird that crashes every few minutes
+	// does not restart the deadline each time and stay on a trial forever.
+	// It belongs on a tmpfs (onaird: runtime_dir), which a boot clears;
+	// the boot ID in it guards a directory that survives. Empty: each Run
+	// starts the deadline afresh.
+	TrialFile string
+	// BootID names this boot (nil: the kernel's
+	// /proc/sys/kernel/random/boot_id).
+	BootID func() (string, error)
 }
 
 // State is where the update is (api.UpdateState, whose comment lists the
@@ -58,7 +73,9 @@ type Status = api.UpdateStatus
 
 // Marker makes a trial boot permanent once the box has been healthy for
 // HealthyAfter without a break: it marks the running slot good (the new
-// default). A trial that does not get there by the deadline is abandoned:
+// default). A trial that does not get there by the deadline (counted from
+// onaird's first start in the boot, so an onaird that crashes every few
+// minutes cannot keep a trial alive by restarting it) is abandoned:
 // its tries are set to 0, so the next boot, whenever it comes, returns to
 // the old slot; the Marker does not reboot (that is the daemon's call, never
 // while on air) and the box runs on meanwhile. A trial slot that never
@@ -70,12 +87,14 @@ type Status = api.UpdateStatus
 //
 // On a boot that is not a trial the Marker only reports.
 type Marker struct {
-	cfg     MarkerConfig
-	boot    Bootloader
-	healthy func() bool
-	log     *zap.Logger
-	clock   clockwork.Clock
-	poll    time.Duration
+	cfg       MarkerConfig
+	boot      Bootloader
+	healthy   func() bool
+	log       *zap.Logger
+	clock     clockwork.Clock
+	poll      time.Duration
+	trialFile string
+	bootID    func() (string, error)
 
 	mu      sync.Mutex
 	st      Status
@@ -108,8 +127,12 @@ func New(cfg MarkerConfig, deps MarkerDeps) (*Marker, error) {
 	if deps.Version == "" {
 		deps.Version = version.Version
 	}
+	if deps.BootID == nil {
+		deps.BootID = kernelBootID
+	}
 	m := &Marker{
 		cfg: cfg, boot: deps.Boot, healthy: deps.Healthy, log: deps.Log, clock: deps.Clock, poll: deps.Poll,
+		trialFile: deps.TrialFile, bootID: deps.BootID,
 		changed: make(chan struct{}),
 	}
 	m.st = Status{Version: deps.Version, Since: m.clock.Now()}
@@ -195,13 +218,16 @@ func (m *Marker) Run(ctx context.Context) error {
 
 // watch samples Healthy every poll until it has held for HealthyAfter
 // (MarkGood) or the deadline passed (abandon). A bootloader write that
-// fails is retried at the next sample.
+// fails is retried at the next sample. The time the trial already ran in
+// this boot, before an onaird restart, counts against the deadline.
 func (m *Marker) watch(ctx context.Context, slot Slot) error {
 	log := m.log.With(zap.String("slot", string(slot)))
-	deadline := m.clock.Now().Add(m.cfg.Deadline)
+	clock := m.trialClock(log, slot)
+	deadline := m.clock.Now().Add(m.cfg.Deadline - clock.ran)
 	var since time.Time
 	for {
 		now := m.clock.Now()
+		clock.save(log, now)
 		if m.healthy() {
 			if since.IsZero() {
 				since = now
@@ -224,6 +250,87 @@ func (m *Marker) watch(ctx context.Context, slot Slot) error {
 		case <-m.clock.After(m.poll):
 		}
 	}
+}
+
+// trialClock is the trial's running time in this boot, kept in TrialFile.
+type trialClock struct {
+	path   string
+	bootID string
+	slot   Slot
+	ran    time.Duration // before this Run
+	start  time.Time     // this Run's
+	failed bool          // a save failed (said once)
+}
+
+// trialRecord is TrialFile's content.
+type trialRecord struct {
+	BootID string `json:"boot_id"`
+	Slot   Slot   `json:"slot"`
+	RanNs  int64  `json:"ran_ns"`
+}
+
+// trialClock reads what an earlier Run of this boot left in TrialFile. A
+// missing, unreadable or foreign record (another boot, another slot)
+// starts from zero; only the one the Marker wrote itself is trusted.
+func (m *Marker) trialClock(log *zap.Logger, slot Slot) *trialClock {
+	c := &trialClock{path: m.trialFile, slot: slot, start: m.clock.Now()}
+	if c.path == "" {
+		return c
+	}
+	id, err := m.bootID()
+	if err != nil {
+		log.Warn("trial: no boot ID: an onaird restart restarts the deadline", zap.Error(err))
+		c.path = ""
+		return c
+	}
+	c.bootID = id
+	b, err := os.ReadFile(c.path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("trial: reading the trial's running time", zap.Error(err))
+		}
+		return c
+	}
+	var r trialRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.RanNs < 0 {
+		log.Warn("trial: the trial's running time is unreadable; counting from now", zap.String("file", c.path), zap.Error(err))
+		return c
+	}
+	if r.BootID == id && r.Slot == slot {
+		c.ran = time.Duration(r.RanNs)
+		log.Info("trial: onaird restarted during the trial; the deadline counts from the boot's first start",
+			zap.Duration("ran", c.ran), zap.Duration("deadline", m.cfg.Deadline))
+	}
+	return c
+}
+
+// save writes the running time at now; a failure is said once and the
+// trial goes on (a restart would then restart the deadline).
+func (c *trialClock) save(log *zap.Logger, now time.Time) {
+	if c.path == "" {
+		return
+	}
+	b, err := json.Marshal(trialRecord{BootID: c.bootID, Slot: c.slot, RanNs: int64(c.ran + now.Sub(c.start))})
+	if err == nil {
+		err = atomicfile.WriteFile(c.path, b, 0o600)
+	}
+	if err != nil && !c.failed {
+		c.failed = true
+		log.Warn("trial: keeping the trial's running time", zap.Error(err))
+	}
+}
+
+// kernelBootID is this boot's ID from the kernel.
+func kernelBootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("boot id: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return "", errors.New("boot id: empty")
+	}
+	return id, nil
 }
 
 // markGood marks slot good and reports whether it did; a failure is

@@ -3,6 +3,8 @@ package update
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,5 +90,77 @@ func TestMarkerWithoutABootStateSaysSo(t *testing.T) {
 	}
 	if _, err := New(MarkerConfig{HealthyAfter: time.Minute, Deadline: time.Minute}, MarkerDeps{Boot: m.boot, Healthy: m.healthy}); err == nil {
 		t.Fatal("a deadline no longer than healthy_after was accepted")
+	}
+}
+
+// An onaird that crashes every few minutes during a trial, never healthy
+// for healthy_after, must still see the trial abandoned at the deadline of
+// the boot. Each restart used to start the deadline afresh, so the box ran
+// the crashing slot's trial forever and never returned to the old one.
+func TestOnairdRestartedDuringATrialKeepsTheBootsDeadline(t *testing.T) {
+	bx := newBox(t)
+	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 32)
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := bx.bootOnce(); s != SlotB {
+		t.Fatalf("the trial boot booted %s", s)
+	}
+	file := filepath.Join(t.TempDir(), "trial.json")
+	bootID := "boot-1"
+	deps := func(d *MarkerDeps) {
+		d.TrialFile = file
+		d.BootID = func() (string, error) { return bootID, nil }
+	}
+	deadline := bx.cfg.Deadline()
+	third := deadline / 3
+
+	// The first onaird of the boot runs a third of the deadline, then dies.
+	first := runMarker(t, bx.boot, bx.cfg.MarkerConfig(), func() bool { return false }, deps)
+	first.advanceUntil("a third of the deadline", deadline, func(Status) bool { return first.clock.Since(created) >= third })
+	first.stop()
+
+	// The restarted one is abandoned at what is left of the deadline.
+	second := runMarker(t, bx.boot, bx.cfg.MarkerConfig(), func() bool { return false }, deps)
+	took := second.advanceUntil("abandoned", deadline, func(s Status) bool { return s.State == api.UpdateAbandoned })
+	if want := deadline - third; took < want-2*poll || took > want+2*poll {
+		t.Errorf("the restarted onaird abandoned the trial after %s, want what was left of the deadline, %s", took, want)
+	}
+	if s := bx.bootOnce(); s != SlotA {
+		t.Fatalf("the boot after the abandoned trial booted %s", s)
+	}
+}
+
+// A record from another boot (a runtime directory that survived a reboot)
+// or of another slot must not shorten this trial.
+func TestTrialTimeOfAnotherBootIsNotCounted(t *testing.T) {
+	bx := newBox(t)
+	path, _ := makeBundle(t, bx.dir, bx.priv, "v2", 1<<20, 33)
+	if _, err := bx.in.Install(context.Background(), path, InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bx.bootOnce()
+	file := filepath.Join(t.TempDir(), "trial.json")
+	for _, rec := range []string{
+		`{"boot_id":"boot-0","slot":"b","ran_ns":86400000000000}`,
+		`{"boot_id":"boot-1","slot":"a","ran_ns":86400000000000}`,
+		`{"boot_id":"boot-1","slot":"b","ran_ns":-5}`,
+		`not json`,
+	} {
+		if err := os.WriteFile(file, []byte(rec), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mk := runMarker(t, bx.boot, bx.cfg.MarkerConfig(), func() bool { return false }, func(d *MarkerDeps) {
+			d.TrialFile = file
+			d.BootID = func() (string, error) { return "boot-1", nil }
+		})
+		took := mk.advanceUntil("abandoned", time.Hour, func(s Status) bool { return s.State == api.UpdateAbandoned })
+		if took != bx.cfg.Deadline() {
+			t.Errorf("with %s in the trial file: abandoned after %s, want the whole deadline %s", rec, took, bx.cfg.Deadline())
+		}
+		mk.stop()
+		if err := bx.boot.SetTrial(SlotB, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -127,9 +127,10 @@ type Config struct {
 	HealthyAfter time.Duration `yaml:"healthy_after"`
 	// MaxTries is how many times a new slot may boot on trial.
 	MaxTries int `yaml:"max_tries"`
-	// TrialDeadline is how long after onaird starts on a trial boot the
-	// slot may take to become good; past it the trial is abandoned and the
-	// next boot returns to the old slot. Zero: DefaultTrialDeadlineFactor ×
+	// TrialDeadline is how long after onaird first starts on a trial boot
+	// the slot may take to become good (an onaird restart within the boot
+	// does not restart it); past it the trial is abandoned and the next
+	// boot returns to the old slot. Zero: DefaultTrialDeadlineFactor ×
 	// HealthyAfter.
 	TrialDeadline time.Duration `yaml:"trial_deadline"`
 }
