@@ -19,17 +19,36 @@ static void onair_set_rate(AVCodecContext *c, int64_t rate, int64_t maxrate, int
 	c->rc_buffer_size = bufsize;
 }
 
-// Copies a packed YUV 4:2:0 picture (Y, U, V, no padding) into f's planes.
-static int onair_fill_yuv420(AVFrame *f, const uint8_t *src, int w, int h) {
-	int ret = av_frame_make_writable(f);
-	if (ret < 0) return ret;
+static void onair_nofree(void *opaque, uint8_t *data) { (void)opaque; (void)data; }
+
+// Points f's planes at a packed YUV 4:2:0 picture (Y, U, V, no padding) at
+// src, which f does not own: the buffer reference has no free (the ring's
+// mapping outlives the frame) and is read-only. A frame without a buffer
+// reference would be copied by avcodec_send_frame (av_frame_ref of a
+// non-refcounted frame allocates and copies); this one is only referenced,
+// and libx264 copies the planes into its own picture inside
+// x264_encoder_encode. What f held before is unreferenced first.
+static int onair_wrap_yuv420(AVFrame *f, uint8_t *src, int size, int w, int h) {
 	int cw = (w + 1) / 2, ch = (h + 1) / 2;
-	for (int y = 0; y < h; y++) memcpy(f->data[0] + y * f->linesize[0], src + y * w, w);
-	src += w * h;
-	for (int y = 0; y < ch; y++) memcpy(f->data[1] + y * f->linesize[1], src + y * cw, cw);
-	src += cw * ch;
-	for (int y = 0; y < ch; y++) memcpy(f->data[2] + y * f->linesize[2], src + y * cw, cw);
+	if (size < w * h + 2 * cw * ch) return AVERROR(EINVAL);
+	av_frame_unref(f);
+	f->buf[0] = av_buffer_create(src, size, onair_nofree, NULL, AV_BUFFER_FLAG_READONLY);
+	if (!f->buf[0]) return AVERROR(ENOMEM);
+	f->format = AV_PIX_FMT_YUV420P;
+	f->width = w;
+	f->height = h;
+	f->data[0] = src;
+	f->linesize[0] = w;
+	f->data[1] = src + w * h;
+	f->linesize[1] = cw;
+	f->data[2] = src + w * h + cw * ch;
+	f->linesize[2] = cw;
 	return 0;
+}
+
+// The number of references to f's first buffer (0: none).
+static int onair_frame_refs(const AVFrame *f) {
+	return f->buf[0] ? av_buffer_get_ref_count(f->buf[0]) : 0;
 }
 
 // Peak and RMS of the loudest channel of a planar float frame (fltp): the
@@ -109,17 +128,24 @@ func setRate(cc *astiav.CodecContext, kbps int) {
 	C.onair_set_rate(codecContextPtr(cc), C.int64_t(bps), C.int64_t(bps), C.int(bps/2))
 }
 
-// fillYUV420 copies a packed ring picture into f (allocated yuv420p, w×h),
-// making f writable first: the encoder may still hold a reference to it.
-func fillYUV420(f *astiav.Frame, src []byte, w, h int) error {
-	if len(src) < w*h*3/2 {
-		return fmt.Errorf("av: picture of %d bytes is too small for %dx%d", len(src), w, h)
+// wrapYUV420 points f at the packed ring picture pic (w×h) without copying
+// it (see onair_wrap_yuv420); f must not be used once pic may change, and
+// is unreferenced by the next wrap or by unwrap.
+func wrapYUV420(f *astiav.Frame, pic []byte, w, h int) error {
+	if len(pic) == 0 {
+		return fmt.Errorf("av: empty picture for %dx%d", w, h)
 	}
-	ret := C.onair_fill_yuv420((*C.AVFrame)(f.UnsafePointer()), (*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(w), C.int(h))
+	ret := C.onair_wrap_yuv420((*C.AVFrame)(f.UnsafePointer()), (*C.uint8_t)(unsafe.Pointer(&pic[0])), C.int(len(pic)), C.int(w), C.int(h))
 	if ret < 0 {
-		return fmt.Errorf("av: fill frame: %w", astiav.Error(ret))
+		return fmt.Errorf("av: wrap picture of %d bytes as %dx%d: %w", len(pic), w, h, astiav.Error(ret))
 	}
 	return nil
+}
+
+// frameRefs is the number of references to f's buffer: 1 when only f holds
+// it, more while the codec still does.
+func frameRefs(f *astiav.Frame) int {
+	return int(C.onair_frame_refs((*C.AVFrame)(f.UnsafePointer())))
 }
 
 // fltpLevels measures the peak and RMS of f, a planar float audio frame.

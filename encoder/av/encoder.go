@@ -75,14 +75,8 @@ type x264 struct {
 
 func newX264(cfg EncoderConfig, g ring.Geometry) (*x264, error) {
 	e := &x264{cfg: cfg, geo: g, kbps: cfg.BitrateKbps, pending: map[uint64]ring.Meta{}}
+	// The frame owns no pixels: encode points it at the ring slot.
 	e.frame = astiav.AllocFrame()
-	e.frame.SetWidth(g.Width)
-	e.frame.SetHeight(g.Height)
-	e.frame.SetPixelFormat(astiav.PixelFormatYuv420P)
-	if err := e.frame.AllocBuffer(0); err != nil {
-		e.frame.Free()
-		return nil, fmt.Errorf("av: encoder: alloc frame: %w", err)
-	}
 	e.pkt = astiav.AllocPacket()
 	if err := e.open(); err != nil {
 		e.close()
@@ -163,6 +157,15 @@ func (e *x264) reset(lk *link) error {
 	return e.open()
 }
 
+// discard drops the current session and what it still holds, unsent, and
+// opens a fresh one (next frame: IDR): its last picture was torn.
+func (e *x264) discard() error {
+	e.cc.Free()
+	e.cc = nil
+	clear(e.pending)
+	return e.open()
+}
+
 // flush drains the codec (end of stream) and sends what it still holds.
 func (e *x264) flush(lk *link) error {
 	if err := e.cc.SendFrame(nil); err != nil {
@@ -171,9 +174,23 @@ func (e *x264) flush(lk *link) error {
 	return e.drain(lk)
 }
 
-// encode sends the picture of index i (already in e.frame) to the codec and
-// the resulting packets to lk.
-func (e *x264) encode(lk *link, m ring.Meta, idr bool) error {
+// errTorn says the ring lapped the encoder while libx264 copied a picture
+// out of its slot: the session was given a torn picture and was discarded.
+var errTorn = errors.New("av: encoder: picture overwritten while the codec read it")
+
+// encode hands libx264 the picture of m.Index where it lies in the ring
+// (pic, from r.View), without copying it first: libx264 copies every input
+// picture into its own frame inside avcodec_send_frame, so that copy is the
+// only one (the ring → Go buffer → AVFrame copies before it cost ~3 MB of
+// memory traffic per 720p frame). The slot is checked after the codec read
+// it: when the ring overwrote it meanwhile (a reader stopped long enough to
+// be lapped), the session is discarded with what it made of the torn
+// picture, nothing of it is sent, and encode returns errTorn. Otherwise the
+// packets go to lk.
+func (e *x264) encode(lk *link, r *ring.Ring, m ring.Meta, pic []byte, idr bool) error {
+	if err := wrapYUV420(e.frame, pic, e.geo.Width, e.geo.Height); err != nil {
+		return fmt.Errorf("av: encoder: frame %d: %w", m.Index, err)
+	}
 	if idr {
 		e.frame.SetPictureType(astiav.PictureTypeI)
 	} else {
@@ -183,8 +200,22 @@ func (e *x264) encode(lk *link, m ring.Meta, idr bool) error {
 	e.frame.SetKeyFrame(false)
 	e.frame.SetPts(int64(m.Index))
 	e.pending[m.Index] = m
-	if err := e.cc.SendFrame(e.frame); err != nil {
+	err := e.cc.SendFrame(e.frame)
+	// libavcodec encodes at once (no packet was waiting: drain took them
+	// all), so libx264 has copied the planes and dropped its reference.
+	refs := frameRefs(e.frame)
+	e.frame.Unref() // nothing points at the ring between frames
+	if err != nil {
 		return fmt.Errorf("av: encoder: send frame %d: %w", m.Index, err)
+	}
+	if refs != 1 {
+		return fmt.Errorf("[unexpected] av: encoder: the codec still holds frame %d (%d references): it would read the ring after its check", m.Index, refs)
+	}
+	if !r.Intact(m.Index) {
+		if err := e.discard(); err != nil {
+			return err
+		}
+		return errTorn
 	}
 	return e.drain(lk)
 }
@@ -281,7 +312,6 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 	log.Info("encoding", zap.Uint64("start_index", i), zap.Int("kbps", e.kbps), zap.Int("gop", e.cfg.GOP),
 		zap.String("preset", e.cfg.Preset), zap.Bool("reset_every_gop", e.cfg.ResetEveryGOP))
 
-	buf := make([]byte, r.FrameSize())
 	var frames, lapped uint64
 	last := i
 	// The real-time margin: each frame's wall time from its picture being
@@ -329,7 +359,7 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 			return err
 		}
 		began := time.Now()
-		m, err := r.Read(i, buf)
+		m, pic, err := r.View(i)
 		if errors.Is(err, ring.ErrOverwritten) {
 			lap()
 			continue
@@ -352,10 +382,13 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 			}
 			idr = true
 		}
-		if err := fillYUV420(e.frame, buf, g.Width, g.Height); err != nil {
-			return err
+		err = e.encode(lk, r, m, pic, idr || first)
+		if errors.Is(err, errTorn) {
+			first = true // a fresh session: its first frame is an IDR
+			lap()
+			continue
 		}
-		if err := e.encode(lk, m, idr || first); err != nil {
+		if err != nil {
 			return err
 		}
 		meter.Frame(time.Since(began))

@@ -391,6 +391,30 @@ func (r *Ring) Read(i uint64, dst []byte) (Meta, error) {
 	return r.read(i, dst)
 }
 
+// View returns the metadata of published index i and its picture where it
+// lies in the ring, without copying it: for a reader whose consumer copies
+// the picture anyway (libx264 copies every input picture into its own
+// frame), so that the ring's bytes are read once instead of three times.
+// A writer may overwrite the slot at any moment once the ring laps the
+// reader: whatever was read from the returned bytes is only good if Intact(i)
+// still holds after the last read of them. Errors are those of Read.
+func (r *Ring) View(i uint64) (Meta, []byte, error) {
+	m, err := r.read(i, nil)
+	if err != nil {
+		return Meta{}, nil, err
+	}
+	data := r.slotOff(i) + slotHdrSize
+	return m, r.mem[data : data+uint64(r.fsize) : data+uint64(r.fsize)], nil
+}
+
+// Intact reports whether index i is still published in its slot: no writer
+// has claimed the slot for a later index since. An index is never claimed
+// twice (Claim refuses an index at or below the slot's), so a View of i
+// followed by Intact(i) == true saw exactly the published picture.
+func (r *Ring) Intact(i uint64) bool {
+	return atomic.LoadUint64(r.u64(r.slotOff(i)+slotState)) == i<<2|stPublished
+}
+
 // read is the seqlock reader: it takes the slot's metadata (and the picture
 // into dst, unless nil) and checks the state word did not change meanwhile.
 func (r *Ring) read(i uint64, dst []byte) (Meta, error) {

@@ -237,3 +237,45 @@ func TestReclaimPublishesAnAbandonedClaim(t *testing.T) {
 		t.Fatalf("head %d", r.Head())
 	}
 }
+
+// The encoder hands libx264 the picture where it lies in the ring (View)
+// and checks afterwards that nobody overwrote it (Intact): a reader lapped
+// while its consumer copied the slot must learn that it read a torn picture.
+func TestViewIsThePublishedPictureUntilTheRingLapsIt(t *testing.T) {
+	r := newRing(t, 4)
+	buf, err := r.Claim(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(buf, 9)
+	r.Publish(5, 77, FlagSlate)
+	if _, _, err := r.View(6); !errors.Is(err, ErrNotYet) {
+		t.Fatalf("view of an unpublished index: %v, want ErrNotYet", err)
+	}
+	m, pic, err := r.View(5)
+	if err != nil || m.Index != 5 || m.CaptureNs != 77 || m.Flags != FlagSlate || len(pic) != r.FrameSize() || pic[0] != 9 || pic[len(pic)-1] != 9 {
+		t.Fatalf("view %+v, %d bytes, %v", m, len(pic), err)
+	}
+	if !r.Intact(5) || r.Intact(4) || r.Intact(9) {
+		t.Fatalf("intact 5 %v, 4 %v, 9 %v: want only the published index", r.Intact(5), r.Intact(4), r.Intact(9))
+	}
+	// Index 9 lands in 5's slot: the viewed bytes change under the reader.
+	next, err := r.Claim(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Intact(5) {
+		t.Fatal("index 5 still intact once 9 claimed its slot")
+	}
+	fill(next, 3)
+	if pic[0] != 3 {
+		t.Fatalf("the view is not the ring's own bytes: %d", pic[0])
+	}
+	r.Publish(9, 78, 0)
+	if r.Intact(5) || !r.Intact(9) {
+		t.Fatalf("after 9's publish: intact 5 %v, 9 %v", r.Intact(5), r.Intact(9))
+	}
+	if _, _, err := r.View(5); !errors.Is(err, ErrOverwritten) {
+		t.Fatalf("view of a lapped index: %v, want ErrOverwritten", err)
+	}
+}

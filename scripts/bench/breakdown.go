@@ -43,8 +43,12 @@ func (p procFigures) pct(window time.Duration) float64 {
 
 func runBreakdown(work string) {
 	window := time.Duration(*seconds) * time.Second
-	if *part == "srt_floor" {
+	switch *part {
+	case "srt_floor":
 		runSRTFloor(window)
+		return
+	case "x264_session":
+		runX264Sessions()
 		return
 	}
 	single, err := boxBreakdown(work, "breakdown-single", false, window)
@@ -103,6 +107,7 @@ func runBreakdown(work string) {
 		emit("breakdown_mem_ratio_"+key+"_pss_vs_ffmpeg_encode_rss", float64(p.pssKiB)/float64(ffEncode.rssKiB), "x")
 	}
 	runSRTFloor(window)
+	runX264Sessions()
 }
 
 // boxBreakdown streams with onaird (single encoder or twins) and returns
