@@ -316,7 +316,7 @@ func (b *Bond) LinkSamples() []abr.LinkSample {
 	out := make([]abr.LinkSample, len(ss))
 	for i, s := range ss {
 		out[i] = abr.LinkSample{Name: s.Name, Alive: s.Alive, Carrying: s.Carrying, WindowPkts: float64(s.Window) / 1000,
-			InFlight: s.InFlight, ThroughputKbps: s.ThroughputKbps, RTTms: s.RTTms, LossPct: s.LossPct}
+			InFlight: s.InFlight, ThroughputKbps: s.ThroughputKbps, RTTms: s.RTTms, LossPct: s.LossPct, DeliveredPkts: s.Delivered}
 	}
 	return out
 }

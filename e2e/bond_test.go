@@ -421,7 +421,12 @@ func TestABRFollowsHalvedCapacityAndClimbsBack(t *testing.T) {
 		t.Errorf("connections %d, duplicates %d, frames %d + %d missing (want %d: %s since the halving)",
 			live.Connections, rec.Video.Duplicates, rec.Video.Frames, rec.Video.Missing, want, since.Round(100*time.Millisecond))
 	}
-	t.Logf("frames lost through the halving: %d %v", rec.Video.Missing, rec.Video.MissingIndexes)
+	// The promise: the halving costs no frame. (In CI it cost 8
+	// while the links sent 6.3 Mbit/s into 3, 72 % of it repairs, and the
+	// first cut, 4000 to 2800, was still over the new capacity.)
+	if rec.Video.Missing != 0 {
+		t.Errorf("frames lost through the halving: %d %v", rec.Video.Missing, rec.Video.MissingIndexes)
+	}
 }
 
 // An IPv6-only uplink and an IPv4 one bond into one group (the reference

@@ -122,6 +122,10 @@ type LinkSample struct {
 	ThroughputKbps float64
 	// RTTms and LossPct are the link's own round trip and loss.
 	RTTms, LossPct float64
+	// DeliveredPkts is cumulative: the data packets the receiver's SRTLA
+	// ACKs named on this link (0: not known). Unlike SRT's ACK point it
+	// does not wait behind holes, so its rate is what the link carries.
+	DeliveredPkts uint64
 }
 
 // Decision is the controller's answer for one tick.

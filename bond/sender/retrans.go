@@ -25,20 +25,35 @@ import (
 // That alone still lets every outstanding hole be resent once a round trip:
 // with hundreds of holes after a capacity drop that is several times what the
 // links carry, and what a shaper drops is NAKed again. So retransmissions
-// also have a budget: what the receiver acknowledged per second at best over
-// the last few seconds (SRT ACK progress: what the bond delivers
-// when it works), at least retransMinPPS. Past the budget a retransmission
-// is dropped here, where it costs nothing, instead of by the link.
+// also have a budget: what the links delivered (the sequence numbers the
+// receiver's SRTLA ACKs name, over the last half second) minus the originals
+// sent meanwhile, with a quarter more while the links deliver what is sent
+// (random loss, room to probe), none while they deliver much less (a
+// shaper's queue is full: every repair past the capacity only pushes out
+// another packet), and at least retransMinPPS. Past the budget a
+// retransmission is dropped here, where it costs nothing, instead of by the
+// link. (The budget used to be the best SRT ACK progress of the last 3 s:
+// after a capacity halving that is the old capacity, and the links sent
+// 6.3 Mbit/s into 3, 72 % of it repairs, until the span reached the latency
+// and frames were lost.)
 const (
 	retransSlots       = 8192 // sequence numbers remembered (about 10 s at 8 Mbit/s)
 	retransHoldFloor   = 20 * time.Millisecond
 	retransHoldCeil    = 500 * time.Millisecond
 	retransHoldDefault = 100 * time.Millisecond // no RTT measured yet
 
-	retransShare  = 1.0 // of the best recent ACK rate, for retransmissions
-	retransUrgent = 16  // the first holes after the ACK always go (see urgent)
-	retransMinPPS = 50  // budget floor, packets per second
-	ackRateSlots  = 3   // seconds of ACK progress remembered
+	retransUrgent = 16 // the first holes after the ACK always go (see urgent)
+	retransMinPPS = 50 // budget floor, packets per second
+
+	// The delivery window: rateSlots slots of rateSlot; the budget is
+	// reckoned over the completed ones (the last half second).
+	rateSlots = 3
+	rateSlot  = 250 * time.Millisecond
+	// retransHeadroom is the share of the delivered rate that repairs may
+	// add on top of it while the links deliver at least deliveredShare of
+	// what is sent.
+	retransHeadroom = 0.25
+	deliveredShare  = 0.85
 )
 
 // retransLimiter remembers when each recent sequence number was last sent.
@@ -49,9 +64,12 @@ type retransLimiter struct {
 	// The budget: tokens in packets, refilled at the rate.
 	tokens   float64
 	refillAt time.Time
-	// ACK progress: packets acknowledged per housekeeping second.
-	acked   [ackRateSlots]uint64
-	ackSlot int
+	// The delivery window: per slot, packets the links delivered (SRTLA
+	// ACKs), originals sent and everything sent.
+	slotAt                time.Time // start of the current slot
+	slot                  int
+	recv, orig, sentTotal [rateSlots]uint64
+	// The SRT ACK point (for urgent).
 	lastAck uint32
 	haveAck bool
 }
@@ -65,6 +83,7 @@ type retransSlot struct {
 // retransmission should go (originals always go).
 func (r *retransLimiter) allow(sn uint32, retransmitted bool, now time.Time, hold time.Duration) bool {
 	s := &r.slots[sn%retransSlots]
+	r.advance(now)
 	if retransmitted {
 		if s.sn == sn && !s.at.IsZero() && now.Sub(s.at) < hold {
 			r.suppressed++
@@ -74,9 +93,33 @@ func (r *retransLimiter) allow(sn uint32, retransmitted bool, now time.Time, hol
 			r.suppressed++
 			return false
 		}
+	} else {
+		r.orig[r.slot]++
 	}
+	r.sentTotal[r.slot]++
 	s.sn, s.at = sn, now
 	return true
+}
+
+// delivered notes n sequence numbers named by an SRTLA ACK: the links
+// delivered them.
+func (r *retransLimiter) delivered(n int, now time.Time) {
+	r.advance(now)
+	r.recv[r.slot] += uint64(n)
+}
+
+// advance moves the delivery window to now.
+func (r *retransLimiter) advance(now time.Time) {
+	if r.slotAt.IsZero() || now.Sub(r.slotAt) >= rateSlots*rateSlot || now.Before(r.slotAt) {
+		r.recv, r.orig, r.sentTotal = [rateSlots]uint64{}, [rateSlots]uint64{}, [rateSlots]uint64{}
+		r.slotAt, r.slot = now, 0
+		return
+	}
+	for now.Sub(r.slotAt) >= rateSlot {
+		r.slotAt = r.slotAt.Add(rateSlot)
+		r.slot = (r.slot + 1) % rateSlots
+		r.recv[r.slot], r.orig[r.slot], r.sentTotal[r.slot] = 0, 0, 0
+	}
 }
 
 // urgent: sn is among the first holes after what the receiver acknowledged.
@@ -91,13 +134,25 @@ func (r *retransLimiter) urgent(sn uint32) bool {
 	return d >= 0 && d < retransUrgent
 }
 
-// budgetPPS is the retransmission rate allowed now.
+// budgetPPS is the retransmission rate allowed now: over the completed
+// slots of the delivery window, what the links delivered (plus the headroom
+// while they deliver what is sent) minus the originals.
 func (r *retransLimiter) budgetPPS() float64 {
-	best := uint64(0)
-	for _, a := range r.acked {
-		best = max(best, a)
+	var recv, orig, sent uint64
+	for i := range rateSlots {
+		if i != r.slot {
+			recv, orig, sent = recv+r.recv[i], orig+r.orig[i], sent+r.sentTotal[i]
+		}
 	}
-	return max(retransShare*float64(best), retransMinPPS)
+	d := recv
+	if float64(recv) >= deliveredShare*float64(sent) {
+		d += uint64(retransHeadroom * float64(recv))
+	}
+	pps := 0.0
+	if d > orig {
+		pps = float64(d-orig) / ((rateSlots - 1) * rateSlot).Seconds()
+	}
+	return max(pps, retransMinPPS)
 }
 
 // spend takes one token, refilling first; a burst of a tenth of a second's
@@ -123,20 +178,10 @@ func (r *retransLimiter) spend(now time.Time) bool {
 
 // acknowledged notes an SRT ACK's last acknowledged number.
 func (r *retransLimiter) acknowledged(last uint32) {
-	if r.haveAck {
-		if d := srtla.SeqDiff(r.lastAck, last); d > 0 {
-			r.acked[r.ackSlot] += uint64(d)
-		} else if d < 0 {
-			return // an older ACK, reordered
-		}
+	if r.haveAck && srtla.SeqDiff(r.lastAck, last) < 0 {
+		return // an older ACK, reordered
 	}
 	r.lastAck, r.haveAck = last, true
-}
-
-// rotate starts a new second of ACK progress (the housekeeping tick).
-func (r *retransLimiter) rotate() {
-	r.ackSlot = (r.ackSlot + 1) % ackRateSlots
-	r.acked[r.ackSlot] = 0
 }
 
 // retransHold is one round trip: the SRT receiver's own RTT (its full ACKs

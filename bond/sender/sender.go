@@ -116,6 +116,10 @@ type Sample struct {
 	ThroughputKbps float64 // bytes sent in the last housekeeping second
 	RTTms          float64 // smoothed, from timestamped keepalives; 0 if unknown
 	LossPct        float64 // share of packets sent that SRT reported lost, last 5 s
+	// Delivered counts the data packets the receiver's SRTLA ACKs named on
+	// this link (cumulative): what the link carried, repairs included,
+	// whatever SRT's ACK point waits for.
+	Delivered uint64
 }
 
 // Sender is the SRTLA sender. Its methods are safe for concurrent use.
@@ -196,6 +200,7 @@ type link struct {
 	kbps        float64
 	pkts        uint64 // data packets sent
 	naks        uint64 // lost packets charged to this link
+	delivered   uint64 // data packets the receiver's SRTLA ACKs named on this link
 	slots       [lossSlots]struct{ pkts, naks uint64 }
 	slot        int
 	pktsAtTick  uint64
@@ -833,6 +838,8 @@ func (s *Sender) control(l *link, b []byte, now time.Time) {
 			for _, sn := range s.ack.SNs {
 				srtlaAck(fs, sn)
 			}
+			s.retrans.delivered(len(s.ack.SNs), now)
+			l.delivered += uint64(len(s.ack.SNs))
 		}
 	case srtla.TypeReg2:
 		s.onReg2(l, b, now)
@@ -1082,7 +1089,6 @@ func (s *Sender) rotateStats(now time.Time) {
 	dt := now.Sub(s.lastTick).Seconds()
 	first := s.lastTick.IsZero()
 	s.lastTick = now
-	s.retrans.rotate()
 	for _, l := range s.links {
 		if !first && dt > 0 {
 			l.kbps = float64(l.bytesSent-l.bytesAtTick) * 8 / 1000 / dt
@@ -1196,6 +1202,7 @@ func (s *Sender) Samples() []Sample {
 			ThroughputKbps: l.kbps,
 			RTTms:          l.rttMs,
 			LossPct:        l.lossPct(),
+			Delivered:      l.delivered,
 		})
 	}
 	return out
