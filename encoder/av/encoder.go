@@ -376,7 +376,7 @@ func (e *x264) run(ctx context.Context, r *ring.Ring, lk *link, log *zap.Logger)
 		}
 		if i%uint64(e.cfg.GOP) == 0 {
 			if e.cfg.ResetEveryGOP && !first {
-				if err := e.reset(lk); err != nil {
+				if err = e.reset(lk); err != nil {
 					return err
 				}
 			}

@@ -36,11 +36,11 @@ func TestPictureOverwrittenWhileEncodedIsNeverSent(t *testing.T) {
 	lk := &link{Writer: wire.NewWriter(&out)}
 	for i := uint64(0); i < 3; i++ {
 		publish(i, byte(i))
-		m, pic, err := r.View(i)
-		if err != nil {
-			t.Fatal(err)
+		m, pic, verr := r.View(i)
+		if verr != nil {
+			t.Fatal(verr)
 		}
-		if err := e.encode(lk, r, m, pic, i == 0); err != nil {
+		if err = e.encode(lk, r, m, pic, i == 0); err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
 	}
@@ -52,7 +52,7 @@ func TestPictureOverwrittenWhileEncodedIsNeverSent(t *testing.T) {
 	// The ring laps the encoder between its View and the codec's read.
 	publish(3+uint64(r.Slots()), 9)
 	sent := out.Len()
-	if err := e.encode(lk, r, m, pic, false); !errors.Is(err, errTorn) {
+	if err = e.encode(lk, r, m, pic, false); !errors.Is(err, errTorn) {
 		t.Fatalf("encode of an overwritten picture: %v, want errTorn", err)
 	}
 	if out.Len() != sent {

@@ -249,7 +249,7 @@ func TestViewIsThePublishedPictureUntilTheRingLapsIt(t *testing.T) {
 	}
 	fill(buf, 9)
 	r.Publish(5, 77, FlagSlate)
-	if _, _, err := r.View(6); !errors.Is(err, ErrNotYet) {
+	if _, _, err = r.View(6); !errors.Is(err, ErrNotYet) {
 		t.Fatalf("view of an unpublished index: %v, want ErrNotYet", err)
 	}
 	m, pic, err := r.View(5)
