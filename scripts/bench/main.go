@@ -54,7 +54,8 @@ var (
 	seconds = flag.Int("seconds", 20, "stream length of the CPU runs")
 	faults  = flag.Int("faults", 3, "faults of each kind in the fault runs")
 	keep    = flag.Bool("keep", false, "keep the work directory (recordings, configs, onaird logs) and print its path")
-	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu); with -only breakdown: srt_floor runs only the SRT library's floor (srtfloor.go), x264_session only the cost of a fresh x264 session per GOP (x264session.go)")
+	part    = flag.String("part", "", "with -only bond: run only the bond parts whose name starts with this (abr_clean, cut_, abr_step, cpu); with -only breakdown: srt_floor runs only the SRT library's floor (srtfloor.go), x264_session only the cost of a fresh x264 session per GOP (x264session.go), onaird only the box runs and the floor (onaird's own CPU over the floor, no ffmpeg CLI runs)")
+	profDir = flag.String("cpuprofile-dir", "", "with -only breakdown: onaird of each box run writes its CPU profile (-cpuprofile) to DIR/<run>.pprof, for `go tool pprof`")
 	only    = flag.String("only", "", "run only this part: box (encoders, faults), breakdown (CPU and memory per process against the ffmpeg CLI), hd (twin 1080p30: margins, frames lost under faults), audio (backup chain), bond (bonded uplinks, needs root), power (UPS end of stream, panel press), page (SSE latency, CPU of pages and of the recording), canary (a new encoder worker promoted on air) or image (update install throughput, image sizes; nspawn boot and restarts with ONAIR_IMAGE=1; the disk in QEMU with ONAIR_QEMU=1 too)")
 )
 
