@@ -3,6 +3,7 @@ package tsmux
 import (
 	"io"
 	"testing"
+	"time"
 )
 
 // BenchmarkMuxFrame is the programme's per-packet path at 4 Mbit/s, 30 fps:
@@ -25,6 +26,25 @@ func BenchmarkMuxFrame(b *testing.B) {
 		}
 		if err := m.WriteAudio(pts+int64(i)*3000+1, aac); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProgrammeStatus is one status snapshot of the programme with a
+// full latency window (the events watcher takes one 10 times a second).
+func BenchmarkProgrammeStatus(b *testing.B) {
+	p, err := NewProgramme(ProgrammeConfig{FPSNum: 30, FPSDen: 1}, &fakeOutput{session: 1}, nil, func() int64 { return 5e6 })
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range p.lat {
+		p.lat[i] = time.Duration(i*7919%1000) * time.Microsecond
+	}
+	p.nlat = 5000
+	b.ReportAllocs()
+	for b.Loop() {
+		if st := p.Status(); st.LatencyP99Ms == 0 {
+			b.Fatal("no latency")
 		}
 	}
 }
